@@ -1,0 +1,100 @@
+"""The application object every command receives: consoles, verbosity and environment facts.
+
+Tests replace any part of it; commands never reach for `sys.stdout` or a global console directly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, BinaryIO, TextIO
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass
+class App:
+    debug: bool = field(default_factory=lambda: _env_flag("FLUX2_DEBUG"))
+    quiet: bool = False
+    _err: Console | None = None
+
+    # -- streams -----------------------------------------------------------------------------
+    @property
+    def stdout(self) -> TextIO:
+        return sys.stdout
+
+    @property
+    def stdout_bytes(self) -> BinaryIO:
+        return sys.stdout.buffer
+
+    @property
+    def stdin(self) -> TextIO:
+        return sys.stdin
+
+    def stdout_is_tty(self) -> bool:
+        return _isatty(sys.stdout)
+
+    def stdin_is_tty(self) -> bool:
+        return _isatty(sys.stdin)
+
+    def stderr_is_tty(self) -> bool:
+        return _isatty(sys.stderr)
+
+    @property
+    def err(self) -> Console:
+        """Rich console on stderr: styled only on a terminal and when NO_COLOR is unset."""
+        if self._err is None:
+            from rich.console import Console
+
+            self._err = Console(
+                stderr=True,
+                highlight=False,
+                markup=False,
+                emoji=False,
+                no_color="NO_COLOR" in os.environ or None,
+                soft_wrap=False,
+            )
+        return self._err
+
+    # -- data (stdout) -----------------------------------------------------------------------
+    def display(self, line: str) -> None:
+        self.stdout.write(line + "\n")
+        self.stdout.flush()
+
+    # -- people (stderr) ---------------------------------------------------------------------
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            self._say(message, style=None)
+
+    def warn(self, message: str) -> None:
+        self._say(f"warning: {message}", style="yellow")
+
+    def error(self, message: str) -> None:
+        self._say(f"error: {message}", style="bold red")
+
+    def _say(self, message: str, style: str | None) -> None:
+        from rich.text import Text
+
+        from flux_cli.redact import redact
+
+        self.err.print(Text(f"flux2: {_printable(redact(message))}", style=style or ""))
+
+
+def _isatty(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):
+        return False
+
+
+def _printable(text: str) -> str:
+    """Drop terminal control sequences from text that may come from a server or a file name."""
+    from flux_cli.textsafe import strip_control
+
+    return strip_control(text)

@@ -1,0 +1,40 @@
+"""Keep API keys out of everything people or logs can see (product.md §8).
+
+Any key flux2 loads is registered here; `redact()` replaces registered values and anything shaped
+like an OpenRouter key or a bearer token with the masked form `sk-or-v1-…abcd`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+_KEY_PATTERN = re.compile(r"sk-or-(?:v\d+-)?[A-Za-z0-9_\-]{8,}")
+_BEARER_PATTERN = re.compile(r"(?i)(bearer\s+)[^\s'\",]+")
+_lock = threading.Lock()
+_secrets: set[str] = set()
+
+
+def mask_key(key: str) -> str:
+    """`sk-or-v1-…abcd`: the prefix and the last four characters only."""
+    key = key.strip()
+    tail = key[-4:] if len(key) >= 12 else ""
+    prefix = "sk-or-v1-" if key.startswith("sk-or-v1-") else ""
+    return f"{prefix}…{tail}"
+
+
+def register_secret(secret: str) -> None:
+    secret = secret.strip()
+    if len(secret) >= 8:
+        with _lock:
+            _secrets.add(secret)
+
+
+def redact(text: str) -> str:
+    with _lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, mask_key(secret))
+    text = _KEY_PATTERN.sub(lambda m: mask_key(m.group(0)), text)
+    return _BEARER_PATTERN.sub(lambda m: f"{m.group(1)}[redacted]", text)

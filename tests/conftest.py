@@ -1,0 +1,66 @@
+"""Every test runs hermetically: its own dirs, no real keys, no proxies, no colour."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# A key that must never appear in any output, log, file or snapshot. Tests grep for it.
+CANARY_KEY = "sk-or-v1-CANARY0123456789abcdef0123456789abcdef0123456789abcdef0123"
+
+_CLEARED = (
+    "OPENROUTER_API_KEY",
+    "OPENROUTER_API_KEY_FILE",
+    "FLUX2_BASE_URL",
+    "FLUX2_DEBUG",
+    "FLUX2_BUDGET_DAILY_USD",
+    "FLUX2_BUDGET_MONTHLY_USD",
+    "FLUX2_CONFIG_DIR",
+    "FLUX2_DATA_DIR",
+    "FLUX2_CACHE_DIR",
+    "FLUX2_STATE_DIR",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "FORCE_COLOR",
+    "CLICOLOR_FORCE",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    for name in _CLEARED:
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for var, sub in (
+        ("XDG_CONFIG_HOME", "xdg-config"),
+        ("XDG_DATA_HOME", "xdg-data"),
+        ("XDG_CACHE_HOME", "xdg-cache"),
+        ("XDG_STATE_HOME", "xdg-state"),
+    ):
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    for var, sub in (
+        ("FLUX2_CONFIG_DIR", "config"),
+        ("FLUX2_DATA_DIR", "data"),
+        ("FLUX2_CACHE_DIR", "cache"),
+        ("FLUX2_STATE_DIR", "state"),
+    ):
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("TERM", "dumb")
+    yield tmp_path
+
+
+@pytest.fixture
+def canary_key() -> str:
+    return CANARY_KEY
