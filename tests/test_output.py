@@ -1,0 +1,837 @@
+from __future__ import annotations
+
+import errno
+import io
+import os
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import unicodedata
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flux_cli import output
+from flux_cli.errors import OutputError, UsageError
+from flux_cli.output import (
+    DEFAULT_TEMPLATE,
+    TEMPLATE_FIELDS,
+    NameFields,
+    OutputPlan,
+    plan_outputs,
+    preflight,
+    render_name,
+    rescue,
+    sanitize_component,
+    slugify,
+    with_format_extension,
+    write_atomic,
+    write_stdout,
+)
+
+EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "200"))
+PROPERTY = settings(max_examples=EXAMPLES, deadline=None)
+
+FIELDS = NameFields(
+    when=datetime(2026, 3, 4, 5, 6, 7),
+    model="black-forest-labs/flux.2-pro",
+    seed=42,
+    prompt="A red fox in the snow!",
+    index=2,
+    n=3,
+    fmt="png",
+    generation_id="gen-123",
+)
+PNG = b"\x89PNG\r\n\x1a\n" + b"pretend image bytes"
+JPEG = b"\xff\xd8\xff" + b"pretend jpeg bytes"
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    """An empty directory (tmp_path itself holds the isolated home and XDG dirs)."""
+    directory = tmp_path / "out"
+    directory.mkdir()
+    return directory
+
+
+def temp_files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
+
+
+@pytest.fixture
+def locked_dir(tmp_path: Path) -> Iterator[Path]:
+    """A 0500 directory, or a skip where permissions do not stop us (root, CAP_DAC_OVERRIDE);
+    the simulated tests below cover the same paths there."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        (locked / "probe").touch()
+    except PermissionError:
+        yield locked
+    else:
+        pytest.skip("permissions do not apply to this user (root?); simulated tests cover it")
+    finally:
+        locked.chmod(0o700)
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+# --- slugs --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prompt", "slug"),
+    [
+        ("A red fox in the snow!", "a-red-fox-in-the-snow"),
+        ("Crème brûlée, à la carte", "creme-brulee-a-la-carte"),
+        ("Straße in Łódź, Ærø", "strasse-in-lodz-aero"),
+        ("ＦＵＬＬ width ①", "full-width-1"),
+        ("東京の夜", "image"),
+        ("   ", "image"),
+        ("", "image"),
+        ("--a--b--", "a-b"),
+        ("rm -rf / ; echo $HOME", "rm-rf-echo-home"),
+        ("one two three four five six seven eight nine", "one-two-three-four-five-six-seven-eight"),
+        ("x" * 100, "x" * 40),
+    ],
+)
+def test_slugify(prompt: str, slug: str) -> None:
+    assert slugify(prompt) == slug
+
+
+@PROPERTY
+@given(st.text(), st.integers(1, 80))
+def test_slugify_is_always_a_short_clean_slug(prompt: str, max_len: int) -> None:
+    slug = slugify(prompt, max_len=max_len)
+    assert slug == "image" or (0 < len(slug) <= max_len)
+    assert slug.isascii()
+    assert all(part and part.isalnum() for part in slug.split("-"))
+
+
+# --- sanitising ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "clean"),
+    [
+        ("fox.png", "fox.png"),
+        ("black-forest-labs/flux.2-pro", "black-forest-labs_flux.2-pro"),
+        ("..\\..\\windows\\system32", "_._windows_system32"),
+        ("../../etc/passwd", "_._etc_passwd"),
+        ("..", "image"),
+        (".", "image"),
+        ("", "image"),
+        ("-rf.png", "rf.png"),
+        (".hidden.png", "hidden.png"),
+        ("--.-.-x", "x"),
+        ("name. . ", "name"),
+        ("a..b.png", "a.b.png"),
+        ("a\nb\rc\td.png", "abcd.png"),
+        ("a\x00b\x1b[31mc\x7f\x85.png", "ab[31mc.png"),
+        ("\u202egnp.exe", "gnp.exe"),
+        ("a\u2066b\u2069c\u200f.png", "abc.png"),
+        ('what?<is>:this|"*.png', "what__is__this___.png"),
+        ("CON", "_CON"),
+        ("con.png", "_con.png"),
+        ("Nul.tar.gz", "_Nul.tar.gz"),
+        ("LPT9.txt", "_LPT9.txt"),
+        ("COM1 .png", "_COM1.png"),
+        ("com¹.png", "_com¹.png"),
+        ("CONIN$", "_CONIN$"),
+        ("CONSOLE.png", "CONSOLE.png"),
+        ("COM10.png", "COM10.png"),
+        ("e\u0301te\u0301.png", "été.png"),  # NFC
+        ("\udcff\ud800x.png", "x.png"),  # lone surrogates
+    ],
+)
+def test_sanitize_component(name: str, clean: str) -> None:
+    assert sanitize_component(name) == clean
+
+
+def test_sanitize_fallback() -> None:
+    assert sanitize_component("...", fallback="gen-1.png") == "gen-1.png"
+    assert sanitize_component("...", fallback="\x00") == "image"
+
+
+@pytest.mark.parametrize(
+    ("name", "ending"),
+    [
+        ("x" * 300 + ".png", ".png"),
+        ("é" * 200 + ".webp", ".webp"),
+        ("東" * 100 + ".jpg", ".jpg"),
+        ("y" * 300, "y"),
+        ("x" * 250 + "." + "z" * 100, "z"),
+    ],
+)
+def test_sanitize_keeps_names_within_255_bytes(name: str, ending: str) -> None:
+    clean = sanitize_component(name)
+    assert len(clean.encode()) <= 255
+    assert clean.endswith(ending)
+    assert len(clean.encode()) > 240
+
+
+@PROPERTY
+@given(st.text())
+def test_sanitized_names_are_one_safe_component(name: str) -> None:
+    check_safe_component(name)
+
+
+@PROPERTY
+@given(st.text(alphabet=st.sampled_from("./\\-. aCON\x00\n\u202e1é"), max_size=30))
+def test_sanitized_names_from_a_hostile_alphabet(name: str) -> None:
+    check_safe_component(name)
+
+
+def check_safe_component(name: str) -> None:
+    clean = sanitize_component(name)
+    assert clean
+    assert clean not in (".", "..")
+    assert len(clean.encode("utf-8")) <= 255  # also proves there is no lone surrogate
+    assert not any(ch in clean for ch in "/\\\x00\n\r")
+    assert not any(unicodedata.category(ch) == "Cc" for ch in clean)
+    assert not any("\u202a" <= ch <= "\u202e" or "\u2066" <= ch <= "\u2069" for ch in clean)
+    assert not clean.startswith(("-", ".", " "))
+    assert not clean.endswith((".", " "))
+    assert ".." not in clean
+    assert clean.split(".")[0].upper() not in {"CON", "PRN", "AUX", "NUL", "COM1", "LPT1"}
+    directory = "/srv/out"
+    joined = os.path.join(directory, clean)
+    assert os.path.dirname(joined) == directory
+    assert os.path.normpath(joined) == joined
+    assert sanitize_component(clean) == clean
+
+
+# --- templates ----------------------------------------------------------------------------------
+
+
+def test_default_template() -> None:
+    assert DEFAULT_TEMPLATE == "{date}-{time}-{model}-{seed}-{slug}.{ext}"
+    assert render_name(DEFAULT_TEMPLATE, FIELDS) == (
+        "2026-03-04-050607-flux.2-pro-42-a-red-fox-in-the-snow.png"
+    )
+
+
+@pytest.mark.parametrize(
+    ("template", "name"),
+    [
+        ("{seed}-{index}-of-{n}.{ext}", "42-2-of-3.png"),
+        ("{index:03}_{slug:.5}.{ext}", "002_a-red.png"),
+        ("{id}.{ext}", "gen-123.png"),
+        ("{model}", "flux.2-pro"),
+        ("{{literal}}-{seed}", "{literal}-42"),
+        ("{date}/{time}", "2026-03-04_050607"),
+        ("../{seed}", "_42"),
+        ("{ext}", "png"),
+    ],
+)
+def test_render_name(template: str, name: str) -> None:
+    assert render_name(template, FIELDS) == name
+
+
+def test_render_name_sanitises_field_values() -> None:
+    hostile = NameFields(
+        when=datetime(2026, 1, 1),
+        model="x",
+        seed=1,
+        prompt="p",
+        generation_id="../../etc/\u202epasswd\n",
+    )
+    assert render_name("{id}", hostile) == "_._etc_passwd"
+    assert render_name("{id}", NameFields(datetime(2026, 1, 1), "x", 1, "p")) == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ("{bogus}.png", "unknown field {bogus}"),
+        ("{Seed}", "unknown field {Seed}"),
+        ("{date.year}", "unknown field {date.year}"),
+        ("{seed[0]}", "unknown field {seed[0]}"),
+        ("{}", "empty field"),
+        ("{0}", "unknown field {0}"),
+        ("{seed", "expected '}'"),
+        ("seed}", "Single '}'"),
+        ("{seed!r}", "unsupported conversion"),
+        ("{index:{n}}", "unsupported conversion"),
+        ("{slug:d}", "Unknown format code"),
+    ],
+)
+def test_bad_templates(template: str, problem: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        render_name(template, FIELDS)
+    assert problem in caught.value.message
+    assert template in caught.value.message
+    assert caught.value.hint is not None
+    for field in TEMPLATE_FIELDS:
+        assert "{" + field + "}" in caught.value.hint
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "result"),
+    [
+        ("fox.png", "png", "fox.png"),
+        ("fox.PNG", "png", "fox.PNG"),
+        ("fox.png", "jpeg", "fox.jpg"),
+        ("fox.jpeg", "jpeg", "fox.jpeg"),
+        ("fox.JPG", "webp", "fox.webp"),
+        ("fox", "webp", "fox.webp"),
+        ("fox.v2", "png", "fox.v2.png"),
+        ("fox.gif", "png", "fox.gif.png"),
+    ],
+)
+def test_with_format_extension(name: str, fmt: str, result: str) -> None:
+    assert with_format_extension(name, fmt) == result
+
+
+def test_with_format_extension_refuses_unknown_formats() -> None:
+    with pytest.raises(ValueError, match="gif"):
+        with_format_extension("fox.png", "gif")
+
+
+# --- planning -----------------------------------------------------------------------------------
+
+
+def test_plan_default(tmp_path: Path) -> None:
+    plan = plan_outputs(None, count=2, default_dir=tmp_path)
+    assert plan == OutputPlan(directory=tmp_path, template=DEFAULT_TEMPLATE)
+    assert not plan.to_stdout
+    assert plan.name_for(FIELDS).endswith("-42-a-red-fox-in-the-snow.png")
+
+
+def test_plan_stdout(tmp_path: Path) -> None:
+    plan = plan_outputs("-", count=1, default_dir=tmp_path)
+    assert plan.to_stdout
+    assert plan.directory is None
+    with pytest.raises(UsageError, match="single image"):
+        plan_outputs("-", count=2, default_dir=tmp_path)
+
+
+@pytest.mark.parametrize("spec", ["existing", "existing/", "new/", "new/deeper/"])
+def test_plan_directories(spec: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "existing").mkdir()
+    plan = plan_outputs(spec, count=3, default_dir=tmp_path / "default")
+    assert plan.directory == Path(spec)
+    assert plan.template == DEFAULT_TEMPLATE
+    assert plan.requested_format is None
+
+
+@pytest.mark.parametrize(
+    ("spec", "count", "directory", "template", "requested", "name"),
+    [
+        ("fox.png", 1, ".", "fox.png", "png", "fox.png"),
+        ("fox.png", 3, ".", "fox-{index}.png", "png", "fox-2.png"),
+        ("out/fox.JPG", 1, "out", "fox.JPG", "jpeg", "fox.png"),  # the image is a PNG
+        ("fox", 2, ".", "fox-{index}", None, "fox-2.png"),
+        ("fox.v2", 1, ".", "fox.v2", None, "fox.v2.png"),
+        ("we}ird.png", 1, ".", "we}}ird.png", "png", "we}ird.png"),
+        ("-rf.png", 1, ".", "-rf.png", "png", "rf.png"),
+        ("out/{seed}.{ext}", 3, "out", "{seed}.{ext}", None, "42.png"),
+        ("out/{seed}.webp", 1, "out", "{seed}.webp", "webp", "42.png"),
+        ("/abs/dir/{id}", 1, "/abs/dir", "{id}", None, "gen-123.png"),
+        ("a b/c d.png", 1, "a b", "c d.png", "png", "c d.png"),
+    ],
+)
+def test_plan_files_and_templates(
+    spec: str,
+    count: int,
+    directory: str,
+    template: str,
+    requested: str | None,
+    name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    plan = plan_outputs(spec, count=count, default_dir=tmp_path / "default")
+    assert plan == OutputPlan(Path(directory), template, requested)
+    assert plan.name_for(FIELDS) == name
+
+
+def test_plan_name_follows_the_real_format(tmp_path: Path) -> None:
+    plan = plan_outputs(str(tmp_path / "fox.png"), count=1, default_dir=tmp_path)
+    jpeg_fields = NameFields(FIELDS.when, FIELDS.model, FIELDS.seed, FIELDS.prompt, fmt="jpeg")
+    assert plan.name_for(jpeg_fields) == "fox.jpg"
+    assert plan.requested_format == "png"
+
+
+def test_plan_expands_home(tmp_path: Path) -> None:
+    plan = plan_outputs("~/pics/fox.png", count=1, default_dir=tmp_path)
+    assert plan.directory == Path.home() / "pics"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("", "empty"),
+        ("  ", "empty"),
+        ("a\x00b.png", "NUL"),
+        ("out/{model}/{seed}.png", "only the file name"),
+        ("{seed}/", "only allowed in the file name"),
+        ("fox.gif", "not GIF"),
+        ("out/fox.TIFF", "not TIFF"),
+        ("{bogus}.png", "unknown field {bogus}"),
+        ("{seed", "bad output name template"),
+    ],
+)
+def test_plan_refusals(spec: str, message: str, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=message.replace("{", r"\{").replace("}", r"\}")):
+        plan_outputs(spec, count=1, default_dir=tmp_path)
+
+
+def test_plan_count_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="count"):
+        plan_outputs(None, count=0, default_dir=tmp_path)
+
+
+# --- preflight ----------------------------------------------------------------------------------
+
+
+def test_preflight_creates_missing_directories(tmp_path: Path, umask_022: None) -> None:
+    target = tmp_path / "a" / "b" / "c"
+    preflight(target)
+    assert target.is_dir()
+    assert mode_of(target) == mode_of(target.parent) == mode_of(tmp_path / "a") == 0o755
+    assert list(target.iterdir()) == []
+
+
+def test_preflight_without_create(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match="no such directory"):
+        preflight(tmp_path / "missing", create=False)
+    preflight(tmp_path, create=False)
+
+
+def test_preflight_refuses_a_file(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="not a directory"):
+        preflight(tmp_path / "file")
+    with pytest.raises(OutputError, match="Not a directory"):
+        preflight(tmp_path / "file" / "sub")
+
+
+def test_preflight_read_only_directory(locked_dir: Path) -> None:
+    with pytest.raises(OutputError, match="Permission denied") as caught:
+        preflight(locked_dir)
+    assert str(locked_dir) in caught.value.message
+    with pytest.raises(OutputError, match="Permission denied"):
+        preflight(locked_dir / "sub")
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [(errno.EACCES, "Permission denied"), (errno.EROFS, "Read-only file system")],
+)
+def test_preflight_unwritable_directory_simulated(
+    code: int, reason: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(OutputError) as caught:
+        preflight(tmp_path)
+    assert caught.value.message == f"cannot write to {tmp_path}: {reason}"
+    assert caught.value.hint
+
+
+# --- atomic writes ------------------------------------------------------------------------------
+
+
+def test_write_atomic_basics(out: Path, umask_022: None) -> None:
+    path = write_atomic(out, "fox.png", PNG)
+    assert path == out / "fox.png"
+    assert path.read_bytes() == PNG
+    assert mode_of(path) == 0o644
+    assert temp_files(out) == []
+
+
+def test_write_atomic_follows_the_umask(out: Path) -> None:
+    previous = os.umask(0o077)
+    try:
+        path = write_atomic(out, "fox.png", PNG)
+    finally:
+        os.umask(previous)
+    assert mode_of(path) == 0o600
+
+
+def test_write_atomic_relative_directory(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(out)
+    assert write_atomic(Path("."), "fox.png", PNG) == Path("fox.png")
+    assert (out / "fox.png").read_bytes() == PNG
+
+
+def test_no_clobber_picks_the_next_free_suffix(out: Path) -> None:
+    (out / "fox.png").write_bytes(b"precious")
+    (out / "fox-2.png").write_bytes(b"precious too")
+    first = write_atomic(out, "fox.png", b"one")
+    second = write_atomic(out, "fox.png", b"two")
+    assert (first.name, second.name) == ("fox-1.png", "fox-3.png")
+    assert (out / "fox.png").read_bytes() == b"precious"
+    assert (out / "fox-2.png").read_bytes() == b"precious too"
+    assert (first.read_bytes(), second.read_bytes()) == (b"one", b"two")
+    assert write_atomic(out, "archive.tar.gz", b"a").name == "archive.tar.gz"
+    assert write_atomic(out, "archive.tar.gz", b"b").name == "archive.tar-1.gz"
+    assert write_atomic(out, "noext", b"a").name == "noext"
+    assert write_atomic(out, "noext", b"b").name == "noext-1"
+    assert temp_files(out) == []
+
+
+def test_no_clobber_gives_up_after_the_suffix_limit(
+    out: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(output, "MAX_SUFFIX", 3)
+    for name in ("fox.png", "fox-1.png", "fox-2.png", "fox-3.png"):
+        (out / name).write_bytes(b"taken")
+    with pytest.raises(OutputError, match="3 numbered variants exist") as caught:
+        write_atomic(out, "fox.png", PNG)
+    assert caught.value.hint
+    assert "--force" in caught.value.hint
+    assert temp_files(out) == []
+
+
+def test_suffixes_keep_long_names_within_255_bytes(out: Path) -> None:
+    name = "é" * 125 + ".png"  # 254 bytes
+    assert write_atomic(out, name, b"1").name == name
+    second = write_atomic(out, name, b"2")
+    assert second.name.endswith("-1.png")
+    assert len(second.name.encode()) <= 255
+    assert temp_files(out) == []
+
+
+def test_force_replaces_a_regular_file(out: Path, umask_022: None) -> None:
+    target = out / "fox.png"
+    target.write_bytes(b"old")
+    target.chmod(0o600)
+    hard_link = out / "other-name.png"
+    os.link(target, hard_link)
+    assert write_atomic(out, "fox.png", PNG, force=True) == target
+    assert target.read_bytes() == PNG
+    assert mode_of(target) == 0o644
+    assert hard_link.read_bytes() == b"old"  # replaced, not written through
+    assert sorted(p.name for p in out.iterdir()) == ["fox.png", "other-name.png"]
+
+
+def test_force_to_a_new_name(out: Path) -> None:
+    assert write_atomic(out, "fox.png", PNG, force=True).read_bytes() == PNG
+
+
+@pytest.fixture(params=["symlink", "dangling symlink", "directory", "fifo"])
+def occupied(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, str]:
+    target = tmp_path / "out" / "fox.png"
+    target.parent.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("do not touch")
+    kind: str = request.param
+    if kind == "symlink":
+        target.symlink_to(victim)
+    elif kind == "dangling symlink":
+        target.symlink_to(tmp_path / "nowhere.png")
+    elif kind == "directory":
+        target.mkdir()
+    else:
+        os.mkfifo(target)
+    return target, kind
+
+
+def test_force_never_replaces_links_directories_or_fifos(occupied: tuple[Path, str]) -> None:
+    target, kind = occupied
+    before = target.lstat()
+    with pytest.raises(OutputError, match="refusing to replace") as caught:
+        write_atomic(target.parent, target.name, PNG, force=True)
+    assert kind.split()[-1].replace("fifo", "FIFO").replace("symlink", "symbolic link") in str(
+        caught.value
+    )
+    after = target.lstat()
+    assert (before.st_ino, before.st_mode) == (after.st_ino, after.st_mode)
+    assert (target.parent.parent / "victim.txt").read_text() == "do not touch"
+    assert not (target.parent.parent / "nowhere.png").exists()
+    assert temp_files(target.parent) == []
+
+
+def test_no_clobber_steps_around_links_directories_and_fifos(occupied: tuple[Path, str]) -> None:
+    target, _ = occupied
+    written = write_atomic(target.parent, target.name, PNG)
+    assert written.name == "fox-1.png"
+    assert written.read_bytes() == PNG
+    assert (target.parent.parent / "victim.txt").read_text() == "do not touch"
+    assert not (target.parent.parent / "nowhere.png").exists()
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "../x.png", "a\x00b", "x" * 256])
+def test_write_atomic_wants_one_component(name: str, out: Path) -> None:
+    with pytest.raises(ValueError, match="single safe file name"):
+        write_atomic(out, name, PNG)
+
+
+def test_write_atomic_missing_directory(out: Path) -> None:
+    with pytest.raises(OutputError, match="No such file or directory") as caught:
+        write_atomic(out / "missing", "fox.png", PNG)
+    assert str(out / "missing" / "fox.png") in caught.value.message
+
+
+def test_disk_full_leaves_nothing_behind(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_write = os.write
+    calls = []
+
+    def fill_up(fd: int, data: bytes | memoryview) -> int:
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "write", fill_up)
+    with pytest.raises(OutputError) as caught:
+        write_atomic(out, "fox.png", PNG * 100)
+    monkeypatch.undo()
+    assert len(calls) == 2  # a partial write, then the failure
+    assert caught.value.message == f"cannot write {out / 'fox.png'}: No space left on device"
+    assert caught.value.hint
+    assert "disk space" in caught.value.hint
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("function", "code"),
+    [
+        ("fsync", errno.EIO),
+        ("fsync", errno.EDQUOT),
+        ("link", errno.EROFS),
+        ("link", errno.EACCES),
+        ("fchmod", errno.EPERM),
+    ],
+)
+def test_os_errors_become_output_errors(
+    function: str, code: int, out: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, function, fail)
+    with pytest.raises(OutputError, match=os.strerror(code)):
+        write_atomic(out, "fox.png", PNG)
+    monkeypatch.undo()
+    assert list(out.iterdir()) == []
+
+
+def test_interrupt_during_the_write_removes_the_temp_file(
+    out: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupt(fd: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(out, "fox.png", PNG)
+    monkeypatch.undo()
+    assert list(out.iterdir()) == []
+
+
+def test_write_atomic_read_only_directory(locked_dir: Path) -> None:
+    with pytest.raises(OutputError, match="Permission denied"):
+        write_atomic(locked_dir, "fox.png", PNG)
+    assert list(locked_dir.iterdir()) == []
+
+
+def test_file_systems_without_hard_links(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_links(src: object, dst: object) -> None:
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(os, "link", no_links)
+    (out / "fox.png").write_bytes(b"precious")
+    written = write_atomic(out, "fox.png", PNG)
+    assert written.name == "fox-1.png"
+    assert written.read_bytes() == PNG
+    assert (out / "fox.png").read_bytes() == b"precious"
+    assert temp_files(out) == []
+
+
+def test_racing_threads_get_distinct_files(out: Path) -> None:
+    barrier = threading.Barrier(12)
+    results: list[Path] = []
+    errors: list[BaseException] = []
+
+    def writer(number: int) -> None:
+        payload = f"writer {number} ".encode() * 1000
+        barrier.wait()
+        try:
+            results.append(write_atomic(out, "fox.png", payload))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(set(results)) == 12
+    contents = {path.read_bytes() for path in results}
+    assert contents == {f"writer {n} ".encode() * 1000 for n in range(12)}
+    assert temp_files(out) == []
+
+
+RACER = """
+import sys, time
+from pathlib import Path
+from flux_cli.output import write_atomic
+directory, me, start = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+while time.time() < start:
+    pass
+for i in range(15):
+    print(write_atomic(directory, "fox.png", f"{me}:{i}".encode() * 500).name)
+"""
+
+
+def test_racing_processes_get_distinct_files(out: Path) -> None:
+    import time
+
+    start = time.time() + 1.0
+    root = str(Path(output.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": root}
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(out), str(n), str(start)],
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        for n in range(3)
+    ]
+    names = []
+    for racer in racers:
+        printed, _ = racer.communicate(timeout=30)
+        assert racer.returncode == 0
+        names += printed.split()
+    assert len(names) == len(set(names)) == 45
+    contents = {(out / name).read_bytes() for name in names}
+    assert contents == {f"{n}:{i}".encode() * 500 for n in range(3) for i in range(15)}
+    assert temp_files(out) == []
+
+
+# --- rescue -------------------------------------------------------------------------------------
+
+
+def test_rescue_keeps_the_bytes_privately(isolated_environment: Path) -> None:
+    path = rescue(PNG, name_hint="fox.jpg", now=lambda: datetime(2026, 3, 4, 5, 6, 7))
+    assert path.parent == isolated_environment / "state" / "rescue"
+    assert path.read_bytes() == PNG
+    assert mode_of(path.parent) == 0o700
+    assert mode_of(path) == 0o600
+    assert path.name.startswith("20260304-050607-")
+    assert path.name.endswith("-fox.png")  # the extension follows the bytes
+    assert temp_files(path.parent) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "hint", "ending"),
+    [
+        (b"<html>nope</html>", "fox.png", "-fox.png.bin"),
+        (b"garbage", "fox.bin", "-fox.bin"),
+        (JPEG, "../../fox", "-_._fox.jpg"),
+        (PNG, "", "-image.png"),
+    ],
+)
+def test_rescue_names(data: bytes, hint: str, ending: str) -> None:
+    path = rescue(data, name_hint=hint)
+    assert path.name.endswith(ending)
+    assert path.parent.name == "rescue"
+
+
+def test_rescues_never_collide() -> None:
+    fixed = lambda: datetime(2026, 1, 1)  # noqa: E731
+    paths = {rescue(PNG, name_hint="fox.png", now=fixed) for _ in range(20)}
+    assert len(paths) == 20
+
+
+def test_rescue_tightens_an_existing_directory(isolated_environment: Path) -> None:
+    directory = isolated_environment / "state" / "rescue"
+    directory.mkdir(parents=True, mode=0o755)
+    directory.chmod(0o755)
+    rescue(PNG, name_hint="fox.png")
+    assert mode_of(directory) == 0o700
+
+
+def test_rescue_failure_is_an_output_error(isolated_environment: Path) -> None:
+    (isolated_environment / "state").write_text("not a directory")
+    with pytest.raises(OutputError, match="rescue directory"):
+        rescue(PNG, name_hint="fox.png")
+
+
+# --- stdout -------------------------------------------------------------------------------------
+
+
+def test_write_stdout() -> None:
+    stream = io.BytesIO()
+    write_stdout(PNG, stream)
+    assert stream.getvalue() == PNG
+
+
+class FailingStream(io.BytesIO):
+    def __init__(self, exc: Exception) -> None:
+        super().__init__()
+        self.exc = exc
+
+    def write(self, data: object) -> int:
+        raise self.exc
+
+
+@pytest.mark.parametrize(
+    ("exc", "message"),
+    [
+        (BrokenPipeError(errno.EPIPE, "Broken pipe"), "the reader went away"),
+        (OSError(errno.ENOSPC, "No space left on device"), "stdout: No space left on device"),
+        (OSError(errno.EIO, "Input/output error"), "stdout: Input/output error"),
+        (ValueError("I/O operation on closed file."), "it is closed"),
+    ],
+)
+def test_write_stdout_failures(exc: Exception, message: str) -> None:
+    with pytest.raises(OutputError, match=message):
+        write_stdout(PNG, FailingStream(exc))
+
+
+def test_write_stdout_to_a_closed_pipe() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with open(write_end, "wb") as stream, pytest.raises(OutputError, match="went away"):
+        write_stdout(PNG * 10_000, stream)
+
+
+def test_write_stdout_waits_on_a_non_blocking_pipe() -> None:
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    payload = os.urandom(1 << 20)  # far more than a pipe buffer holds
+    received = bytearray()
+
+    def drain() -> None:
+        while chunk := os.read(read_end, 65536):
+            received.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    with open(write_end, "wb") as stream:
+        write_stdout(payload, stream)
+    reader.join()
+    os.close(read_end)
+    assert bytes(received) == payload
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_write_stdout_to_dev_full() -> None:
+    with open("/dev/full", "wb") as stream, pytest.raises(OutputError, match="No space left"):
+        write_stdout(PNG, stream)
