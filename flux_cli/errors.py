@@ -43,7 +43,7 @@ class ConfigError(Flux2Error):
     exit_code = ExitCode.AUTH
 
 
-class Interrupted(BaseException):  # noqa: N818 - a signal, not an error
+class Interrupted(BaseException):
     """Raised from the SIGINT/SIGTERM handlers; a BaseException so no `except Exception` eats it."""
 
     def __init__(self, signum: int) -> None:

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests: no per-example deadline (a loaded 2-core CI machine is slow), and the failing
+# example is printed so it can be replayed. HYPOTHESIS_PROFILE=ci is set by .ci/run.
+settings.register_profile("dev", deadline=None)
+settings.register_profile(
+    "ci", deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 # A key that must never appear in any output, log, file or snapshot. Tests grep for it.
 CANARY_KEY = "sk-or-v1-CANARY0123456789abcdef0123456789abcdef0123456789abcdef0123"
@@ -35,7 +44,7 @@ _CLEARED = (
 
 
 @pytest.fixture(autouse=True)
-def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in _CLEARED:
         monkeypatch.delenv(name, raising=False)
     home = tmp_path / "home"
@@ -58,7 +67,7 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "100")
     monkeypatch.setenv("TERM", "dumb")
-    yield tmp_path
+    return tmp_path
 
 
 @pytest.fixture

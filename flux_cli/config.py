@@ -1,0 +1,136 @@
+"""Key and endpoint resolution (product.md §8). No typer, no rich.
+
+Key precedence: OPENROUTER_API_KEY > OPENROUTER_API_KEY_FILE > the stored key file. A key is
+stripped of surrounding whitespace (a trailing newline from `echo > file` would otherwise put the
+whole key into httpx's error text) and must be printable ASCII with no inner whitespace.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flux_cli import paths
+from flux_cli.errors import ConfigError, UsageError
+from flux_cli.redact import mask_key, register_secret
+
+DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
+KEY_ENV = "OPENROUTER_API_KEY"
+KEY_FILE_ENV = "OPENROUTER_API_KEY_FILE"
+BASE_URL_ENV = "FLUX2_BASE_URL"
+KEYS_URL = "https://openrouter.ai/settings/keys"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    value: str
+    source: str
+
+    @property
+    def masked(self) -> str:
+        return mask_key(self.value)
+
+    def __repr__(self) -> str:  # never show the key, even in a debugger or a traceback
+        return f"ApiKey({self.masked!r}, source={self.source!r})"
+
+
+def normalise_key(raw: str, source: str) -> str:
+    key = raw.strip()
+    if not key:
+        raise ConfigError(f"the API key from {source} is empty", hint=f"get a key at {KEYS_URL}")
+    if not all(33 <= ord(ch) <= 126 for ch in key):
+        raise ConfigError(
+            f"the API key from {source} contains spaces or characters that are not printable ASCII",
+            hint="copy the key again from " + KEYS_URL,
+        )
+    register_secret(key)
+    return key
+
+
+def stored_key_path() -> Path:
+    return paths.config_dir() / "api-key"
+
+
+def _read_stored_key(path: Path) -> str:
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ConfigError(f"cannot read the key file {path}: {exc.strerror}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise ConfigError(
+            f"the key file {path} is a symbolic link; flux2 only reads a regular file",
+            hint=f'replace it with the key itself: cp --remove-destination "$(readlink -f {path})" {path}',
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"the key file {path} is not a regular file")
+    if info.st_mode & 0o077:
+        raise ConfigError(
+            f"the key file {path} can be read by other users (mode {stat.S_IMODE(info.st_mode):04o})",
+            hint=f"chmod 600 {path}",
+        )
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        raise ConfigError(f"the key file {path} belongs to another user")
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the key file {path}: {exc}") from None
+
+
+def resolve_key() -> ApiKey:
+    env_value = os.environ.get(KEY_ENV)
+    if env_value is not None and env_value.strip():
+        return ApiKey(normalise_key(env_value, KEY_ENV), KEY_ENV)
+    file_env = os.environ.get(KEY_FILE_ENV, "").strip()
+    if file_env:
+        file_path = Path(file_env).expanduser()
+        try:
+            text = file_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigError(f"cannot read {KEY_FILE_ENV}={file_path}: {reason}") from None
+        return ApiKey(normalise_key(text, f"{KEY_FILE_ENV} ({file_path})"), KEY_FILE_ENV)
+    stored = stored_key_path()
+    try:
+        text = _read_stored_key(stored)
+    except FileNotFoundError:
+        raise ConfigError(
+            "no OpenRouter API key found",
+            hint=f"set {KEY_ENV} (get a key at {KEYS_URL}), or try flux2 without one using --sandbox",
+        ) from None
+    return ApiKey(normalise_key(text, f"key file ({stored})"), "key file")
+
+
+def is_loopback_host(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_base_url(url: str) -> str:
+    """https anywhere; plain http only to this machine (the key must not cross a network in clear)."""
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise UsageError(f"{BASE_URL_ENV} must be an http(s) URL, got {url!r}")
+    if parts.username or parts.password:
+        raise UsageError(f"{BASE_URL_ENV} must not contain credentials")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise UsageError(
+            f"{BASE_URL_ENV} uses plain http to {parts.hostname}; flux2 sends the API key only over "
+            "https (plain http is allowed for 127.0.0.1/localhost)",
+        )
+    return url
+
+
+def resolve_base_url() -> str:
+    return validate_base_url(os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL)

@@ -1,0 +1,573 @@
+"""The OpenRouter client: one `httpx.Client`, two routes, billing-aware retries.
+
+The network sits behind `transport=` (an `httpx.MockTransport` in unit tests, real loopback HTTP
+against the sandbox everywhere else); sleeping, the clock and jitter are injected too, so the
+retry loop is tested without waiting.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from flux_cli import __version__
+from flux_cli.config import ApiKey, is_loopback_host, validate_base_url
+from flux_cli.openrouter import errors as E
+from flux_cli.openrouter import wire
+from flux_cli.openrouter.retry import (
+    DEFAULT_MAX_RETRIES,
+    MAX_RETRY_AFTER,
+    Decision,
+    body_allows_retry,
+    classify_status,
+    parse_retry_after,
+    retry_delay,
+)
+from flux_cli.openrouter.wire import ImageRequest, Usage
+from flux_cli.redact import redact
+
+ROUTES = ("images", "chat")
+#: One FLUX image is at most ~4 MP; a worst-case 4 MP PNG is ~17 MB as base64 (reliability §2.2).
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+MAX_IMAGE_BYTES = 24 * 1024 * 1024
+MAX_ERROR_BODY_BYTES = 256 * 1024
+REFERER = "https://pypi.org/project/flux2-cli/"
+TITLE = "flux2"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds. `attempt` is the wall-clock limit of one attempt (httpx has none of its own)."""
+
+    connect: float = 10.0
+    write: float = 60.0
+    read: float = 180.0
+    pool: float = 10.0
+    attempt: float = 300.0
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    data: bytes
+    format: str  # what the bytes are, sniffed and decoded: "png", "jpeg" or "webp"
+    width: int
+    height: int
+    media_type: str | None  # what the server said they are
+    usage: Usage
+    generation_id: str | None
+    provider: str | None
+    route: str
+    elapsed_s: float
+    attempts: int
+
+    @property
+    def cost_micros(self) -> int | None:
+        return self.usage.cost_micros
+
+
+@dataclass(frozen=True)
+class RetryNotice:
+    attempt: int  # the attempt that failed, 1-based
+    delay: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Raw:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class _NotSent(Exception):
+    """Failed before any byte of the request could have reached the server."""
+
+
+class _NoAnswer(Exception):
+    """Sent (or partly sent), and no response headers came back."""
+
+
+class _BodyLost(Exception):
+    def __init__(self, reason: str, status: int, headers: Mapping[str, str]) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.headers = headers
+
+
+class OpenRouterClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: ApiKey,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeouts: Timeouts | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        retry_ambiguous: int = 0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
+        on_retry: Callable[[RetryNotice], None] | None = None,
+    ) -> None:
+        self.base_url = validate_base_url(base_url)
+        self._host = urlsplit(self.base_url).hostname or ""
+        self.timeouts = timeouts or Timeouts()
+        self.max_retries = max(0, max_retries)
+        self.retry_ambiguous = max(0, retry_ambiguous)
+        self._sleep, self._clock, self._wall_clock, self._rand = sleep, clock, wall_clock, rand
+        self._on_retry = on_retry
+        self._transport = transport
+        common_headers = {"User-Agent": f"flux2/{__version__}", "Accept": "application/json"}
+        self._http = httpx.Client(
+            base_url=self.base_url + "/",
+            headers={
+                **common_headers,
+                "Authorization": f"Bearer {api_key.value}",
+                "HTTP-Referer": REFERER,
+                "X-OpenRouter-Title": TITLE,
+            },
+            transport=transport,
+            follow_redirects=False,  # the key goes to the configured host and nowhere else
+            timeout=self._httpx_timeout(self.timeouts.attempt),
+        )
+        self._common_headers = common_headers
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> OpenRouterClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the one public call -----------------------------------------------------------------
+    def generate(self, request: ImageRequest, route: str = "images") -> ImageResult:
+        if route not in ROUTES:
+            raise ValueError(f"unknown route {route!r}")
+        path, body = (
+            ("images", wire.images_body(request))
+            if route == "images"
+            else ("chat/completions", wire.chat_body(request))
+        )
+        started = self._clock()
+        raw, attempts = self._send_with_retries(path, body)
+        parsed = self._parse_success(raw, route)
+        data = self._image_bytes(parsed)
+        info = _inspect(data, parsed)
+        return ImageResult(
+            data=info[0],
+            format=info[1],
+            width=info[2],
+            height=info[3],
+            media_type=parsed.media_type,
+            usage=parsed.usage,
+            generation_id=parsed.generation_id,
+            provider=parsed.provider,
+            route=route,
+            elapsed_s=self._clock() - started,
+            attempts=attempts,
+        )
+
+    # -- attempts ----------------------------------------------------------------------------
+    def _httpx_timeout(self, remaining: float) -> httpx.Timeout:
+        t = self.timeouts
+        return httpx.Timeout(
+            connect=min(t.connect, remaining),
+            read=min(t.read, remaining),
+            write=min(t.write, remaining),
+            pool=min(t.pool, remaining),
+        )
+
+    def _attempt(self, path: str, body: bytes) -> _Raw:
+        deadline = self._clock() + self.timeouts.attempt
+        headers_seen = False
+        status, response_headers = 0, {}
+        try:
+            with self._http.stream(
+                "POST",
+                path,
+                content=body,
+                headers={"Content-Type": "application/json"},
+                timeout=self._httpx_timeout(self.timeouts.attempt),
+            ) as response:
+                headers_seen = True
+                status, response_headers = response.status_code, dict(response.headers)
+                cap = MAX_RESPONSE_BYTES if 200 <= status < 300 else MAX_ERROR_BODY_BYTES
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > cap:
+                        raise _BodyLost(
+                            f"the answer is larger than {cap // (1024 * 1024)} MiB",
+                            status,
+                            response_headers,
+                        )
+                    chunks.append(chunk)
+                    if self._clock() > deadline:
+                        raise _BodyLost(
+                            f"the answer did not finish within {self.timeouts.attempt:g} s",
+                            status,
+                            response_headers,
+                        )
+                return _Raw(status, response_headers, b"".join(chunks))
+        except _BodyLost:
+            raise
+        except (
+            httpx.ConnectError,
+            httpx.ConnectTimeout,
+            httpx.PoolTimeout,
+            httpx.UnsupportedProtocol,
+            httpx.ProxyError,
+        ) as exc:
+            raise _NotSent(_describe(exc)) from None
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            if headers_seen:
+                raise _BodyLost(_describe(exc), status, response_headers) from None
+            raise _NoAnswer(_describe(exc)) from None
+
+    def _send_with_retries(self, path: str, payload: dict[str, Any]) -> tuple[_Raw, int]:
+        import json
+
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        attempts = 0
+        retries = 0
+        ambiguous_retries = 0
+        while True:
+            attempts += 1
+            retry_after: float | None = None
+            error: E.OpenRouterError
+            try:
+                raw = self._attempt(path, body)
+            except _NotSent as exc:
+                decision = Decision.RETRY
+                error = E.ConnectionFailedError(
+                    f"could not reach {self._host}: {exc}; nothing was sent",
+                    hint="check the network connection and any HTTPS_PROXY setting, then run again",
+                )
+            except _NoAnswer as exc:
+                decision = Decision.UNKNOWN
+                error = E.OutcomeUnknownError(
+                    f"the request was sent but no answer came back ({exc}); it may have been billed",
+                    hint=_UNKNOWN_HINT,
+                )
+            except _BodyLost as exc:
+                generation_id = _generation_id(exc.headers)
+                if 200 <= exc.status < 300:
+                    # The image was made and is being paid for: never send it again by ourselves.
+                    raise E.OutcomeUnknownError(
+                        f"the answer was cut off ({exc}); the image was probably made and billed"
+                        + _id_note(generation_id),
+                        hint=_UNKNOWN_HINT,
+                        generation_id=generation_id,
+                        attempts=attempts,
+                    ) from None
+                raw = _Raw(exc.status, exc.headers, b"")
+                decision, error, retry_after = self._judge(raw)
+            else:
+                decision, error, retry_after = self._judge(raw)
+                if decision is Decision.SUCCESS:
+                    return raw, attempts
+            error.attempts = attempts
+            if decision is Decision.FAIL:
+                raise error
+            if decision is Decision.UNKNOWN:
+                if ambiguous_retries >= self.retry_ambiguous or retries >= self.max_retries:
+                    raise error
+                ambiguous_retries += 1
+            elif retries >= self.max_retries:
+                raise self._exhausted(error, attempts)
+            delay = retry_delay(retries, retry_after, self._rand)
+            if delay is None:
+                assert retry_after is not None
+                raise self._too_long(error, retry_after, attempts)
+            if self._on_retry is not None:
+                self._on_retry(RetryNotice(attempts, delay, error.message))
+            self._sleep(delay)
+            retries += 1
+
+    def _judge(self, raw: _Raw) -> tuple[Decision, E.OpenRouterError, float | None]:
+        decision = classify_status(raw.status)
+        if decision is Decision.SUCCESS:
+            return decision, E.OpenRouterError("ok"), None
+        obj: object = None
+        if raw.body:
+            try:
+                obj = wire.loads(raw.body)
+            except E.BadResponseError:
+                obj = None  # an HTML error page from a proxy or the edge (a 524, say)
+        info = wire.error_info(obj)
+        error = _api_error(raw.status, raw.headers, info)
+        raw_error = info.raw if info is not None else {}
+        allowed = body_allows_retry(raw.status, raw_error)
+        if allowed is False and decision is Decision.RETRY:
+            decision = Decision.FAIL
+        elif allowed is True and decision is Decision.FAIL:
+            decision = Decision.RETRY
+        retry_after = parse_retry_after(raw.headers, raw_error, now=self._wall_clock)
+        return decision, error, retry_after
+
+    def _exhausted(self, error: E.OpenRouterError, attempts: int) -> E.OpenRouterError:
+        if isinstance(error, (E.ConnectionFailedError, E.APIError)) and not error.may_be_billed:
+            error.message = f"{error.message} (gave up after {attempts} attempts)"
+            error.args = (error.message,)
+        return error
+
+    def _too_long(self, error: E.OpenRouterError, wait: float, attempts: int) -> E.OpenRouterError:
+        minutes = max(1, round(wait / 60))
+        error.message = (
+            f"{error.message}; the server asked to wait {wait:g} s, longer than flux2 waits "
+            f"({MAX_RETRY_AFTER:g} s)"
+        )
+        error.args = (error.message,)
+        error.hint = f"nothing was billed; run again in about {minutes} min"
+        error.attempts = attempts
+        return error
+
+    # -- success bodies ----------------------------------------------------------------------
+    def _parse_success(self, raw: _Raw, route: str) -> wire.ParsedImage:
+        generation_id = _generation_id(raw.headers)
+        content_type = raw.headers.get("content-type", "")
+        if "json" not in content_type.lower():
+            raise E.BadResponseError(
+                f"the server answered {content_type or 'without a content type'}, not JSON"
+                + _id_note(generation_id),
+                generation_id=generation_id,
+            )
+        obj = wire.loads(raw.body)
+        info = wire.error_info(obj)
+        if info is None and route == "chat":
+            info = wire.choice_error(obj)
+        if info is not None:
+            usage = wire.parse_usage(obj.get("usage") if isinstance(obj, Mapping) else None)
+            raise _error_in_200(info, generation_id, usage.cost_micros)
+        if route == "images":
+            return wire.parse_images_success(obj, raw.headers)
+        return wire.parse_chat_success(obj, raw.headers)
+
+    def _image_bytes(self, parsed: wire.ParsedImage) -> bytes:
+        from flux_cli import images
+
+        try:
+            if parsed.kind == "b64":
+                return images.decode_base64_strict(parsed.encoded, max_bytes=MAX_IMAGE_BYTES)
+            if parsed.kind == "data-url":
+                return images.parse_data_url(parsed.encoded, max_bytes=MAX_IMAGE_BYTES)[1]
+        except images.InvalidImage as exc:
+            raise E.BadResponseError(
+                f"the image data in the answer is corrupt ({exc.reason})"
+                + _id_note(parsed.generation_id),
+                generation_id=parsed.generation_id,
+                cost_micros=parsed.usage.cost_micros,
+            ) from None
+        return self._download(parsed)
+
+    def _download(self, parsed: wire.ParsedImage) -> bytes:
+        """The chat route may return an http(s) URL instead of data (§4C). Fetch it without the
+        key, https only (http for loopback), no redirects, size-capped."""
+        url = parsed.encoded
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.scheme not in {"https", "http"} or (
+            parts.scheme == "http" and not is_loopback_host(host)
+        ):
+            raise E.BadResponseError(
+                f"the image is at a URL flux2 will not fetch ({wire.server_text(url)[:80]})",
+                generation_id=parsed.generation_id,
+                cost_micros=parsed.usage.cost_micros,
+            )
+        try:
+            with (
+                httpx.Client(
+                    transport=self._transport,
+                    headers=self._common_headers,
+                    follow_redirects=False,
+                    timeout=self._httpx_timeout(self.timeouts.attempt),
+                ) as plain,
+                plain.stream("GET", url) as response,
+            ):
+                if response.status_code != 200:
+                    raise E.BadResponseError(
+                        f"downloading the image from {host} failed with HTTP {response.status_code}",
+                        generation_id=parsed.generation_id,
+                        cost_micros=parsed.usage.cost_micros,
+                    )
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > MAX_IMAGE_BYTES:
+                        raise E.BadResponseError(
+                            f"the image at {host} is larger than {MAX_IMAGE_BYTES // 2**20} MiB",
+                            generation_id=parsed.generation_id,
+                            cost_micros=parsed.usage.cost_micros,
+                        )
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.HTTPError as exc:
+            raise E.BadResponseError(
+                f"downloading the image from {host} failed ({_describe(exc)})",
+                generation_id=parsed.generation_id,
+                cost_micros=parsed.usage.cost_micros,
+            ) from None
+
+
+_UNKNOWN_HINT = (
+    "check your OpenRouter activity before running it again; "
+    "--retry-ambiguous lets flux2 retry such failures once by itself"
+)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return wire.server_text(redact(text))
+
+
+def _generation_id(headers: Mapping[str, str]) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == "x-generation-id":
+            return wire.server_text(value) or None
+    return None
+
+
+def _id_note(generation_id: str | None) -> str:
+    return f" (generation id {generation_id})" if generation_id else ""
+
+
+def _api_error(status: int, headers: Mapping[str, str], info: wire.ErrorInfo | None) -> E.APIError:
+    generation_id = _generation_id(headers)
+    if info is None:
+        phrase = _reason_phrase(status)
+        info = wire.ErrorInfo(status, phrase, None, {}, {})
+    detail = wire.detail_of(info)
+    what = f"{status} {detail}" if detail else str(status)
+    common: dict[str, Any] = {
+        "status": status,
+        "code": info.code,
+        "error_type": info.error_type,
+        "metadata": dict(info.metadata),
+        "generation_id": generation_id,
+    }
+    if info.moderation and (400 <= status < 500):
+        flagged = wire.server_text(info.metadata.get("flagged_input"))
+        return E.ModerationError(
+            f"refused by content moderation ({what})"
+            + (f"; flagged: {flagged!r}" if flagged else ""),
+            hint="rephrase the prompt; nothing was generated or billed",
+            **common,
+        )
+    if status == 401:
+        return E.AuthenticationError(
+            f"OpenRouter rejected the API key ({what})",
+            hint="check OPENROUTER_API_KEY; keys are listed at https://openrouter.ai/settings/keys",
+            **common,
+        )
+    if status in {403, 407}:
+        return E.AuthenticationError(
+            f"the API key is not allowed to do this ({what})",
+            hint="check the key's permissions at https://openrouter.ai/settings/keys",
+            **common,
+        )
+    if status == 402:
+        source = info.metadata.get("limit_source")
+        hint = (
+            "raise or remove this key's limit at https://openrouter.ai/settings/keys"
+            if source == "openrouter_key_limit"
+            else "add credits at https://openrouter.ai/credits; nothing was billed"
+        )
+        return E.PaymentRequiredError(
+            f"out of credits or over the key's limit ({what})", hint=hint, **common
+        )
+    decision = classify_status(status)
+    if decision is Decision.RETRY:
+        return E.UnavailableError(
+            f"OpenRouter is temporarily unavailable ({what}); nothing was billed",
+            hint="it is safe to run the same command again later",
+            **common,
+        )
+    if decision is Decision.UNKNOWN:
+        return E.ServerOutcomeUnknownError(
+            f"the server failed after receiving the request ({what}); it may have been billed"
+            + _id_note(generation_id),
+            hint=_UNKNOWN_HINT,
+            **common,
+        )
+    if 300 <= status < 400:
+        location = wire.server_text(headers.get("location", ""))
+        return E.BadRequestError(
+            f"the server redirected the request ({status}{' to ' + location if location else ''}); "
+            "flux2 does not follow redirects with your key",
+            hint="check FLUX2_BASE_URL",
+            **common,
+        )
+    if 400 <= status < 500:
+        return E.BadRequestError(
+            f"OpenRouter refused the request ({what})",
+            hint="check the model and options; `flux2 generate --help` lists them",
+            **common,
+        )
+    return E.BadRequestError(f"unexpected answer from the server ({what})", **common)
+
+
+def _error_in_200(
+    info: wire.ErrorInfo, generation_id: str | None, cost: int | None
+) -> E.OpenRouterError:
+    """An error inside an HTTP 200 body: the generation started and failed (§6D). Never retried."""
+    status = info.code if isinstance(info.code, int) and 100 <= info.code <= 599 else 500
+    if info.moderation and not 400 <= status < 500:
+        status = 403  # a content-policy error with a string code: moderation, whatever the code
+    if info.moderation or status in {401, 402, 403}:
+        mapped = _api_error(status, {"x-generation-id": generation_id or ""}, info)
+        mapped.in_200_body = True
+        return mapped
+    return E.BadResponseError(
+        f"the server reported an error inside a successful answer ({wire.detail_of(info)})"
+        + _id_note(generation_id),
+        hint="no image came back; run again, or try --api chat / --api images",
+        generation_id=generation_id,
+        cost_micros=cost,
+    )
+
+
+def _reason_phrase(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return {524: "A timeout occurred", 529: "Site is overloaded"}.get(status, "")
+
+
+def _inspect(data: bytes, parsed: wire.ParsedImage) -> tuple[bytes, str, int, int]:
+    from flux_cli import images
+
+    try:
+        clean, info = images.normalise_image(data)
+    except images.InvalidImage as exc:
+        raise E.BadResponseError(
+            f"the image in the answer cannot be used ({exc.reason})"
+            + _id_note(parsed.generation_id),
+            generation_id=parsed.generation_id,
+            cost_micros=parsed.usage.cost_micros,
+            raw=data,
+        ) from None
+    return clean, info.format, info.width, info.height
+
+
+@contextmanager
+def open_client(base_url: str, api_key: ApiKey, **kwargs: Any) -> Iterator[OpenRouterClient]:
+    client = OpenRouterClient(base_url, api_key, **kwargs)
+    try:
+        yield client
+    finally:
+        client.close()

@@ -1,0 +1,123 @@
+"""Every way an OpenRouter call can fail, each carrying the exit code product.md §10 gives it.
+
+OpenRouterError
+├── APIError                       an error the server reported (HTTP status or 200 body)
+│   ├── BadRequestError            400 404 405 413 422 and other 4xx   → 2
+│   ├── AuthenticationError        401, 403 for the key                 → 4
+│   ├── PaymentRequiredError       402                                  → 5
+│   ├── ModerationError            403 moderation, content policy       → 6
+│   ├── UnavailableError           408 429 502 503 529 after retries    → 8
+│   └── ServerOutcomeUnknownError  500 504 524: may have been billed    → 9
+├── ConnectionFailedError          nothing was sent (DNS, refused, TLS) → 8
+├── OutcomeUnknownError            sent, no complete answer             → 9
+└── BadResponseError               malformed body, no image, bad image  → 10
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flux_cli.errors import Flux2Error
+from flux_cli.exit_codes import ExitCode
+
+
+class OpenRouterError(Flux2Error):
+    """Base of every transport failure."""
+
+    #: Whether the failed attempt may have been billed.
+    may_be_billed: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        generation_id: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.generation_id = generation_id
+        self.attempts = attempts
+
+
+class APIError(OpenRouterError):
+    """The server answered with an error envelope (openrouter-protocol.md §6A)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: int | str | None = None,
+        error_type: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        in_200_body: bool = False,
+        hint: str | None = None,
+        generation_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint, generation_id=generation_id)
+        self.status = status
+        self.code = code
+        self.error_type = error_type
+        self.metadata = metadata or {}
+        self.in_200_body = in_200_body
+        self.retry_after = retry_after
+
+
+class BadRequestError(APIError):
+    exit_code = ExitCode.USAGE
+
+
+class AuthenticationError(APIError):
+    exit_code = ExitCode.AUTH
+
+
+class PaymentRequiredError(APIError):
+    exit_code = ExitCode.CREDITS
+
+
+class ModerationError(APIError):
+    exit_code = ExitCode.MODERATION
+
+
+class UnavailableError(APIError):
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class ServerOutcomeUnknownError(APIError):
+    exit_code = ExitCode.OUTCOME_UNKNOWN
+    may_be_billed = True
+
+
+class ConnectionFailedError(OpenRouterError):
+    """The request never left: DNS, refused connection, TLS, proxy. Safe to retry."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class OutcomeUnknownError(OpenRouterError):
+    """The request was sent but no complete answer came back: it may have been billed."""
+
+    exit_code = ExitCode.OUTCOME_UNKNOWN
+    may_be_billed = True
+
+
+class BadResponseError(OpenRouterError):
+    """The answer was not something flux2 can use: malformed JSON, no image, bad image bytes."""
+
+    exit_code = ExitCode.BAD_RESPONSE
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        generation_id: str | None = None,
+        attempts: int = 1,
+        cost_micros: int | None = None,
+        raw: bytes | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint, generation_id=generation_id, attempts=attempts)
+        self.cost_micros = cost_micros
+        self.raw = raw  # image bytes that failed validation, kept so they can be rescued
