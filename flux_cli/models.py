@@ -18,7 +18,17 @@ from dataclasses import dataclass
 PROVIDER_NAME = "Black Forest Labs"
 PROVIDER_SLUG = "black-forest-labs"
 
-FLUX2_ASPECT_RATIOS: tuple[str, ...] = ("1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9", "auto")
+FLUX2_ASPECT_RATIOS: tuple[str, ...] = (
+    "1:1",
+    "4:3",
+    "3:4",
+    "3:2",
+    "2:3",
+    "16:9",
+    "9:16",
+    "21:9",
+    "auto",
+)
 
 # Output pixels per aspect ratio: about 1 MP with sides that are multiples of 16. 1:1 → 1024×1024 is
 # recorded for FLUX; the rest follow OpenRouter's documented image_config map (UNCONFIRMED for

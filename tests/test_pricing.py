@@ -87,7 +87,13 @@ def test_usd_to_micros_refuses_non_finite(bad: str) -> None:
 
 @pytest.mark.parametrize(
     ("micros", "text"),
-    [(30_000, "$0.030"), (14_500, "$0.0145"), (0, "$0.000"), (-15_000, "-$0.015"), (1, "$0.000001")],
+    [
+        (30_000, "$0.030"),
+        (14_500, "$0.0145"),
+        (0, "$0.000"),
+        (-15_000, "-$0.015"),
+        (1, "$0.000001"),
+    ],
 )
 def test_format_usd(micros: int, text: str) -> None:
     assert format_usd(micros) == text

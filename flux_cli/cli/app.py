@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from flux_cli import __version__
-from flux_cli.cli import sandbox
+from flux_cli.cli import generate, sandbox
 from flux_cli.cli.context import App
 
 app = typer.Typer(
@@ -40,8 +40,9 @@ def main(
     ctx: typer.Context,
     version: Annotated[
         bool,
-        typer.Option("--version", "-V", help="Print the version and exit.", is_eager=True,
-                     callback=_version),
+        typer.Option(
+            "--version", "-V", help="Print the version and exit.", is_eager=True, callback=_version
+        ),
     ] = False,
     debug: Annotated[
         bool,
@@ -56,3 +57,4 @@ def main(
 
 
 app.command(name="sandbox")(sandbox.sandbox)
+app.command(name="generate")(generate.generate)

@@ -22,6 +22,7 @@ def _env_flag(name: str) -> bool:
 class App:
     debug: bool = field(default_factory=lambda: _env_flag("FLUX2_DEBUG"))
     quiet: bool = False
+    stdout_closed: bool = False
     _err: Console | None = None
 
     # -- streams -----------------------------------------------------------------------------
@@ -64,8 +65,16 @@ class App:
 
     # -- data (stdout) -----------------------------------------------------------------------
     def display(self, line: str) -> None:
-        self.stdout.write(line + "\n")
-        self.stdout.flush()
+        """One line of data on stdout. When the reader has gone (`| head`), later lines are
+        dropped silently and the run goes on: the work's own exit code still decides."""
+        if self.stdout_closed:
+            return
+        try:
+            self.stdout.write(line + "\n")
+            self.stdout.flush()
+        except BrokenPipeError:
+            self.stdout_closed = True
+            _point_at_devnull(self.stdout)
 
     # -- people (stderr) ---------------------------------------------------------------------
     def info(self, message: str) -> None:
@@ -84,6 +93,16 @@ class App:
         from flux_cli.redact import redact
 
         self.err.print(Text(f"flux2: {_printable(redact(message))}", style=style or ""))
+
+
+def _point_at_devnull(stream: TextIO) -> None:
+    """So the interpreter's final flush of stdout cannot fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _isatty(stream: object) -> bool:

@@ -1,0 +1,163 @@
+"""Options shared by generate and edit, declared once (one help text, one completion list)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flux_cli.models import ALIASES, FLUX2_ASPECT_RATIOS
+
+
+def _complete_models(incomplete: str) -> list[str]:
+    return [name for name in (*ALIASES, *ALIASES.values()) if name.startswith(incomplete)]
+
+
+def _complete_ratios(incomplete: str) -> list[str]:
+    return [r for r in FLUX2_ASPECT_RATIOS if r.startswith(incomplete)]
+
+
+def _complete_formats(incomplete: str) -> list[str]:
+    return [f for f in ("png", "jpeg", "webp") if f.startswith(incomplete)]
+
+
+def _complete_api(incomplete: str) -> list[str]:
+    return [r for r in ("images", "chat") if r.startswith(incomplete)]
+
+
+PromptFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--prompt-file", metavar="PATH", help="Read the prompt from this file.", show_default=False
+    ),
+]
+ModelOption = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        metavar="MODEL",
+        help="pro, max, flex, klein, or a full OpenRouter model id.",
+        autocompletion=_complete_models,
+    ),
+]
+AspectRatioOption = Annotated[
+    str | None,
+    typer.Option(
+        "--aspect-ratio",
+        "-a",
+        metavar="RATIO",
+        help="1:1 4:3 3:4 3:2 2:3 16:9 9:16 21:9 auto (about 1 megapixel).",
+        autocompletion=_complete_ratios,
+        show_default=False,
+    ),
+]
+SizeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--size",
+        metavar="WxH",
+        help="Exact pixels, sides multiples of 16, at most 4 MP (e.g. 2048x2048).",
+        show_default=False,
+    ),
+]
+SeedOption = Annotated[
+    int | None,
+    typer.Option(
+        "--seed",
+        metavar="N",
+        help="Seed; picked at random and reported when absent.",
+        show_default=False,
+    ),
+]
+FormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        metavar="FORMAT",
+        help="png, jpeg or webp; converted locally when the model returns another. Default: what the model returns (JPEG), or the -o file's extension.",
+        autocompletion=_complete_formats,
+        show_default=False,
+    ),
+]
+CountOption = Annotated[
+    int,
+    typer.Option(
+        "--count",
+        "-n",
+        metavar="N",
+        help="How many images (parallel requests, seeds seed, seed+1, …).",
+        min=1,
+    ),
+]
+OutputOption = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="PATH",
+        help="A file, a directory, a name template ({date} {time} {model} {seed} {slug} {index} {n} {ext} {id}), or - for the image bytes on stdout.",
+        show_default=False,
+    ),
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Overwrite existing files instead of adding -1, -2, ….")
+]
+MaxCostOption = Annotated[
+    str | None,
+    typer.Option(
+        "--max-cost",
+        metavar="USD",
+        help="Refuse to send anything if the estimate is above this.",
+        show_default=False,
+    ),
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Print the request and the estimate; send nothing.")
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="One JSON object per image on stdout (JSON Lines).")
+]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No tables or progress on stderr; errors still print.")
+]
+ApiOption = Annotated[
+    str,
+    typer.Option(
+        "--api",
+        metavar="ROUTE",
+        help="OpenRouter route: images (/images) or chat (/chat/completions).",
+        autocompletion=_complete_api,
+    ),
+]
+TimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--timeout", metavar="SECONDS", help="Wall-clock limit for each attempt.", min=1.0
+    ),
+]
+RetriesOption = Annotated[
+    int,
+    typer.Option(
+        "--retries",
+        metavar="N",
+        help="Retries of failures that cannot have been billed.",
+        min=0,
+        max=10,
+    ),
+]
+RetryAmbiguousOption = Annotated[
+    bool,
+    typer.Option(
+        "--retry-ambiguous",
+        help="Also retry, once, a failure after sending (it may have been billed).",
+    ),
+]
+SandboxOption = Annotated[
+    bool,
+    typer.Option(
+        "--sandbox",
+        help="Use a built-in local stand-in for OpenRouter: no key, no network, no cost.",
+    ),
+]

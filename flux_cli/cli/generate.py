@@ -1,0 +1,89 @@
+"""`flux2 generate`: text to image, with the cost table before and after."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from flux_cli.cli.common import (
+    ApiOption,
+    AspectRatioOption,
+    CountOption,
+    DryRunOption,
+    ForceOption,
+    FormatOption,
+    JsonOption,
+    MaxCostOption,
+    ModelOption,
+    OutputOption,
+    PromptFileOption,
+    QuietOption,
+    RetriesOption,
+    RetryAmbiguousOption,
+    SandboxOption,
+    SeedOption,
+    SizeOption,
+    TimeoutOption,
+)
+
+
+def generate(
+    ctx: typer.Context,
+    prompt: Annotated[
+        str | None,
+        typer.Argument(
+            help="What to draw. `-`, or nothing with piped input, reads it from stdin.",
+            show_default=False,
+        ),
+    ] = None,
+    prompt_file: PromptFileOption = None,
+    model: ModelOption = "pro",
+    aspect_ratio: AspectRatioOption = None,
+    size: SizeOption = None,
+    seed: SeedOption = None,
+    image_format: FormatOption = None,
+    count: CountOption = 1,
+    output: OutputOption = None,
+    force: ForceOption = False,
+    max_cost: MaxCostOption = None,
+    dry_run: DryRunOption = False,
+    json_lines: JsonOption = False,
+    quiet: QuietOption = False,
+    api: ApiOption = "images",
+    timeout: TimeoutOption = 300.0,
+    retries: RetriesOption = 2,
+    retry_ambiguous: RetryAmbiguousOption = False,
+    sandbox: SandboxOption = False,
+) -> None:
+    """Generate images from a text prompt.
+
+    Prints the estimated cost before the call and the charged cost after it (on stderr), and the
+    written file paths on stdout (or JSON Lines with --json, or the image bytes with -o -).
+    """
+    from flux_cli.cli.run import GenerateOptions, run_generate
+
+    run_generate(
+        ctx.obj,
+        GenerateOptions(
+            prompt=prompt,
+            prompt_file=prompt_file,
+            model=model,
+            aspect_ratio=aspect_ratio,
+            size=size,
+            seed=seed,
+            image_format=image_format,
+            count=count,
+            output=output,
+            force=force,
+            max_cost=max_cost,
+            dry_run=dry_run,
+            json_lines=json_lines,
+            quiet=quiet,
+            api=api,
+            timeout=timeout,
+            retries=retries,
+            retry_ambiguous=retry_ambiguous,
+            sandbox=sandbox,
+        ),
+    )

@@ -1,0 +1,178 @@
+"""Rich renderings for people (stderr): the before and after cost tables (product.md §3).
+
+Untrusted text (prompts, file names, server messages) only ever enters as `Text`, never as markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from flux_cli.pricing import Estimate, format_usd, megapixels
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+
+@dataclass(frozen=True)
+class Charged:
+    """One finished (or failed) image, for the after-table."""
+
+    label: str
+    path: str | None
+    estimate_micros: int
+    charged_micros: int | None
+    generation_id: str | None
+    provider: str | None
+    elapsed_s: float | None
+    status: str = "ok"
+
+
+def _box(console: Console) -> object:
+    from rich import box
+
+    encoding = (console.encoding or "").lower().replace("-", "")
+    return box.SIMPLE if encoding.startswith("utf") else box.ASCII2
+
+
+def _table(console: Console, title: str) -> Table:
+    from rich.table import Table
+
+    return Table(
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        box=_box(console),  # type: ignore[arg-type]
+        show_edge=False,
+        pad_edge=False,
+        header_style="bold",
+        safe_box=True,
+    )
+
+
+def _mp(width: int, height: int) -> str:
+    return f"{megapixels(width, height).quantize(Decimal('0.01'))}"
+
+
+def estimate_table(
+    console: Console,
+    *,
+    model_id: str,
+    alias: str,
+    route: str,
+    price_source: str,
+    estimate: Estimate,
+    seeds: Sequence[int],
+    provider: str | None = None,
+) -> Table:
+    from rich.text import Text
+
+    who = f"{alias} · {model_id}" + (f" · {provider}" if provider else "")
+    table = _table(console, f"Estimate · {who}")
+    table.caption = (
+        f"prices: {price_source} · route: /{'images' if route == 'images' else 'chat/completions'}"
+    )
+    table.caption_justify = "left"
+    table.add_column("image")
+    table.add_column("size", justify="right")
+    table.add_column("MP", justify="right")
+    table.add_column("billed MP", justify="right")
+    table.add_column("price", justify="right")
+    output_no = 0
+    reference_no = 0
+    for line in estimate.lines:
+        if line.kind == "output":
+            output_no += 1
+            reference_no = 0
+            seed = seeds[output_no - 1] if output_no - 1 < len(seeds) else None
+            label = f"output {output_no}" if len(seeds) > 1 else "output"
+            if seed is not None:
+                label += f" (seed {seed})"
+        else:
+            reference_no += 1
+            label = f"  reference {reference_no}"
+        table.add_row(
+            Text(label),
+            f"{line.width}×{line.height}",
+            _mp(line.width, line.height),
+            str(line.billed_mp),
+            format_usd(line.micros),
+        )
+    table.show_footer = True
+    table.columns[0].footer = Text("total", style="bold")
+    table.columns[-1].footer = Text(format_usd(estimate.total_micros), style="bold")
+    return table
+
+
+def charged_table(console: Console, rows: Sequence[Charged]) -> Table:
+    """The after-table: one block for a single image, one row each for several."""
+    if len(rows) == 1:
+        return _charged_block(console, rows[0])
+    from rich.text import Text
+
+    table = _table(console, "Charged")
+    table.add_column("image")
+    table.add_column("charged", justify="right")
+    table.add_column("vs estimate", justify="right")
+    table.add_column("time", justify="right")
+    table.add_column("generation id", overflow="fold")
+    table.add_column("file", overflow="fold")
+    total_charged = 0
+    total_estimate = 0
+    charged_known = True
+    for row in rows:
+        total_estimate += row.estimate_micros
+        if row.charged_micros is None:
+            charged_known = False
+        else:
+            total_charged += row.charged_micros
+        table.add_row(
+            Text(row.label),
+            _charged(row.charged_micros),
+            _difference(row.charged_micros, row.estimate_micros),
+            f"{row.elapsed_s:.1f} s" if row.elapsed_s is not None else "—",
+            Text(row.generation_id or "—"),
+            Text(row.path or row.status),
+        )
+    table.show_footer = True
+    table.columns[0].footer = Text("total", style="bold")
+    table.columns[1].footer = Text(
+        format_usd(total_charged) + ("" if charged_known else " + unknown"), style="bold"
+    )
+    table.columns[2].footer = _difference(total_charged if charged_known else None, total_estimate)
+    return table
+
+
+def _charged_block(console: Console, row: Charged) -> Table:
+    from rich.text import Text
+
+    table = _table(console, f"Charged · {row.label}")
+    table.show_header = False
+    table.add_column("what", style="bold")
+    table.add_column("value", overflow="fold")
+    table.add_row("charged", _charged(row.charged_micros))
+    table.add_row(
+        "estimate",
+        f"{format_usd(row.estimate_micros)} ({_difference(row.charged_micros, row.estimate_micros) or 'charge unknown'})",
+    )
+    table.add_row("generation id", Text(row.generation_id or "—"))
+    table.add_row("provider", Text(row.provider or "—"))
+    table.add_row("time", f"{row.elapsed_s:.1f} s" if row.elapsed_s is not None else "—")
+    table.add_row("file", Text(row.path or row.status))
+    return table
+
+
+def _charged(micros: int | None) -> str:
+    return "unknown (may have been billed)" if micros is None else format_usd(micros)
+
+
+def _difference(charged: int | None, estimate: int) -> str:
+    if charged is None:
+        return ""
+    micros = charged - estimate
+    if micros == 0:
+        return "±$0.000"
+    return ("+" if micros > 0 else "") + format_usd(micros)

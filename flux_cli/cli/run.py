@@ -1,0 +1,473 @@
+"""What `flux2 generate` (and later `edit`) does once its flags are parsed.
+
+Glue only: read the prompt, plan, show the estimate, send, write, show the charge. The pieces are
+the core modules (generation, openrouter, output, images); this module decides what the user sees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from flux_cli.cli.context import App
+from flux_cli.cli.render import Charged, charged_table, estimate_table
+from flux_cli.config import ApiKey
+from flux_cli.errors import BudgetError, Flux2Error, OutputError, UsageError
+from flux_cli.exit_codes import ExitCode
+from flux_cli.generation import MAX_PROMPT_CHARS, Plan, plan_generation
+from flux_cli.openrouter.client import ImageResult, OpenRouterClient, RetryNotice, Timeouts
+from flux_cli.openrouter.errors import BadResponseError, OpenRouterError
+from flux_cli.output import NameFields, OutputPlan
+from flux_cli.pricing import format_usd, micros_to_usd, usd_to_micros
+from flux_cli.sizes import SizeError, parse_size
+
+PRICE_SOURCE = "embedded table"
+_FORMAT_ALIASES = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp"}
+
+
+@dataclass(frozen=True)
+class GenerateOptions:
+    prompt: str | None
+    prompt_file: Path | None
+    model: str
+    aspect_ratio: str | None
+    size: str | None
+    seed: int | None
+    image_format: str | None
+    count: int
+    output: str | None
+    force: bool
+    max_cost: str | None
+    dry_run: bool
+    json_lines: bool
+    quiet: bool
+    api: str
+    timeout: float
+    retries: int
+    retry_ambiguous: bool
+    sandbox: bool
+
+
+@dataclass
+class Outcome:
+    index: int
+    seed: int
+    result: ImageResult | None = None
+    path: str | None = None
+    fmt: str | None = None
+    converted_from: str | None = None
+    error: Flux2Error | None = None
+    sha256: str | None = None
+    size_bytes: int | None = None
+    data: bytes | None = None  # the paid bytes, held until written so a failure can rescue them
+
+
+# -- inputs ------------------------------------------------------------------------------------
+
+
+def _decode_prompt(data: bytes, where: str) -> str:
+    if len(data) > MAX_PROMPT_CHARS * 4:
+        raise UsageError(
+            f"the prompt from {where} is too long (over {MAX_PROMPT_CHARS:,} characters)"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"the prompt from {where} is not valid UTF-8 text") from None
+
+
+def read_prompt(app: App, prompt: str | None, prompt_file: Path | None) -> str:
+    if prompt_file is not None:
+        if prompt is not None:
+            raise UsageError("give the prompt as an argument or with --prompt-file, not both")
+        try:
+            return _decode_prompt(
+                prompt_file.read_bytes()[: MAX_PROMPT_CHARS * 4 + 1], str(prompt_file)
+            )
+        except OSError as exc:
+            raise UsageError(f"cannot read the prompt file {prompt_file}: {exc.strerror}") from None
+    if prompt is not None and prompt != "-":
+        return prompt
+    stdin = sys.stdin
+    if stdin is None or (prompt is None and app.stdin_is_tty()):
+        raise UsageError(
+            "no prompt given",
+            hint='flux2 generate "a red fox in the snow", or pipe one in: echo "…" | flux2 generate',
+        )
+    try:
+        data = stdin.buffer.read(MAX_PROMPT_CHARS * 4 + 1)
+    except (OSError, ValueError, AttributeError):
+        raise UsageError("cannot read the prompt from stdin") from None
+    return _decode_prompt(data, "stdin")
+
+
+def parse_money(text: str, flag: str) -> int:
+    try:
+        value = Decimal(text.strip().lstrip("$"))
+    except InvalidOperation:
+        raise UsageError(f"{flag} must be an amount in USD such as 0.50, got {text!r}") from None
+    if not value.is_finite() or value < 0:
+        raise UsageError(f"{flag} must be a positive amount in USD, got {text!r}")
+    return usd_to_micros(value)
+
+
+def _target_format(opts: GenerateOptions, output: OutputPlan) -> str | None:
+    asked = None
+    if opts.image_format is not None:
+        asked = _FORMAT_ALIASES.get(opts.image_format.strip().lower())
+        if asked is None:
+            raise UsageError(f"--format must be png, jpeg or webp, got {opts.image_format!r}")
+    implied = output.requested_format
+    if asked and implied and asked != implied:
+        raise UsageError(
+            f"--format {asked} contradicts the output name's extension ({implied})",
+            hint="drop one of them, or give the file a matching extension",
+        )
+    return asked or implied
+
+
+# -- endpoint ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def _endpoint(use_sandbox: bool, real: tuple[str, ApiKey] | None) -> Iterator[tuple[str, ApiKey]]:
+    """The sandbox started for this run, or the real endpoint resolved earlier."""
+    if use_sandbox:
+        from flux_cli.sandbox import SANDBOX_KEY, Sandbox, SandboxConfig
+
+        with Sandbox(SandboxConfig(port=0)) as sandbox:
+            yield sandbox.base_url, ApiKey(SANDBOX_KEY, "sandbox")
+        return
+    assert real is not None
+    yield real
+
+
+def _real_endpoint() -> tuple[str, ApiKey]:
+    from flux_cli.config import resolve_base_url, resolve_key
+
+    return resolve_base_url(), resolve_key()
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+def run_generate(app: App, opts: GenerateOptions) -> None:
+    app.quiet = opts.quiet
+    if opts.api not in {"images", "chat"}:
+        raise UsageError(f"--api must be images or chat, got {opts.api!r}")
+    from flux_cli import output as out
+
+    output_plan = out.plan_outputs(opts.output, count=opts.count, default_dir=Path("."))
+    if output_plan.to_stdout:
+        if app.stdout_is_tty():
+            raise UsageError(
+                "refusing to write image bytes to a terminal",
+                hint="redirect stdout (flux2 generate … -o - > fox.jpg) or give a file name with -o",
+            )
+        if opts.json_lines:
+            raise UsageError("--json and -o - both write to stdout; choose one")
+    prompt = read_prompt(app, opts.prompt, opts.prompt_file)
+    try:
+        size = parse_size(opts.size) if opts.size is not None else None
+    except SizeError as exc:
+        raise UsageError(str(exc)) from None
+    plan = plan_generation(
+        model=opts.model,
+        prompt=prompt,
+        route=opts.api,
+        aspect_ratio=opts.aspect_ratio,
+        size=size,
+        seed=opts.seed,
+        count=opts.count,
+        target_format=_target_format(opts, output_plan),
+    )
+    max_cost = parse_money(opts.max_cost, "--max-cost") if opts.max_cost is not None else None
+    # Everything that can fail without spending is checked before the estimate is shown.
+    real = None if opts.sandbox or opts.dry_run else _real_endpoint()
+    if not opts.dry_run and output_plan.directory is not None:
+        out.preflight(output_plan.directory)
+
+    for note in plan.notes:
+        app.warn(note)
+    _show_estimate(app, plan)
+    total = plan.estimate.total_micros
+    if max_cost is not None and total > max_cost:
+        raise BudgetError(
+            f"the estimate {format_usd(total)} is over --max-cost {format_usd(max_cost)}; nothing was sent",
+            hint="raise --max-cost, or lower -n, the size or the model",
+        )
+    if opts.dry_run:
+        _print_dry_run(app, plan, opts.sandbox)
+        return
+
+    with _endpoint(opts.sandbox, real) as (base_url, key):
+        lock = threading.Lock()
+        outcomes: list[Outcome] = []
+
+        def notice(n: RetryNotice) -> None:
+            app.info(f"attempt {n.attempt} failed ({n.reason}); retrying in {n.delay:.1f} s")
+
+        client = OpenRouterClient(
+            base_url,
+            key,
+            timeouts=Timeouts(attempt=opts.timeout),
+            max_retries=opts.retries,
+            retry_ambiguous=1 if opts.retry_ambiguous else 0,
+            on_retry=notice,
+        )
+        with client:
+
+            def one(index: int) -> Outcome:
+                outcome = Outcome(index=index, seed=plan.seeds[index])
+                try:
+                    outcome.result = client.generate(plan.request(index), plan.route)
+                    _save(app, plan, output_plan, outcome, opts.force)
+                except Flux2Error as exc:
+                    outcome.error = exc
+                    _rescue_if_paid(app, outcome, exc)
+                with lock:
+                    _emit(app, plan, outcome, opts.json_lines)
+                    outcomes.append(outcome)
+                return outcome
+
+            with _waiting(app, plan):
+                if plan.count == 1:
+                    one(0)
+                else:
+                    with ThreadPoolExecutor(
+                        max_workers=min(plan.count, 8), thread_name_prefix="flux2"
+                    ) as pool:
+                        for future in as_completed(
+                            [pool.submit(one, i) for i in range(plan.count)]
+                        ):
+                            future.result()
+
+    outcomes.sort(key=lambda o: o.index)
+    _show_charged(app, plan, outcomes)
+    _finish(app, outcomes)
+
+
+@contextmanager
+def _waiting(app: App, plan: Plan) -> Iterator[None]:
+    """A spinner on a terminal while the request is out; nothing otherwise."""
+    if app.quiet or not app.stderr_is_tty():
+        yield
+        return
+    what = f"{plan.count} images" if plan.count > 1 else "the image"
+    with app.err.status(f"generating {what} with {plan.model.alias}…"):
+        yield
+
+
+def _save(app: App, plan: Plan, output_plan: OutputPlan, outcome: Outcome, force: bool) -> None:
+    from flux_cli import images
+    from flux_cli import output as out
+
+    result = outcome.result
+    assert result is not None
+    data, fmt = result.data, result.format
+    if plan.target_format is not None and plan.target_format != fmt:
+        try:
+            data = images.convert_image(data, plan.target_format)
+        except images.InvalidImage as exc:
+            raise BadResponseError(
+                f"converting the image to {plan.target_format} failed ({exc.reason})"
+            ) from None
+        outcome.converted_from, fmt = fmt, plan.target_format
+    outcome.fmt = fmt
+    outcome.sha256 = hashlib.sha256(data).hexdigest()
+    outcome.size_bytes = len(data)
+    outcome.data = data
+    if output_plan.directory is None:
+        out.write_stdout(data, app.stdout_bytes)
+        outcome.path = "-"
+        return
+    fields = NameFields(
+        when=datetime.now(),
+        model=plan.model.alias,
+        seed=outcome.seed,
+        prompt=plan.prompt,
+        index=outcome.index + 1,
+        n=plan.count,
+        fmt=fmt,
+        generation_id=result.generation_id or "",
+    )
+    path = out.write_atomic(output_plan.directory, output_plan.name_for(fields), data, force=force)
+    outcome.path = str(path)
+
+
+def _rescue_if_paid(app: App, outcome: Outcome, exc: Flux2Error) -> None:
+    """A paid image that could not be written, or that failed our checks, is kept in the state dir."""
+    from flux_cli import output as out
+
+    data, outcome.data = outcome.data, None
+    if data is None and outcome.result is not None:
+        data = outcome.result.data
+    if data is None and isinstance(exc, BadResponseError):
+        data = exc.raw
+    if data is None or not isinstance(exc, (OutputError, BadResponseError)):
+        return
+    try:
+        path = out.rescue(data, name_hint=f"seed{outcome.seed}")
+    except OutputError:
+        return
+    exc.message = f"{exc.message}; the image bytes were kept in {path}"
+    exc.args = (exc.message,)
+
+
+def _usd(micros: int | None) -> float | None:
+    # JSON has no decimal type: the exact micro-dollar amount, written as the shortest float.
+    return None if micros is None else float(micros_to_usd(micros))
+
+
+def _emit(app: App, plan: Plan, outcome: Outcome, json_lines: bool) -> None:
+    outcome.data = None
+    estimate = plan.estimate.total_micros // plan.count
+    result = outcome.result
+    if json_lines:
+        record: dict[str, Any] = {
+            "status": "ok" if outcome.error is None else "failed",
+            "index": outcome.index + 1,
+            "path": outcome.path,
+            "model": plan.model.id,
+            "provider": result.provider if result else None,
+            "route": plan.route,
+            "seed": outcome.seed,
+            "width": result.width if result else plan.size[0],
+            "height": result.height if result else plan.size[1],
+            "format": outcome.fmt,
+            "bytes": outcome.size_bytes,
+            "sha256": outcome.sha256,
+            "estimate_usd": _usd(estimate),
+            "cost_usd": _usd(result.cost_micros) if result else None,
+            "generation_id": result.generation_id
+            if result
+            else getattr(outcome.error, "generation_id", None),
+            "elapsed_s": round(result.elapsed_s, 3) if result else None,
+        }
+        if outcome.error is not None:
+            record["error"] = outcome.error.message
+            record["exit_code"] = int(outcome.error.exit_code)
+        app.display(json.dumps(record, ensure_ascii=False))
+    elif outcome.error is None and outcome.path not in (None, "-"):
+        app.display(str(outcome.path))
+
+
+def _show_estimate(app: App, plan: Plan) -> None:
+    if app.quiet:
+        return
+    app.err.print(
+        estimate_table(
+            app.err,
+            model_id=plan.model.id,
+            alias=plan.model.alias,
+            route=plan.route,
+            price_source=PRICE_SOURCE,
+            estimate=plan.estimate,
+            seeds=plan.seeds,
+        )
+    )
+
+
+def _show_charged(app: App, plan: Plan, outcomes: list[Outcome]) -> None:
+    if app.quiet:
+        return
+    per_call = plan.estimate.total_micros // plan.count
+    rows = []
+    for outcome in outcomes:
+        result = outcome.result
+        label = f"output {outcome.index + 1}" if plan.count > 1 else "output"
+        if outcome.converted_from:
+            label += f" ({outcome.converted_from}→{outcome.fmt})"
+        rows.append(
+            Charged(
+                label=label,
+                path=outcome.path if outcome.error is None else None,
+                estimate_micros=per_call,
+                charged_micros=result.cost_micros if result else _failed_charge(outcome.error),
+                generation_id=result.generation_id
+                if result
+                else getattr(outcome.error, "generation_id", None),
+                provider=result.provider if result else None,
+                elapsed_s=result.elapsed_s if result else None,
+                status="failed" if outcome.error else "ok",
+            )
+        )
+    app.err.print()
+    app.err.print(charged_table(app.err, rows))
+
+
+def _failed_charge(error: Flux2Error | None) -> int | None:
+    if isinstance(error, BadResponseError):
+        return error.cost_micros
+    if isinstance(error, OpenRouterError) and not error.may_be_billed:
+        return 0
+    return None
+
+
+def _finish(app: App, outcomes: list[Outcome]) -> None:
+    failures = [o for o in outcomes if o.error is not None]
+    if not failures:
+        return
+    if len(failures) == len(outcomes):
+        first = failures[0].error
+        assert first is not None
+        for other in failures[1:]:
+            assert other.error is not None
+            app.error(f"image {other.index + 1}: {other.error.message}")
+        raise first
+    for failure in failures:
+        assert failure.error is not None
+        app.error(f"image {failure.index + 1} (seed {failure.seed}): {failure.error.message}")
+    raise PartialFailure(
+        f"{len(failures)} of {len(outcomes)} images failed; the others were written"
+    )
+
+
+class PartialFailure(Flux2Error):
+    exit_code = ExitCode.PARTIAL
+
+
+def _print_dry_run(app: App, plan: Plan, use_sandbox: bool) -> None:
+    from flux_cli.openrouter import wire
+
+    if use_sandbox:
+        base_url, masked = "(the built-in sandbox)", "sk-or-v1-…"
+    else:
+        from flux_cli.config import DEFAULT_BASE_URL, resolve_base_url, resolve_key
+
+        try:
+            base_url = resolve_base_url()
+        except UsageError:
+            base_url = DEFAULT_BASE_URL
+        try:
+            masked = resolve_key().masked
+        except Flux2Error:
+            masked = "(no key found)"
+    path = "images" if plan.route == "images" else "chat/completions"
+    for request in plan.requests():
+        body = wire.images_body(request) if plan.route == "images" else wire.chat_body(request)
+        app.display(
+            json.dumps(
+                {
+                    "method": "POST",
+                    "url": f"{base_url}/{path}",
+                    "headers": {
+                        "Authorization": f"Bearer {masked}",
+                        "Content-Type": "application/json",
+                    },
+                    "body": body,
+                },
+                ensure_ascii=False,
+            )
+        )
+    app.info("dry run: nothing was sent")

@@ -1,0 +1,170 @@
+"""Planning a generation: from what the user asked for to the exact requests and their price.
+
+No I/O and no CLI imports: the command parses flags, calls `plan_generation`, shows the estimate,
+then sends `plan.requests()`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from flux_cli.errors import UsageError
+from flux_cli.models import MODELS, ModelInfo, embedded_model, resolve_model_id
+from flux_cli.openrouter.wire import ImageRequest
+from flux_cli.pricing import TOKENS_PER_MEGAPIXEL, Estimate, billed_megapixels, estimate
+from flux_cli.sizes import SizeError, nearest_aspect_ratio, output_size
+
+FORMATS = ("png", "jpeg", "webp")
+MAX_COUNT = 16
+MAX_SEED = 2**32 - 1
+MAX_PROMPT_CHARS = 32_000
+
+
+@dataclass(frozen=True)
+class Plan:
+    model: ModelInfo
+    route: str
+    prompt: str
+    aspect_ratio: str | None  # as sent
+    size: tuple[int, int]  # what each output will measure, and so what is billed
+    explicit_size: tuple[int, int] | None  # sent as provider width/height
+    seeds: tuple[int, ...]
+    request_format: str | None  # `output_format` as sent
+    target_format: str | None  # what the file must be; None = whatever comes back
+    references: tuple[str, ...] = ()
+    reference_sizes: tuple[tuple[int, int], ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def count(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def estimate(self) -> Estimate:
+        return estimate(self.model.price, self.size, self.reference_sizes, count=self.count)
+
+    def request(self, index: int) -> ImageRequest:
+        options = None
+        if self.explicit_size is not None:
+            options = {"width": self.explicit_size[0], "height": self.explicit_size[1]}
+        return ImageRequest(
+            model=self.model.id,
+            prompt=self.prompt,
+            seed=self.seeds[index],
+            aspect_ratio=self.aspect_ratio,
+            output_format=self.request_format,
+            references=self.references,
+            provider_options=options,
+            max_output_tokens=TOKENS_PER_MEGAPIXEL * billed_megapixels(*self.size),
+        )
+
+    def requests(self) -> list[ImageRequest]:
+        return [self.request(i) for i in range(self.count)]
+
+
+def known_models_text() -> str:
+    return ", ".join(f"{m.alias} ({m.id})" for m in MODELS)
+
+
+def resolve_model(name: str) -> ModelInfo:
+    model = embedded_model(name)
+    if model is None:
+        raise UsageError(
+            f"unknown model {resolve_model_id(name)!r}",
+            hint=f"use one of: {known_models_text()}",
+        )
+    return model
+
+
+def check_prompt(prompt: str) -> str:
+    if not prompt.strip():
+        raise UsageError(
+            "the prompt is empty", hint='give one: flux2 generate "a red fox in the snow"'
+        )
+    if "\x00" in prompt:
+        raise UsageError("the prompt contains a NUL character")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise UsageError(
+            f"the prompt is {len(prompt):,} characters long; FLUX.2 takes at most {MAX_PROMPT_CHARS:,}"
+        )
+    return prompt.strip()
+
+
+def plan_generation(
+    *,
+    model: str,
+    prompt: str,
+    route: str = "images",
+    aspect_ratio: str | None = None,
+    size: tuple[int, int] | None = None,
+    seed: int | None = None,
+    count: int = 1,
+    target_format: str | None = None,
+    references: Sequence[str] = (),
+    reference_sizes: Sequence[tuple[int, int]] = (),
+) -> Plan:
+    info = resolve_model(model)
+    prompt = check_prompt(prompt)
+    if not 1 <= count <= MAX_COUNT:
+        raise UsageError(f"-n/--count must be between 1 and {MAX_COUNT}, got {count}")
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed must be between 0 and {MAX_SEED}, got {seed}")
+    if aspect_ratio is not None and aspect_ratio not in info.aspect_ratios:
+        raise UsageError(
+            f"{info.alias} does not support aspect ratio {aspect_ratio!r}",
+            hint="choose one of " + " ".join(info.aspect_ratios),
+        )
+    if len(references) > info.max_references:
+        raise UsageError(
+            f"{info.alias} takes at most {info.max_references} reference images, got {len(references)}"
+        )
+    if target_format is not None and target_format not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {target_format!r}")
+
+    notes: list[str] = []
+    explicit: tuple[int, int] | None = None
+    if size is not None:
+        if aspect_ratio is not None:
+            raise UsageError("give either --size or --aspect-ratio, not both")
+        can_send = route == "images" and {"width", "height"} <= set(info.passthrough)
+        if can_send:
+            explicit = size
+        else:
+            aspect_ratio = nearest_aspect_ratio(*size, info.aspect_ratios)
+            where = "the chat route" if route != "images" else f"{info.alias} on OpenRouter"
+            notes.append(
+                f"{where} cannot be asked for an exact size; {size[0]}x{size[1]} is not honoured, "
+                f"using the nearest aspect ratio {aspect_ratio} instead"
+            )
+    try:
+        out = output_size(aspect_ratio, explicit, list(reference_sizes))
+    except SizeError as exc:
+        raise UsageError(str(exc)) from None
+
+    # Ask for the requested format where the model supports it; for others (webp) ask for PNG,
+    # a lossless source, and convert locally.
+    request_format: str | None = None
+    if target_format in info.output_formats:
+        request_format = target_format
+    elif target_format is not None:
+        request_format = "png" if "png" in info.output_formats else None
+        notes.append(f"{info.alias} cannot return {target_format}; the image is converted locally")
+
+    first_seed = secrets.randbelow(MAX_SEED - MAX_COUNT) if seed is None else seed
+    seeds = tuple((first_seed + i) % (MAX_SEED + 1) for i in range(count))
+    return Plan(
+        model=info,
+        route=route,
+        prompt=prompt,
+        aspect_ratio=aspect_ratio,
+        size=out,
+        explicit_size=explicit,
+        seeds=seeds,
+        request_format=request_format,
+        target_format=target_format,
+        references=tuple(references),
+        reference_sizes=tuple(reference_sizes),
+        notes=tuple(notes),
+    )
