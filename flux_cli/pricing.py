@@ -95,10 +95,16 @@ def micros_to_usd(micros: int) -> Decimal:
 
 def usd_to_micros(value: Decimal | int | str) -> int:
     """A dollar amount (as reported by the server, parsed as Decimal) in whole micro-dollars."""
-    amount = Decimal(value) * MICROS_PER_USD
-    if not amount.is_finite():
-        raise ValueError(f"not a finite amount: {value!r}")
-    return int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    try:
+        amount = Decimal(value) * MICROS_PER_USD
+        if not amount.is_finite():
+            raise ValueError(f"not a finite amount: {value!r}")
+        return int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    except (
+        ArithmeticError,
+        ValueError,
+    ) as exc:  # decimal.Overflow/InvalidOperation are ArithmeticErrors
+        raise ValueError(f"not a usable amount: {value!r}") from exc
 
 
 def format_usd(micros: int, places: int = 3) -> str:

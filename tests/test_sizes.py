@@ -18,7 +18,8 @@ from flux_cli.sizes import (
 def test_every_aspect_ratio_is_about_one_megapixel_on_the_grid() -> None:
     for ratio in FLUX2_ASPECT_RATIOS:
         w, h = ASPECT_RATIO_SIZES[ratio]
-        assert w % 16 == 0 and h % 16 == 0
+        assert w % 16 == 0
+        assert h % 16 == 0
         assert 0.9 * MEGAPIXEL < w * h <= MEGAPIXEL
         assert billed_megapixels(w, h) == 1
 
@@ -59,8 +60,10 @@ def test_output_size_rules() -> None:
 @given(st.integers(1, 20000), st.integers(1, 20000), st.integers(MEGAPIXEL // 4, 4 * MEGAPIXEL))
 def test_fit_within_respects_grid_and_cap(w: int, h: int, cap: int) -> None:
     fw, fh = fit_within(w, h, cap)
-    assert fw % 16 == 0 and fh % 16 == 0
-    assert fw >= 64 and fh >= 64
+    assert fw % 16 == 0
+    assert fh % 16 == 0
+    assert fw >= 64
+    assert fh >= 64
     assert fw * fh <= cap
 
 

@@ -9,17 +9,33 @@ import typer
 
 def sandbox(
     port: Annotated[
-        int, typer.Option("--port", "-p", metavar="N", help="Port on 127.0.0.1; 0 picks a free one.", min=0,
-                          max=65535)
+        int,
+        typer.Option(
+            "--port",
+            "-p",
+            metavar="N",
+            help="Port on 127.0.0.1; 0 picks a free one.",
+            min=0,
+            max=65535,
+        ),
     ] = 8788,
     key: Annotated[
         str | None,
-        typer.Option("--key", metavar="KEY", help="Accept only this API key (default: any well-formed sk-or-v1- key).",
-                     show_default=False),
+        typer.Option(
+            "--key",
+            metavar="KEY",
+            help="Accept only this API key (default: any well-formed sk-or-v1- key).",
+            show_default=False,
+        ),
     ] = None,
     latency: Annotated[
-        float, typer.Option("--latency", metavar="SECONDS", help="Seconds to wait before answering each generation.",
-                            min=0.0)
+        float,
+        typer.Option(
+            "--latency",
+            metavar="SECONDS",
+            help="Seconds to wait before answering each generation.",
+            min=0.0,
+        ),
     ] = 0.0,
     balance: Annotated[
         str, typer.Option("--balance", metavar="USD", help="Starting credit balance in USD.")
@@ -36,11 +52,24 @@ def sandbox(
     ] = None,
     generation_delay: Annotated[
         float,
-        typer.Option("--generation-delay", metavar="SECONDS",
-                     help="Seconds before /generation knows a new id (the real API: minutes).",
-                     min=0.0),
+        typer.Option(
+            "--generation-delay",
+            metavar="SECONDS",
+            help="Seconds before /generation knows a new id (the real API: minutes).",
+            min=0.0,
+        ),
     ] = 5.0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not log requests on stderr.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Do not log requests on stderr.")
+    ] = False,
+    size_passthrough: Annotated[
+        bool,
+        typer.Option(
+            "--size-passthrough/--no-size-passthrough",
+            help="Offer width/height as black-forest-labs passthrough options (unconfirmed on "
+            "the real API); --no-size-passthrough rehearses the aspect-ratio fallback.",
+        ),
+    ] = True,
 ) -> None:
     """Run a local OpenRouter-compatible server for rehearsals and tests (no key, no money).
 
@@ -48,5 +77,13 @@ def sandbox(
     """
     from flux_cli.sandbox.cli import serve
 
-    serve(port=port, key=key, latency=latency, balance=balance, fail=fail or [],
-          generation_delay=generation_delay, quiet=quiet)
+    serve(
+        port=port,
+        key=key,
+        latency=latency,
+        balance=balance,
+        fail=fail or [],
+        generation_delay=generation_delay,
+        quiet=quiet,
+        size_passthrough=size_passthrough,
+    )

@@ -99,7 +99,9 @@ def test_moderation_maps_to_six() -> None:
         ({}, None, None),
     ],
 )
-def test_parse_retry_after(headers: dict[str, str], error: dict | None, expected: float | None) -> None:
+def test_parse_retry_after(
+    headers: dict[str, str], error: dict[str, object] | None, expected: float | None
+) -> None:
     assert parse_retry_after(headers, error, now=_now) == expected
 
 
@@ -112,7 +114,11 @@ def test_http_date_retry_after_is_relative_to_now() -> None:
 @given(st.text(max_size=60))
 @settings(max_examples=300)
 def test_retry_after_parser_never_raises(value: str) -> None:
-    result = parse_retry_after({"Retry-After": value, "retry-after-ms": value}, {"metadata": {"retry_after_seconds": value}}, now=_now)
+    result = parse_retry_after(
+        {"Retry-After": value, "retry-after-ms": value},
+        {"metadata": {"retry_after_seconds": value}},
+        now=_now,
+    )
     assert result is None or result >= 0
 
 
@@ -149,5 +155,5 @@ def test_retry_delay_honours_and_caps_server_wait() -> None:
         (429, {}, None),
     ],
 )
-def test_body_allows_retry(status: int, error: dict, expected: bool | None) -> None:
+def test_body_allows_retry(status: int, error: dict[str, object], expected: bool | None) -> None:
     assert body_allows_retry(status, error) is expected

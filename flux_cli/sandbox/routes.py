@@ -1,0 +1,334 @@
+"""The /api/v1 routes: matching, faults, auth, and the catalog and account answers."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from flux_cli.models import MODELS, PROVIDER_NAME
+from flux_cli.sandbox import catalog
+from flux_cli.sandbox.faults import (
+    GENERATION_ROUTES,
+    Fault,
+    FaultBoard,
+    apply_transport,
+    error_in_200_payload,
+    status_reply,
+)
+from flux_cli.sandbox.generation import (
+    Context,
+    chat_reply,
+    images_reply,
+    parse_chat,
+    parse_images,
+    parse_object,
+    produce,
+)
+from flux_cli.sandbox.keys import authenticate, key_label
+from flux_cli.sandbox.state import Ledger, RecordedRequest, usd
+from flux_cli.sandbox.wire import (
+    SANDBOX_USER_ID,
+    ApiError,
+    Reply,
+    Request,
+    error_payload,
+    invalid_request,
+)
+
+_BY_ID = {m.id: m for m in MODELS}
+_ENDPOINTS_PATH = re.compile(r"/images/models/([^/]+)/([^/]+)/endpoints")
+_ZERO_UUID = "00000000-0000-0000-0000-000000000000"
+
+Handler = Callable[[Request, RecordedRequest, "Fault | None"], Reply]
+
+
+def match(path: str) -> tuple[str, str] | None:
+    """(route name, method) for a path under /api/v1, or None for an unknown path."""
+    fixed = {
+        "/images": ("images", "POST"),
+        "/chat/completions": ("chat", "POST"),
+        "/images/models": ("image-models", "GET"),
+        "/models": ("models", "GET"),
+        "/generation": ("generation", "GET"),
+        "/key": ("key", "GET"),
+        "/auth/key": ("key", "GET"),  # §1: the legacy alias of /key
+        "/credits": ("credits", "GET"),
+    }
+    if path in fixed:
+        return fixed[path]
+    if _ENDPOINTS_PATH.fullmatch(path):
+        return ("endpoints", "GET")
+    return None
+
+
+class Api:
+    def __init__(self, ctx: Context, faults: FaultBoard, generation_delay: float) -> None:
+        self.ctx = ctx
+        self.faults = faults
+        self.generation_delay = generation_delay
+        self._handlers: dict[str, Handler] = {
+            "images": self._images,
+            "chat": self._chat,
+            "image-models": self._image_models,
+            "endpoints": self._endpoints,
+            "models": self._models,
+            "generation": self._generation,
+            "key": self._key,
+            "credits": self._credits,
+        }
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.ctx.ledger
+
+    def handle(self, request: Request, record: RecordedRequest) -> Reply:
+        matched = match(request.path)
+        if matched is None:
+            # §1: e.g. POST /images/generations → 404. The real body is not recorded.
+            return Reply(404, error_payload(404, "Not Found"))
+        route, method = matched
+        record.route = route
+        if request.method not in (method, "HEAD" if method == "GET" else method):
+            return Reply(405, error_payload(405, "Method Not Allowed"), headers={"Allow": method})
+        fault = self.faults.take(route)
+        if fault is not None:
+            record.fault = fault.describe()
+        if fault is not None and fault.kind == "status":
+            model_id, prompt = _peek(request.body)
+            reply = status_reply(
+                fault,
+                route,
+                model_id=model_id,
+                prompt=prompt,
+                generation_id=request.query.get("id", ""),
+            )
+            return apply_transport(reply, fault)
+        if fault is not None and fault.kind == "drop":
+            return apply_transport(Reply(0), fault)
+        if fault is not None and fault.kind == "error-in-200" and route not in GENERATION_ROUTES:
+            return apply_transport(Reply(200, error_in_200_payload(fault)), fault)
+        try:
+            reply = self._handlers[route](request, record, fault)
+        except ApiError as exc:
+            reply = exc.reply()
+        return apply_transport(reply, fault)
+
+    # --- generation ----------------------------------------------------------------------------
+
+    def _images(self, request: Request, record: RecordedRequest, fault: Fault | None) -> Reply:
+        key = authenticate(request, self.ctx.accepted_key)
+        job = parse_images(parse_object(request.body), self.ctx)
+        result = produce(
+            job,
+            key=key,
+            api_type="image",
+            id_prefix="gen-img",
+            ctx=self.ctx,
+            request_headers=request.headers,
+            record=record,
+            fault=fault,
+        )
+        reply = images_reply(result, fault)
+        reply.delay += self.ctx.latency
+        return reply
+
+    def _chat(self, request: Request, record: RecordedRequest, fault: Fault | None) -> Reply:
+        key = authenticate(request, self.ctx.accepted_key)
+        job = parse_chat(parse_object(request.body), self.ctx)
+        result = produce(
+            job,
+            key=key,
+            api_type="completions",
+            id_prefix="gen",
+            ctx=self.ctx,
+            request_headers=request.headers,
+            record=record,
+            fault=fault,
+        )
+        reply = chat_reply(job, result, fault, self.ctx)
+        reply.delay += self.ctx.latency
+        return reply
+
+    # --- catalog (no key needed, §1) -----------------------------------------------------------
+
+    def _image_models(
+        self, request: Request, record: RecordedRequest, fault: Fault | None
+    ) -> Reply:
+        return Reply(200, catalog.image_models())
+
+    def _endpoints(self, request: Request, record: RecordedRequest, fault: Fault | None) -> Reply:
+        found = _ENDPOINTS_PATH.fullmatch(request.path)
+        assert found is not None
+        model_id = f"{found.group(1)}/{found.group(2)}"
+        model = _BY_ID.get(model_id)
+        if model is None:
+            raise ApiError(404, f"Model {model_id} not found")
+        return Reply(200, catalog.endpoints(model, self.ctx.size_passthrough))
+
+    def _models(self, request: Request, record: RecordedRequest, fault: Fault | None) -> Reply:
+        wanted = request.query.get("output_modalities")
+        payload = catalog.models(wanted)
+        if payload is None:
+            # §6A: recorded for /models?output_modalities=<bad>: a ZodError body, no numeric code.
+            issues = [
+                {
+                    "code": "invalid_enum_value",
+                    "options": [*catalog.OUTPUT_MODALITIES, "all"],
+                    "path": ["output_modalities"],
+                    "message": "Invalid output modality",
+                    "received": wanted,
+                }
+            ]
+            return Reply(
+                400,
+                {"success": False, "error": {"name": "ZodError", "message": json.dumps(issues)}},
+            )
+        return Reply(200, payload)
+
+    # --- account -------------------------------------------------------------------------------
+
+    def _generation(self, request: Request, record: RecordedRequest, fault: Fault | None) -> Reply:
+        authenticate(request, self.ctx.accepted_key)
+        gen_id = request.query.get("id", "")
+        if not gen_id:
+            raise invalid_request("id is required")
+        found = self.ledger.find(gen_id)
+        if found is None or time.monotonic() - found.created_monotonic < self.generation_delay:
+            # §8A: eventually consistent; 404 until the record exists.
+            raise ApiError(404, f"Generation {gen_id} not found")
+        cost = usd(found.cost_micros)
+        created = datetime.fromtimestamp(found.created_at, timezone.utc)
+        # §8A: the recorded /generation body for a FLUX /images call, field for field.
+        data = {
+            "created_at": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "model": found.model,
+            "app_id": 0,
+            "external_user": None,
+            "streamed": found.streamed,
+            "cancelled": False,
+            "latency": found.generation_ms,
+            "moderation_latency": 0,
+            "generation_time": found.generation_ms,
+            "tokens_prompt": found.prompt_tokens,
+            "tokens_completion": found.completion_tokens,
+            "native_tokens_prompt": found.prompt_tokens,
+            "native_tokens_completion": found.completion_tokens,
+            "native_tokens_completion_images": found.completion_tokens,
+            "native_tokens_reasoning": None,
+            "native_tokens_cached": None,
+            "num_media_prompt": len(found.reference_sizes),
+            "num_input_audio_prompt": None,
+            "num_media_completion": 1,
+            "num_search_results": None,
+            "num_fetches": None,
+            "web_search_engine": None,
+            "origin": found.origin,
+            "is_byok": False,
+            "finish_reason": found.finish_reason,
+            "native_finish_reason": found.finish_reason,
+            "service_tier": None,
+            "usage": cost,
+            "router": None,
+            "user_agent": None,
+            "http_referer": found.http_referer,
+            "request_id": None,
+            "session_id": found.session_id,
+            "preset_id": None,
+            "api_type": found.api_type,
+            "id": found.id,
+            "upstream_id": None,
+            "provider_responses": [
+                {
+                    "endpoint_id": _ZERO_UUID,
+                    "is_byok": False,
+                    "latency": found.generation_ms,
+                    "model_permaslug": found.model,
+                    "provider_name": PROVIDER_NAME,
+                    "status": 200,
+                }
+            ],
+            "total_cost": cost,
+            "cache_discount": None,
+            "upstream_inference_cost": 0,
+            "provider_name": PROVIDER_NAME,
+            "response_cache_source_id": None,
+            "data_region": "global",
+            "workspace_id": _ZERO_UUID,
+        }
+        return Reply(200, {"data": data})
+
+    def _key(self, request: Request, record: RecordedRequest, fault: Fault | None) -> Reply:
+        key = authenticate(request, self.ctx.accepted_key)
+        now = datetime.now(timezone.utc)
+        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        week = day - timedelta(days=day.weekday())
+        month = day.replace(day=1)
+
+        def since(start: datetime) -> float:
+            return usd(self.ledger.spent_since(key, start.timestamp()))
+
+        # §8C: the documented /key body; no limit on sandbox keys (limit null = unlimited).
+        data = {
+            "label": key_label(key),
+            "limit": None,
+            "limit_remaining": None,
+            "limit_reset": None,
+            "include_byok_in_limit": False,
+            "usage": usd(self.ledger.spent(key)),
+            "usage_daily": since(day),
+            "usage_weekly": since(week),
+            "usage_monthly": since(month),
+            "byok_usage": 0,
+            "byok_usage_daily": 0,
+            "byok_usage_weekly": 0,
+            "byok_usage_monthly": 0,
+            "is_free_tier": False,
+            "is_management_key": False,
+            "is_provisioning_key": False,
+            "creator_user_id": SANDBOX_USER_ID,
+            "expires_at": None,
+            # §8C: legacy field, recorded as {requests: -1, interval: "10s", note: …}.
+            "rate_limit": {
+                "requests": -1,
+                "interval": "10s",
+                "note": "This field is deprecated and safe to ignore.",
+            },
+        }
+        return Reply(200, {"data": data})
+
+    def _credits(self, request: Request, record: RecordedRequest, fault: Fault | None) -> Reply:
+        authenticate(request, self.ctx.accepted_key)
+        # §8B: account-level totals in USD.
+        return Reply(
+            200,
+            {
+                "data": {
+                    "total_credits": usd(self.ledger.balance_micros),
+                    "total_usage": usd(self.ledger.spent()),
+                }
+            },
+        )
+
+
+def _peek(body: bytes) -> tuple[str | None, str | None]:
+    """The model and prompt of a request body, for fault bodies that quote them."""
+    try:
+        parsed: Any = json.loads(body.decode("utf-8")) if body else None
+    except (UnicodeDecodeError, ValueError):
+        return None, None
+    if not isinstance(parsed, dict):
+        return None, None
+    model = parsed.get("model")
+    prompt = parsed.get("prompt")
+    if prompt is None and isinstance(parsed.get("messages"), list):
+        for message in parsed["messages"]:
+            if isinstance(message, dict) and isinstance(message.get("content"), str):
+                prompt = message["content"]
+    return (
+        model if isinstance(model, str) else None,
+        prompt if isinstance(prompt, str) else None,
+    )

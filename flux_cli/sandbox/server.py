@@ -1,0 +1,484 @@
+"""The HTTP side: a threaded stdlib server on 127.0.0.1 that speaks like OpenRouter.
+
+Responses are HTTP/1.1 with `Transfer-Encoding: chunked` and no Content-Length, as the real API
+sends them (openrouter-protocol.md §1), on keep-alive connections. Whatever goes wrong inside,
+the client gets a JSON error envelope: never a traceback, never an HTML page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from flux_cli.pricing import usd_to_micros
+from flux_cli.sandbox import control
+from flux_cli.sandbox.faults import Fault, FaultBoard, parse_fault_spec
+from flux_cli.sandbox.generation import Context
+from flux_cli.sandbox.keys import is_well_formed, mask_authorization
+from flux_cli.sandbox.routes import Api
+from flux_cli.sandbox.state import FileStore, GenerationRecord, Ledger, RecordedRequest, RequestLog
+from flux_cli.sandbox.wire import EXTRA_REASONS, Reply, Request, error_payload
+
+API_PREFIX = "/api/v1"
+HOST = "127.0.0.1"
+# The real limit is not documented (openrouter-protocol.md §3C, §11): 50 MiB is ours.
+MAX_BODY_BYTES = 50 * 1024 * 1024
+
+
+class PortInUseError(OSError):
+    """The requested port is taken."""
+
+
+@dataclass(frozen=True)
+class AccessLogEntry:
+    method: str
+    path: str  # with the query string
+    status: int | None  # None when the connection was dropped on purpose
+    elapsed_ms: float
+    fault: str | None = None
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    port: int = 0
+    key: str | None = None  # accept only this key (default: any well-formed sk-or-v1- key)
+    latency: float = 0.0  # seconds before the answer of a generation
+    balance_usd: str = "10.00"
+    generation_delay: float = 0.0  # seconds before /generation knows a new id
+    size_passthrough: bool = True  # honour provider.options width/height
+    max_body_bytes: int = MAX_BODY_BYTES
+    on_request: Callable[[AccessLogEntry], None] | None = None
+
+
+def parse_balance(text: str) -> int:
+    """`"10.00"` → 10_000_000 micro-dollars; ValueError for anything that is not an amount ≥ 0."""
+    try:
+        amount = Decimal(str(text).strip().lstrip("$"))
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    if not amount.is_finite() or amount.adjusted() > 9:
+        raise ValueError(f"balance must be an amount in USD like 10.00, got {text!r}")
+    if amount < 0:
+        raise ValueError(f"balance must not be negative, got {text!r}")
+    return usd_to_micros(amount)
+
+
+class Sandbox:
+    """A local OpenRouter stand-in on a background thread.
+
+    with Sandbox(SandboxConfig(port=0)) as sb:
+        httpx.get(sb.base_url + "/images/models")
+    """
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+        if self.config.key is not None and not is_well_formed(self.config.key):
+            raise ValueError(
+                "the accepted key must look like sk-or-v1- followed by 16-128 letters/digits"
+            )
+        self.ledger = Ledger(parse_balance(self.config.balance_usd))
+        self.faults = FaultBoard()
+        self.files = FileStore()
+        self.log = RequestLog()
+        self._server: _HttpServer | None = None
+        self._thread: threading.Thread | None = None
+        self.api: Api | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> Sandbox:
+        if self._server is not None:
+            return self
+        try:
+            server = _HttpServer((HOST, self.config.port), _Handler, self)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(exc.errno, f"port {self.config.port} is in use") from None
+            raise
+        ctx = Context(
+            ledger=self.ledger,
+            files=self.files,
+            port=server.server_address[1],
+            accepted_key=self.config.key,
+            latency=self.config.latency,
+            size_passthrough=self.config.size_passthrough,
+        )
+        self.api = Api(ctx, self.faults, self.config.generation_delay)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.5},
+            daemon=True,
+            name=f"flux2-sandbox-{self.port}",
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        # shutdown() waits for serve_forever to look up from select(); knocking on the listening
+        # socket wakes it at once instead of after a poll interval.
+        stopper = threading.Thread(target=server.shutdown, daemon=True)
+        stopper.start()
+        while stopper.is_alive():
+            with contextlib.suppress(OSError):
+                socket.create_connection((HOST, int(server.server_address[1])), timeout=0.5).close()
+            stopper.join(0.01)
+        server.close_connections()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running; call start() first")
+        return int(self._server.server_address[1])
+
+    @property
+    def root_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return self.root_url + API_PREFIX
+
+    def file_url(self, name: str) -> str:
+        return f"{self.root_url}/_sandbox/files/{name}"
+
+    # --- faults --------------------------------------------------------------------------------
+
+    def push_fault(self, route: str, fault: Fault) -> None:
+        """The next request to `route` (or any route for "*") gets `fault`; FIFO per route."""
+        self.faults.push(route, fault)
+
+    def set_rule(self, route: str, fault: Fault) -> None:
+        """Every request to `route` gets `fault` (the next `fault.times`, if set) until cleared."""
+        self.faults.set_rule(route, fault)
+
+    def add_fault(self, route: str, fault: Fault) -> None:
+        """Once when `fault.times` is 1, else as a rule (spec semantics)."""
+        self.faults.install(route, fault)
+
+    def add_fault_spec(self, spec: str) -> tuple[str, Fault]:
+        route, fault = parse_fault_spec(spec)
+        self.faults.install(route, fault)
+        return route, fault
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    # --- what happened -------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return self.log.all()
+
+    def clear_requests(self) -> None:
+        self.log.clear()
+
+    @property
+    def generations(self) -> list[GenerationRecord]:
+        return self.ledger.generations()
+
+    def spent_micros(self, key: str | None = None) -> int:
+        return self.ledger.spent(key)
+
+    def remaining_micros(self) -> int:
+        return self.ledger.remaining()
+
+    def state(self) -> dict[str, Any]:
+        return control.state(self)
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, address: tuple[str, int], handler: type[_Handler], sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.stopping = threading.Event()
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def track(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.add(connection)
+
+    def untrack(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.discard(connection)
+
+    def close_connections(self) -> None:
+        self.stopping.set()
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver prints a traceback here; a client hanging up is not worth one.
+        return
+
+
+class _BodyError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "flux2-sandbox"
+    sys_version = ""
+    timeout = 120  # idle keep-alive connections and stalled uploads end after this
+    server: _HttpServer
+
+    def setup(self) -> None:
+        super().setup()
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.track(self.connection)
+
+    def finish(self) -> None:
+        with contextlib.suppress(OSError):
+            super().finish()
+        self.server.untrack(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # requests are logged through SandboxConfig.on_request
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The base class's answer to unparsable requests, as a JSON envelope instead of HTML."""
+        self.close_connection = True
+        text = message or _reason(code)
+        with contextlib.suppress(OSError):
+            self._write(Reply(code, error_payload(code, text)), head_only=False, chunked=False)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
+
+    # --- one request -------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        started = time.monotonic()
+        sandbox = self.server.sandbox
+        record: RecordedRequest | None = None
+        try:
+            split = urlsplit(self.path)
+            path = split.path
+            query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            if path.startswith(API_PREFIX + "/"):
+                record = RecordedRequest(
+                    method=self.command,
+                    path=path,
+                    query=query,
+                    headers=_masked_headers(headers),
+                    body=None,
+                    time=started,
+                )
+                sandbox.log.add(record)
+            try:
+                body = self._read_body()
+            except _BodyError as exc:
+                self.close_connection = True
+                reply = Reply(exc.status, error_payload(exc.status, exc.message))
+            else:
+                if record is not None:
+                    record.body = _parse_for_log(body)
+                    api = sandbox.api
+                    assert api is not None
+                    request = Request(self.command, path[len(API_PREFIX) :], query, headers, body)
+                    reply = api.handle(request, record)
+                elif path == "/_sandbox" or path.startswith("/_sandbox/"):
+                    reply = control.handle(sandbox, self.command, path, body)
+                else:
+                    reply = Reply(404, error_payload(404, "Not Found"))
+        except Exception:
+            # §6B: a 500's message is masked; ours too (no traceback, ever). The request may not
+            # have been read to its end, so the connection cannot be reused.
+            self.close_connection = True
+            reply = Reply(500, error_payload(500, "Internal Server Error"))
+        if record is not None:
+            record.status = None if reply.drop else reply.status
+        try:
+            self._send(reply)
+        except (OSError, ValueError):  # the client went away
+            self.close_connection = True
+        self._log(sandbox, started, reply)
+
+    def _read_body(self) -> bytes:
+        limit = self.server.sandbox.config.max_body_bytes
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked(limit)
+        length_header = self.headers.get("Content-Length")
+        if length_header is None:
+            return b""
+        try:
+            length = int(length_header)
+        except ValueError:
+            raise _BodyError(400, "Invalid Content-Length") from None
+        if length < 0:
+            raise _BodyError(400, "Invalid Content-Length")
+        if length > limit:
+            # §6B: the 413 body, verbatim.
+            raise _BodyError(413, "Request payload too large")
+        return self.rfile.read(length)
+
+    def _read_chunked(self, limit: int) -> bytes:
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise _BodyError(400, "Invalid chunked body") from None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(parts)
+            total += size
+            if total > limit:
+                raise _BodyError(413, "Request payload too large")
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+
+    def _send(self, reply: Reply) -> None:
+        stopping = self.server.stopping
+        if reply.delay > 0 and stopping.wait(reply.delay):
+            self.close_connection = True
+            return
+        if reply.drop:
+            self._hang_up()
+            return
+        head_only = self.command == "HEAD"
+        chunked = self.request_version != "HTTP/1.0"
+        if not chunked:
+            self.close_connection = True
+        self._write(reply, head_only=head_only, chunked=chunked)
+
+    def _write(self, reply: Reply, *, head_only: bool, chunked: bool) -> None:
+        body = b"" if head_only else reply.body_bytes()
+        lines = [
+            f"HTTP/1.1 {reply.status} {_reason(reply.status)}",
+            f"Date: {self.date_time_string()}",
+            f"Content-Type: {reply.content_type}",
+        ]
+        if reply.events is not None:
+            lines.append("Cache-Control: no-cache")
+        lines.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {len(body)}")
+        lines.extend(f"{name}: {value}" for name, value in reply.headers.items())
+        if self.close_connection or reply.drop_after_headers:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+        out = self.wfile
+        if head_only:
+            out.write(head)
+            return
+        if reply.drop_after_headers:
+            part = body[: max(1, len(body) // 2)]
+            out.write(head + (_chunk(part) if chunked else part))
+            self._hang_up()
+            return
+        if not chunked:
+            out.write(head + body)
+            return
+        if reply.events is not None and reply.drip is None:
+            out.write(head)
+            for event in reply.events:
+                out.write(_chunk(event))
+            out.write(b"0\r\n\r\n")
+            return
+        if reply.drip is not None:
+            size, interval = reply.drip
+            out.write(head)
+            for start in range(0, len(body), size):
+                out.write(_chunk(body[start : start + size]))
+                if interval and self.server.stopping.wait(interval):
+                    self._hang_up()
+                    return
+            out.write(b"0\r\n\r\n")
+            return
+        out.write(head + (_chunk(body) if body else b"") + b"0\r\n\r\n")
+
+    def _hang_up(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _log(self, sandbox: Sandbox, started: float, reply: Reply) -> None:
+        callback = sandbox.config.on_request
+        if callback is None:
+            return
+        entry = AccessLogEntry(
+            method=self.command or "?",
+            path=self.path,
+            status=None if reply.drop else reply.status,
+            elapsed_ms=(time.monotonic() - started) * 1000,
+            fault=reply.note or None,
+        )
+        with contextlib.suppress(Exception):
+            callback(entry)
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def _reason(status: int) -> str:
+    if status in EXTRA_REASONS:
+        return EXTRA_REASONS[status]
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _masked_headers(headers: dict[str, str]) -> dict[str, str]:
+    masked = dict(headers)
+    if "authorization" in masked:
+        masked["authorization"] = mask_authorization(masked["authorization"])
+    return masked
+
+
+def _parse_for_log(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
