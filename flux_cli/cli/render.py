@@ -133,7 +133,7 @@ def charged_table(console: Console, rows: Sequence[Charged]) -> Table:
             Text(row.label),
             _charged(row.charged_micros),
             _difference(row.charged_micros, row.estimate_micros),
-            f"{row.elapsed_s:.1f} s" if row.elapsed_s is not None else "—",
+            _duration(row.elapsed_s),
             Text(row.generation_id or "—"),
             Text(row.path or row.status),
         )
@@ -160,9 +160,15 @@ def _charged_block(console: Console, row: Charged) -> Table:
     )
     table.add_row("generation id", Text(row.generation_id or "—"))
     table.add_row("provider", Text(row.provider or "—"))
-    table.add_row("time", f"{row.elapsed_s:.1f} s" if row.elapsed_s is not None else "—")
+    table.add_row("time", _duration(row.elapsed_s))
     table.add_row("file", Text(row.path or row.status))
     return table
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
 
 
 def _charged(micros: int | None) -> str:

@@ -274,6 +274,11 @@ def _save(app: App, plan: Plan, output_plan: OutputPlan, outcome: Outcome, force
 
     result = outcome.result
     assert result is not None
+    if (result.width, result.height) != plan.size:
+        app.warn(
+            f"asked for {plan.size[0]}x{plan.size[1]} but the server returned "
+            f"{result.width}x{result.height}; the size was not honoured (the charge shows what was billed)"
+        )
     data, fmt = result.data, result.format
     if plan.target_format is not None and plan.target_format != fmt:
         try:

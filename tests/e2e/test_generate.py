@@ -378,3 +378,15 @@ def test_partial_failure_of_n_is_exit_3(flux2: Flux2, sandbox: Sandbox, workdir:
     records = [json.loads(line) for line in result.out.splitlines()]
     assert sorted(r["status"] for r in records) == ["failed", "ok", "ok"]
     assert len([p for p in _files(workdir) if p.suffix == ".jpg"]) == 2
+
+
+def test_a_size_the_server_does_not_honour_is_reported(workdir: Path) -> None:
+    with Sandbox(SandboxConfig(port=0, size_passthrough=False)) as sb:
+        result = Flux2(workdir, sb.base_url)(
+            "generate", "a red fox", "--size", "2048x2048", "--json"
+        )
+    assert result.returncode == 0, result.stderr
+    assert "was not honoured" in result.stderr
+    record = json.loads(result.out)
+    assert (record["width"], record["height"]) == (1024, 1024)
+    assert record["cost_usd"] == 0.03
