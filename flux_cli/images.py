@@ -326,7 +326,7 @@ def _failure_reason(exc: BaseException) -> str:
 
 
 def _open_checked(
-    data: bytes, fmt: str, *, max_pixels: int, allow_animated: bool
+    data: bytes, fmt: str, *, max_pixels: int, allow_animated: bool, max_side: int = MAX_SIDE
 ) -> tuple[Image.Image, ImageInfo]:
     """Open, check, verify, reopen and load. Call inside `_warnings_as_errors()`."""
     from PIL import Image
@@ -334,9 +334,9 @@ def _open_checked(
     allowed = [_PILLOW_FORMATS[fmt]]
     with Image.open(io.BytesIO(data), formats=allowed) as probe:
         width, height = probe.size
-        if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
+        if not (1 <= width <= max_side and 1 <= height <= max_side):
             raise InvalidImage(
-                f"{width}×{height} pixels: each side must be between 1 and {MAX_SIDE}"
+                f"{width}×{height} pixels: each side must be between 1 and {max_side}"
             )
         if width * height > max_pixels:
             raise InvalidImage(
@@ -362,7 +362,7 @@ def _open_checked(
 
 
 def _decode(
-    data: bytes, *, max_pixels: int, allow_animated: bool
+    data: bytes, *, max_pixels: int, allow_animated: bool, max_side: int = MAX_SIDE
 ) -> tuple[bytes, Image.Image, ImageInfo]:
     fmt = sniff_format(data)
     if fmt is None:
@@ -373,7 +373,11 @@ def _decode(
     try:
         with _warnings_as_errors():
             image, info = _open_checked(
-                image_bytes, fmt, max_pixels=max_pixels, allow_animated=allow_animated
+                image_bytes,
+                fmt,
+                max_pixels=max_pixels,
+                allow_animated=allow_animated,
+                max_side=max_side,
             )
     except InvalidImage:
         raise
@@ -396,6 +400,15 @@ def normalise_image(
     image_bytes, image, info = _decode(data, max_pixels=max_pixels, allow_animated=allow_animated)
     image.close()
     return image_bytes, info
+
+
+def decode_image(
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int = MAX_SIDE
+) -> tuple[Image.Image, ImageInfo]:
+    """The decoded, fully loaded Pillow image and what it is, under the same checks as
+    `normalise_image`; for callers that go on to transform the pixels. The caller closes it."""
+    _, image, info = _decode(data, max_pixels=max_pixels, allow_animated=False, max_side=max_side)
+    return image, info
 
 
 def inspect_image(

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from flux_cli import __version__
-from flux_cli.cli import generate, sandbox
+from flux_cli.cli import edit, generate, sandbox
 from flux_cli.cli.context import App
 
 app = typer.Typer(
@@ -56,5 +56,6 @@ def main(
         ctx.obj.debug = True
 
 
-app.command(name="sandbox")(sandbox.sandbox)
 app.command(name="generate")(generate.generate)
+app.command(name="edit")(edit.edit)
+app.command(name="sandbox")(sandbox.sandbox)

@@ -67,6 +67,7 @@ def estimate_table(
     estimate: Estimate,
     seeds: Sequence[int],
     provider: str | None = None,
+    reference_labels: Sequence[str] = (),
 ) -> Table:
     from rich.text import Text
 
@@ -94,6 +95,8 @@ def estimate_table(
         else:
             reference_no += 1
             label = f"  reference {reference_no}"
+            if output_no == 1 and reference_no <= len(reference_labels):
+                label += f": {reference_labels[reference_no - 1]}"
         table.add_row(
             Text(label),
             f"{line.width}×{line.height}",

@@ -25,6 +25,7 @@ from flux_cli.config import ApiKey
 from flux_cli.errors import BudgetError, Flux2Error, OutputError, UsageError
 from flux_cli.exit_codes import ExitCode
 from flux_cli.generation import MAX_PROMPT_CHARS, Plan, plan_generation
+from flux_cli.inputs import Reference
 from flux_cli.openrouter.client import ImageResult, OpenRouterClient, RetryNotice, Timeouts
 from flux_cli.openrouter.errors import BadResponseError, OpenRouterError
 from flux_cli.output import NameFields, OutputPlan
@@ -56,6 +57,10 @@ class GenerateOptions:
     retries: int
     retry_ambiguous: bool
     sandbox: bool
+    command: str = "generate"
+    images: tuple[str, ...] = ()
+    inline_urls: bool = False
+    max_input_mp: float | None = None
 
 
 @dataclass
@@ -176,6 +181,12 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
             )
         if opts.json_lines:
             raise UsageError("--json and -o - both write to stdout; choose one")
+    references = _load_references(app, opts)
+    if "-" in opts.images and opts.prompt_file is None and opts.prompt in (None, "-"):
+        raise UsageError(
+            "stdin carries the image (-i -), so the prompt cannot come from stdin",
+            hint='give the prompt as an argument: flux2 edit "make it night" -i -',
+        )
     prompt = read_prompt(app, opts.prompt, opts.prompt_file)
     try:
         size = parse_size(opts.size) if opts.size is not None else None
@@ -190,6 +201,8 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
         seed=opts.seed,
         count=opts.count,
         target_format=_target_format(opts, output_plan),
+        references=[r.url for r in references],
+        reference_sizes=[r.billed_size for r in references],
     )
     max_cost = parse_money(opts.max_cost, "--max-cost") if opts.max_cost is not None else None
     # Everything that can fail without spending is checked before the estimate is shown.
@@ -199,7 +212,10 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
 
     for note in plan.notes:
         app.warn(note)
-    _show_estimate(app, plan)
+    for reference in references:
+        if reference.removed_gps:
+            app.info(f"removed GPS location data from {reference.source} before sending it")
+    _show_estimate(app, plan, references)
     total = plan.estimate.total_micros
     if max_cost is not None and total > max_cost:
         raise BudgetError(
@@ -367,7 +383,39 @@ def _emit(app: App, plan: Plan, outcome: Outcome, json_lines: bool) -> None:
         app.display(str(outcome.path))
 
 
-def _show_estimate(app: App, plan: Plan) -> None:
+def _load_references(app: App, opts: GenerateOptions) -> list[Reference]:
+    if not opts.images:
+        return []
+    from flux_cli import inputs
+    from flux_cli.generation import resolve_model
+
+    model = resolve_model(opts.model)
+    if len(opts.images) > model.max_references:
+        raise UsageError(
+            f"{model.alias} takes at most {model.max_references} reference images, got {len(opts.images)}",
+            hint="drop some -i images, or use a model that takes more (pro, max and flex take 8)",
+        )
+    stdin = getattr(sys.stdin, "buffer", None) if sys.stdin is not None else None
+    return inputs.load_references(
+        list(opts.images),
+        stdin=stdin,
+        max_pixels=inputs.max_pixels_for(opts.max_input_mp),
+        inline_urls=opts.inline_urls,
+    )
+
+
+def _reference_label(reference: Reference) -> str:
+    if reference.remote:
+        return f"{reference.source} (sent as a URL; size unknown, counted as 1 MP)"
+    assert reference.original_size is not None
+    assert reference.sent_bytes is not None
+    w, h = reference.original_size
+    kib = max(1, round(reference.sent_bytes / 1024))
+    origin = "" if reference.original_size == reference.sent_size else f"from {w}×{h}, "
+    return f"{reference.source} ({origin}{kib:,} KB {reference.sent_format} sent)"
+
+
+def _show_estimate(app: App, plan: Plan, references: list[Reference]) -> None:
     if app.quiet:
         return
     app.err.print(
@@ -379,6 +427,7 @@ def _show_estimate(app: App, plan: Plan) -> None:
             price_source=PRICE_SOURCE,
             estimate=plan.estimate,
             seeds=plan.seeds,
+            reference_labels=[_reference_label(r) for r in references],
         )
     )
 

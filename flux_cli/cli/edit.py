@@ -1,0 +1,119 @@
+"""`flux2 edit`: edit images, or generate from up to 8 reference images."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from flux_cli.cli.common import (
+    ApiOption,
+    AspectRatioOption,
+    CountOption,
+    DryRunOption,
+    ForceOption,
+    FormatOption,
+    JsonOption,
+    MaxCostOption,
+    ModelOption,
+    OutputOption,
+    PromptFileOption,
+    QuietOption,
+    RetriesOption,
+    RetryAmbiguousOption,
+    SandboxOption,
+    SeedOption,
+    SizeOption,
+    TimeoutOption,
+)
+
+
+def edit(
+    ctx: typer.Context,
+    images: Annotated[
+        list[str],
+        typer.Option(
+            "--image",
+            "-i",
+            metavar="IMAGE",
+            help="A reference: a file, an http(s) URL, a data: URL, or - for image bytes on stdin. Repeat for several (up to 8 on pro, max and flex).",
+            show_default=False,
+        ),
+    ],
+    prompt: Annotated[
+        str | None,
+        typer.Argument(
+            help="What to do with the images. `-`, or nothing with piped input, reads it from stdin (unless -i - reads the image from there).",
+            show_default=False,
+        ),
+    ] = None,
+    inline_urls: Annotated[
+        bool,
+        typer.Option(
+            "--inline-urls",
+            help="Download URL references and send them as data, prepared like local files.",
+        ),
+    ] = False,
+    max_input_mp: Annotated[
+        float | None,
+        typer.Option(
+            "--max-input-mp",
+            metavar="MP",
+            help="Shrink each reference to at most this many megapixels (default 4); fewer megapixels cost less.",
+            show_default=False,
+        ),
+    ] = None,
+    prompt_file: PromptFileOption = None,
+    model: ModelOption = "pro",
+    aspect_ratio: AspectRatioOption = None,
+    size: SizeOption = None,
+    seed: SeedOption = None,
+    image_format: FormatOption = None,
+    count: CountOption = 1,
+    output: OutputOption = None,
+    force: ForceOption = False,
+    max_cost: MaxCostOption = None,
+    dry_run: DryRunOption = False,
+    json_lines: JsonOption = False,
+    quiet: QuietOption = False,
+    api: ApiOption = "images",
+    timeout: TimeoutOption = 300.0,
+    retries: RetriesOption = 2,
+    retry_ambiguous: RetryAmbiguousOption = False,
+    sandbox: SandboxOption = False,
+) -> None:
+    """Edit images, or make a new one from reference images, guided by a prompt.
+
+    Each reference is turned upright, stripped of metadata (GPS included), shrunk to at most
+    4 megapixels and priced by the megapixel in the estimate before anything is sent.
+    """
+    from flux_cli.cli.run import GenerateOptions, run_generate
+
+    run_generate(
+        ctx.obj,
+        GenerateOptions(
+            prompt=prompt,
+            prompt_file=prompt_file,
+            model=model,
+            aspect_ratio=aspect_ratio,
+            size=size,
+            seed=seed,
+            image_format=image_format,
+            count=count,
+            output=output,
+            force=force,
+            max_cost=max_cost,
+            dry_run=dry_run,
+            json_lines=json_lines,
+            quiet=quiet,
+            api=api,
+            timeout=timeout,
+            retries=retries,
+            retry_ambiguous=retry_ambiguous,
+            sandbox=sandbox,
+            command="edit",
+            images=tuple(images),
+            inline_urls=inline_urls,
+            max_input_mp=max_input_mp,
+        ),
+    )
