@@ -95,7 +95,7 @@ def check_prompt(prompt: str) -> str:
 def plan_generation(
     *,
     model: str,
-    prompt: str,
+    prompt: str | None,
     route: str = "images",
     aspect_ratio: str | None = None,
     size: tuple[int, int] | None = None,
@@ -106,7 +106,7 @@ def plan_generation(
     reference_sizes: Sequence[tuple[int, int]] = (),
 ) -> Plan:
     info = resolve_model(model)
-    prompt = check_prompt(prompt)
+    prompt = "" if prompt is None else check_prompt(prompt)  # None: an estimate only
     if not 1 <= count <= MAX_COUNT:
         raise UsageError(f"-n/--count must be between 1 and {MAX_COUNT}, got {count}")
     if seed is not None and not 0 <= seed <= MAX_SEED:

@@ -265,19 +265,53 @@ def _to_srgb(image: Image.Image) -> Image.Image:
     return result
 
 
+def scaled_size(width: int, height: int, max_pixels: int) -> tuple[int, int]:
+    """The size an image is resized to before cropping: the same shape, at most `max_pixels`."""
+    if width * height <= max_pixels:
+        return width, height
+    scale = math.sqrt(max_pixels / (width * height))
+    return max(1, int(width * scale)), max(1, int(height * scale))
+
+
+def sent_size(
+    width: int, height: int, max_pixels: int = DEFAULT_MAX_PIXELS, source: str = "image"
+) -> tuple[int, int]:
+    """What an upright `width`×`height` image is sent as, and so billed for (no pixels needed)."""
+    scaled_w, scaled_h = scaled_size(width, height, max_pixels)
+    crop_w, crop_h = scaled_w // SIDE_STEP * SIDE_STEP, scaled_h // SIDE_STEP * SIDE_STEP
+    if crop_w < MIN_SIDE or crop_h < MIN_SIDE:
+        raise UsageError(
+            f"{source}: {scaled_w}×{scaled_h} is too small; FLUX.2 needs at least {MIN_SIDE}×{MIN_SIDE} pixels"
+        )
+    return crop_w, crop_h
+
+
+def probe_file(path: Path) -> tuple[int, int]:
+    """The upright size of a local image from its header alone (fast: no pixels are decoded)."""
+    from PIL import Image as PILImage
+
+    data = read_file(path)
+    fmt = images.sniff_format(data)
+    if fmt is None:
+        raise UsageError(f"{path}: {images.describe_unknown(data)}, not a PNG, JPEG or WebP image")
+    try:
+        with PILImage.open(io.BytesIO(data), formats=[fmt.upper()]) as probe:
+            width, height = probe.size
+            orientation = probe.getexif().get(0x0112, 1)
+    except Exception as exc:
+        raise UsageError(f"{path}: cannot read the image header ({type(exc).__name__})") from None
+    if width * height > MAX_INPUT_PIXELS or max(width, height) > MAX_INPUT_SIDE:
+        raise UsageError(f"{path}: {width}×{height} pixels is over the input limit")
+    return (height, width) if orientation in {5, 6, 7, 8} else (width, height)
+
+
 def _shrink(image: Image.Image, max_pixels: int, source: str) -> Image.Image:
     from PIL import Image as PILImage
 
-    width, height = image.size
-    if width * height > max_pixels:
-        scale = math.sqrt(max_pixels / (width * height))
-        width, height = max(1, int(width * scale)), max(1, int(height * scale))
+    crop_w, crop_h = sent_size(*image.size, max_pixels=max_pixels, source=source)
+    width, height = scaled_size(*image.size, max_pixels)
+    if (width, height) != image.size:
         image = image.resize((width, height), PILImage.Resampling.LANCZOS, reducing_gap=3.0)
-    crop_w, crop_h = width // SIDE_STEP * SIDE_STEP, height // SIDE_STEP * SIDE_STEP
-    if crop_w < MIN_SIDE or crop_h < MIN_SIDE:
-        raise UsageError(
-            f"{source}: {width}×{height} is too small; FLUX.2 needs at least {MIN_SIDE}×{MIN_SIDE} pixels"
-        )
     if (crop_w, crop_h) != (width, height):
         left, top = (width - crop_w) // 2, (height - crop_h) // 2
         image = image.crop((left, top, left + crop_w, top + crop_h))

@@ -11,7 +11,8 @@ from typing import Annotated
 import typer
 
 from flux_cli import __version__
-from flux_cli.cli import edit, generate, sandbox
+from flux_cli.cli import cost, edit, generate, sandbox
+from flux_cli.cli.boundary import guarded
 from flux_cli.cli.context import App
 
 app = typer.Typer(
@@ -56,6 +57,7 @@ def main(
         ctx.obj.debug = True
 
 
-app.command(name="generate")(generate.generate)
-app.command(name="edit")(edit.edit)
-app.command(name="sandbox")(sandbox.sandbox)
+app.command(name="generate")(guarded(generate.generate))
+app.command(name="edit")(guarded(edit.edit))
+app.command(name="cost")(guarded(cost.cost))
+app.command(name="sandbox")(guarded(sandbox.sandbox))

@@ -24,6 +24,7 @@ class App:
     quiet: bool = False
     stdout_closed: bool = False
     _err: Console | None = None
+    _out: Console | None = None
 
     # -- streams -----------------------------------------------------------------------------
     @property
@@ -62,6 +63,21 @@ class App:
                 soft_wrap=False,
             )
         return self._err
+
+    @property
+    def out(self) -> Console:
+        """Rich console on stdout, for commands whose result is a table (cost, history, models)."""
+        if self._out is None:
+            from rich.console import Console
+
+            self._out = Console(
+                highlight=False,
+                markup=False,
+                emoji=False,
+                no_color="NO_COLOR" in os.environ or None,
+                soft_wrap=False,
+            )
+        return self._out
 
     # -- data (stdout) -----------------------------------------------------------------------
     def display(self, line: str) -> None:

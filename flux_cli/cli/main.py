@@ -28,17 +28,9 @@ def _debug_requested(argv: Sequence[str]) -> bool:
 
 
 def _print_error(message: str, hint: str | None = None) -> None:
-    from flux_cli.redact import redact
-    from flux_cli.textsafe import strip_control
+    from flux_cli.cli.boundary import report_error
 
-    line = f"flux2: error: {strip_control(redact(message))}"
-    if hint:
-        line += f"\nflux2: hint: {strip_control(redact(hint))}"
-    try:
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
+    report_error(message, hint)
 
 
 def run(argv: Sequence[str] | None = None) -> NoReturn:

@@ -68,14 +68,14 @@ def estimate_table(
     seeds: Sequence[int],
     provider: str | None = None,
     reference_labels: Sequence[str] = (),
+    count: int | None = None,
 ) -> Table:
     from rich.text import Text
 
     who = f"{alias} · {model_id}" + (f" · {provider}" if provider else "")
     table = _table(console, f"Estimate · {who}")
-    table.caption = (
-        f"prices: {price_source} · route: /{'images' if route == 'images' else 'chat/completions'}"
-    )
+    where = "images" if route == "images" else "chat/completions"
+    table.caption = f"{sum_line(estimate)}\nprices: {price_source} · route: /{where}"
     table.caption_justify = "left"
     table.add_column("image")
     table.add_column("size", justify="right")
@@ -89,7 +89,7 @@ def estimate_table(
             output_no += 1
             reference_no = 0
             seed = seeds[output_no - 1] if output_no - 1 < len(seeds) else None
-            label = f"output {output_no}" if len(seeds) > 1 else "output"
+            label = f"output {output_no}" if max(len(seeds), count or 0) > 1 else "output"
             if seed is not None:
                 label += f" (seed {seed})"
         else:
@@ -108,6 +108,20 @@ def estimate_table(
     table.columns[0].footer = Text("total", style="bold")
     table.columns[-1].footer = Text(format_usd(estimate.total_micros), style="bold")
     return table
+
+
+def sum_line(estimate: Estimate) -> str:
+    """`$0.16 output + $0.03 + $0.06 = $0.25`: how the total is made, per call."""
+    calls = sum(1 for line in estimate.lines if line.kind == "output")
+    per_call = estimate.lines[: len(estimate.lines) // max(calls, 1)]
+    parts = [
+        f"{format_usd(line.micros, 2)}{' output' if line.kind == 'output' else ''}"
+        for line in per_call
+    ]
+    expression = " + ".join(parts)
+    if calls > 1:
+        expression = f"{calls} × ({expression})"
+    return f"{expression} = {format_usd(estimate.total_micros, 2)}"
 
 
 def charged_table(console: Console, rows: Sequence[Charged]) -> Table:

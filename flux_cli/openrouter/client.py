@@ -178,6 +178,68 @@ class OpenRouterClient:
             attempts=attempts,
         )
 
+    # -- authenticated GETs (key, credits, generation lookups) ---------------------------------
+    def get_json(self, path: str, params: Mapping[str, str] | None = None) -> object:
+        """GET `path` (relative to the base URL) with the key; the JSON body of a 2xx answer.
+
+        A GET changes nothing and costs nothing, so everything transient is retried with the
+        same backoff and Retry-After rules as generation: failures to connect, answers that never
+        came, 408, 429 and every 5xx. Errors map as for generation (401/403 → exit 4, 404 and other
+        4xx → exit 2), except that a 5xx is never "may have been billed": it is UnavailableError.
+        An error envelope inside a 2xx body is raised as the error it describes.
+        """
+        attempts = 0
+        retries = 0
+        while True:
+            attempts += 1
+            retry_after: float | None = None
+            error: E.OpenRouterError
+            try:
+                raw = self._attempt(path, None, method="GET", params=params)
+            except (_NotSent, _NoAnswer, _BodyLost) as exc:
+                decision = Decision.RETRY
+                error = E.ConnectionFailedError(
+                    f"no answer from {self._host} to GET /{path} ({exc})",
+                    hint="check the network connection and any HTTPS_PROXY setting, then run again",
+                )
+            else:
+                if 200 <= raw.status < 300:
+                    return self._get_success(raw, path)
+                decision, error, retry_after = self._judge(raw)
+                if isinstance(error, E.ServerOutcomeUnknownError):
+                    decision, error = Decision.RETRY, _unavailable(raw.status, _body_info(raw.body))
+            error.attempts = attempts
+            if decision is Decision.FAIL:
+                raise error
+            if retries >= self.max_retries:
+                raise self._exhausted(error, attempts)
+            delay = retry_delay(retries, retry_after, self._rand)
+            if delay is None:
+                assert retry_after is not None
+                raise self._too_long(error, retry_after, attempts)
+            if self._on_retry is not None:
+                self._on_retry(RetryNotice(attempts, delay, error.message))
+            self._sleep(delay)
+            retries += 1
+
+    def _get_success(self, raw: _Raw, path: str) -> object:
+        content_type = raw.headers.get("content-type", "")
+        if "json" not in content_type.lower():
+            raise E.BadResponseError(
+                f"the server answered GET /{path} with "
+                f"{wire.server_text(content_type) or 'no content type'}, not JSON"
+            )
+        obj = wire.loads(raw.body)
+        info = wire.error_info(obj)
+        if info is not None:
+            status = info.code if isinstance(info.code, int) and 400 <= info.code <= 599 else 500
+            error = _api_error(status, raw.headers, info)
+            if isinstance(error, E.ServerOutcomeUnknownError):
+                error = _unavailable(status, info)
+            error.in_200_body = True
+            raise error
+        return obj
+
     # -- attempts ----------------------------------------------------------------------------
     def _httpx_timeout(self, remaining: float) -> httpx.Timeout:
         t = self.timeouts
@@ -188,16 +250,24 @@ class OpenRouterClient:
             pool=min(t.pool, remaining),
         )
 
-    def _attempt(self, path: str, body: bytes) -> _Raw:
+    def _attempt(
+        self,
+        path: str,
+        body: bytes | None,
+        *,
+        method: str = "POST",
+        params: Mapping[str, str] | None = None,
+    ) -> _Raw:
         deadline = self._clock() + self.timeouts.attempt
         headers_seen = False
         status, response_headers = 0, {}
         try:
             with self._http.stream(
-                "POST",
+                method,
                 path,
                 content=body,
-                headers={"Content-Type": "application/json"},
+                params=params,
+                headers={"Content-Type": "application/json"} if body is not None else None,
                 timeout=self._httpx_timeout(self.timeouts.attempt),
             ) as response:
                 headers_seen = True
@@ -517,6 +587,28 @@ def _api_error(status: int, headers: Mapping[str, str], info: wire.ErrorInfo | N
             **common,
         )
     return E.BadRequestError(f"unexpected answer from the server ({what})", **common)
+
+
+def _body_info(body: bytes) -> wire.ErrorInfo | None:
+    try:
+        return wire.error_info(wire.loads(body)) if body else None
+    except E.BadResponseError:
+        return None  # an HTML error page from a proxy or the edge
+
+
+def _unavailable(status: int, info: wire.ErrorInfo | None) -> E.UnavailableError:
+    """A 5xx answer to a GET: nothing was billed, whatever the status means for generation."""
+    if info is None:
+        info = wire.ErrorInfo(status, _reason_phrase(status), None, {}, {})
+    detail = wire.detail_of(info)
+    return E.UnavailableError(
+        f"OpenRouter failed to answer ({status} {detail})".replace(" )", ")"),
+        status=status,
+        code=info.code,
+        error_type=info.error_type,
+        metadata=dict(info.metadata),
+        hint="nothing was billed; run again later",
+    )
 
 
 def _error_in_200(

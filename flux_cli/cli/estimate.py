@@ -1,0 +1,143 @@
+"""What `flux2 cost` does: plan a call without a prompt or a key, and show its price."""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from flux_cli.cli.context import App
+from flux_cli.cli.render import estimate_table
+from flux_cli.errors import UsageError
+from flux_cli.generation import Plan, plan_generation
+from flux_cli.pricing import megapixels, micros_to_usd
+from flux_cli.sizes import SizeError, parse_size
+
+PRICE_SOURCE = "embedded table"
+_SIZE = re.compile(r"^\s*\d+\s*[xX×]\s*\d+\s*$")
+_CENT = Decimal("0.01")
+
+
+def reference_sizes(specs: list[str], max_pixels: int) -> tuple[list[tuple[int, int]], list[str]]:
+    """Each reference's billed size and a label: `WxH` as given, a file by its header."""
+    from flux_cli import inputs
+
+    sizes: list[tuple[int, int]] = []
+    labels: list[str] = []
+    for spec in specs:
+        if _SIZE.match(spec) and not Path(spec).exists():
+            parts = re.split(r"[xX×]", spec.strip())
+            width, height = int(parts[0]), int(parts[1])
+            if width <= 0 or height <= 0:
+                raise UsageError(f"reference size {spec!r} must be positive")
+            sent = inputs.sent_size(width, height, max_pixels, source=spec.strip())
+            sizes.append(sent)
+            labels.append(spec.strip() if sent == (width, height) else f"{spec.strip()} (shrunk)")
+        elif spec.lower().startswith(("http://", "https://")):
+            sizes.append(inputs.ASSUMED_REMOTE_SIZE)
+            labels.append(f"{spec} (size unknown, counted as 1 MP)")
+        else:
+            width, height = inputs.probe_file(Path(spec))
+            sent = inputs.sent_size(width, height, max_pixels, source=spec)
+            sizes.append(sent)
+            labels.append(spec if sent == (width, height) else f"{spec} (from {width}×{height})")
+    return sizes, labels
+
+
+def run_cost(
+    app: App,
+    *,
+    model: str,
+    aspect_ratio: str | None,
+    size: str | None,
+    count: int,
+    images: list[str],
+    max_input_mp: float | None,
+    route: str,
+    json_output: bool,
+) -> None:
+    from flux_cli import inputs
+
+    if route not in {"images", "chat"}:
+        raise UsageError(f"--api must be images or chat, got {route!r}")
+    try:
+        explicit = parse_size(size) if size is not None else None
+    except SizeError as exc:
+        raise UsageError(str(exc)) from None
+    sizes, labels = reference_sizes(images, inputs.max_pixels_for(max_input_mp))
+    plan = plan_generation(
+        model=model,
+        prompt=None,
+        route=route,
+        aspect_ratio=aspect_ratio,
+        size=explicit,
+        seed=0,
+        count=count,
+        references=list(images),
+        reference_sizes=sizes,
+    )
+    for note in plan.notes:
+        app.warn(note)
+    if json_output:
+        app.display(json.dumps(estimate_json(plan, labels)))
+        return
+    table = estimate_table(
+        app.out,
+        model_id=plan.model.id,
+        alias=plan.model.alias,
+        route=plan.route,
+        price_source=PRICE_SOURCE,
+        estimate=plan.estimate,
+        seeds=(),
+        reference_labels=labels,
+        count=plan.count,
+    )
+    try:
+        app.out.print(table)
+    except BrokenPipeError:
+        app.stdout_closed = True
+
+
+def _usd(micros: int) -> float:
+    return float(micros_to_usd(micros))
+
+
+def estimate_json(plan: Plan, labels: list[str]) -> dict[str, Any]:
+    lines = []
+    output_index = 0
+    reference_index = 0
+    for line in plan.estimate.lines:
+        if line.kind == "output":
+            output_index += 1
+            reference_index = 0
+        else:
+            reference_index += 1
+        lines.append(
+            {
+                "kind": line.kind,
+                "output": output_index,
+                **(
+                    {"reference": reference_index, "label": labels[reference_index - 1]}
+                    if line.kind == "reference"
+                    else {}
+                ),
+                "width": line.width,
+                "height": line.height,
+                "megapixels": float(megapixels(line.width, line.height).quantize(_CENT)),
+                "billed_megapixels": line.billed_mp,
+                "usd": _usd(line.micros),
+            }
+        )
+    return {
+        "model": plan.model.id,
+        "alias": plan.model.alias,
+        "route": plan.route,
+        "count": plan.count,
+        "price_source": PRICE_SOURCE,
+        "lines": lines,
+        "output_usd": _usd(plan.estimate.output_micros),
+        "references_usd": _usd(plan.estimate.reference_micros),
+        "total_usd": _usd(plan.estimate.total_micros),
+    }

@@ -1,0 +1,620 @@
+"""The spending ledger on real SQLite files: budgets, windows, migrations, many processes at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from flux_cli import ledger as ledger_module
+from flux_cli.errors import BudgetError, UsageError
+from flux_cli.exit_codes import ExitCode
+from flux_cli.ledger import (
+    BudgetExceeded,
+    Budgets,
+    Ledger,
+    LedgerError,
+    NewEntry,
+    default_path,
+    parse_since,
+    window_starts,
+)
+
+UTC = timezone.utc
+NOW = datetime(2026, 11, 21, 15, 30, tzinfo=UTC)
+CENTS_3 = 30_000
+
+
+@pytest.fixture
+def utc_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    yield from _zone(monkeypatch, "UTC0")
+
+
+@pytest.fixture
+def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # POSIX rules, so no tz database is needed: UTC-5, UTC-4 in summer (second Sunday of March
+    # to first Sunday of November).
+    yield from _zone(monkeypatch, "EST5EDT,M3.2.0,M11.1.0")
+
+
+def _zone(monkeypatch: pytest.MonkeyPatch, tz: str) -> Iterator[None]:
+    monkeypatch.setenv("TZ", tz)
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    with Ledger.open(tmp_path / "ledger.sqlite3") as opened:
+        yield opened
+
+
+def entry(estimate: int = CENTS_3, api: str = "openrouter", **fields: object) -> NewEntry:
+    values: dict[str, object] = {
+        "api": api,
+        "command": "generate",
+        "model": "black-forest-labs/flux.2-pro",
+        "estimate_micros": estimate,
+        "route": "images",
+        "seed": 7,
+        "width": 1024,
+        "height": 1024,
+        "output_mp": 1,
+        "prompt": "a red fox",
+    }
+    values.update(fields)
+    return NewEntry(**values)  # type: ignore[arg-type]
+
+
+# -- the file --------------------------------------------------------------------------------------
+
+
+def test_default_path_is_in_the_data_dir(isolated_environment: Path) -> None:
+    assert default_path() == isolated_environment / "data" / "ledger.sqlite3"
+
+
+def test_open_creates_a_private_wal_database(isolated_environment: Path) -> None:
+    with Ledger.open() as opened:
+        opened.reserve(entry(), Budgets())
+        path = opened.path
+        mode = opened._conn.execute("PRAGMA journal_mode").fetchone()[0]
+        assert opened.schema_version == len(ledger_module.MIGRATIONS)
+    assert mode == "wal"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_a_loosened_file_is_tightened(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    path.touch()
+    path.chmod(0o644)
+    Ledger.open(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_file_that_is_not_a_database_is_a_ledger_error(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    path.write_bytes(b"this is not sqlite, just some text that is long enough" * 40)
+    with pytest.raises(LedgerError) as caught:
+        Ledger.open(path)
+    assert str(path) in caught.value.message
+    assert caught.value.exit_code == ExitCode.OUTPUT
+
+
+def test_an_unwritable_directory_is_a_ledger_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(LedgerError, match="cannot create"):
+        Ledger.open(blocker / "ledger.sqlite3")
+
+
+# -- migrations -------------------------------------------------------------------------------------
+
+
+def test_an_older_database_is_upgraded_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with Ledger.open(path) as v1:
+        row_id = v1.reserve(entry(), Budgets(), now=NOW)
+        assert v1.schema_version == 1
+    migration_2 = ("ALTER TABLE calls ADD COLUMN note TEXT",)
+    monkeypatch.setattr(ledger_module, "MIGRATIONS", (*ledger_module.MIGRATIONS, migration_2))
+    with Ledger.open(path) as v2:
+        assert v2.schema_version == 2
+        kept = v2.get(row_id)
+        assert kept is not None
+        assert kept.prompt == "a red fox"
+        columns = [c[1] for c in v2._conn.execute("PRAGMA table_info(calls)")]
+        assert "note" in columns
+    with Ledger.open(path) as again:  # already current: nothing re-applied
+        assert again.schema_version == 2
+
+
+def test_a_failed_migration_leaves_the_old_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    Ledger.open(path).close()
+    broken = ("ALTER TABLE calls ADD COLUMN fine TEXT", "THIS IS NOT SQL")
+    monkeypatch.setattr(ledger_module, "MIGRATIONS", (*ledger_module.MIGRATIONS, broken))
+    with pytest.raises(LedgerError):
+        Ledger.open(path)
+    monkeypatch.undo()
+    with Ledger.open(path) as opened:
+        assert opened.schema_version == 1
+        columns = [c[1] for c in opened._conn.execute("PRAGMA table_info(calls)")]
+        assert "fine" not in columns
+
+
+def test_a_newer_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    Ledger.open(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(LedgerError, match="newer flux2"):
+        Ledger.open(path)
+
+
+# -- budgets ----------------------------------------------------------------------------------------
+
+
+def test_budgets_allow_up_to_the_limit_and_refuse_one_micro_over(
+    ledger: Ledger, utc_zone: None
+) -> None:
+    budgets = Budgets(daily_micros=90_000)
+    for _ in range(3):
+        ledger.reserve(entry(), budgets, now=NOW)  # 0.03 + 0.03 + 0.03 == 0.09: allowed
+    with pytest.raises(BudgetExceeded) as caught:
+        ledger.reserve(entry(1), budgets, now=NOW)
+    refused = caught.value
+    assert (refused.budget, refused.limit_micros, refused.spent_micros) == ("daily", 90_000, 90_000)
+    assert refused.remaining_micros == 0
+    assert refused.estimate_micros == 1
+    assert len(ledger.rows("openrouter")) == 3  # the refused call left no row
+
+
+def test_the_refusal_reads_well(ledger: Ledger, utc_zone: None) -> None:
+    ledger.reserve(entry(480_000), Budgets(), now=NOW)
+    with pytest.raises(BudgetExceeded) as caught:
+        ledger.reserve(entry(), Budgets(daily_micros=500_000), now=NOW)
+    error = caught.value
+    assert isinstance(error, BudgetError)
+    assert error.exit_code == ExitCode.BUDGET
+    assert int(error.exit_code) == 7
+    assert error.message == (
+        "daily budget $0.50: $0.48 spent today, $0.02 left; this call would cost $0.03; "
+        "nothing was sent"
+    )
+    assert error.hint is not None
+    assert "FLUX2_BUDGET_DAILY_USD" in error.hint
+    assert "budget.daily_usd" in error.hint
+    assert "tomorrow" in error.hint
+    assert "not known yet" in error.hint  # the 0.48 row is still pending
+
+
+def test_monthly_budget(ledger: Ledger, utc_zone: None) -> None:
+    ledger.reserve(entry(9_990_000), Budgets(), now=NOW - timedelta(days=5))
+    with pytest.raises(BudgetExceeded) as caught:
+        ledger.reserve(entry(), Budgets(daily_micros=1_000_000, monthly_micros=10_000_000), now=NOW)
+    assert caught.value.budget == "monthly"
+    assert caught.value.message.startswith("monthly budget $10.00: $9.99 spent this month")
+    assert caught.value.hint is not None
+    assert "FLUX2_BUDGET_MONTHLY_USD" in caught.value.hint
+
+
+def test_max_cost_is_checked_before_the_budgets(ledger: Ledger) -> None:
+    with pytest.raises(BudgetExceeded) as caught:
+        ledger.reserve(entry(70_000), Budgets(), max_cost_micros=50_000, now=NOW)
+    assert caught.value.budget == "max-cost"
+    assert "more than --max-cost $0.05" in caught.value.message
+    assert ledger.reserve(entry(50_000), Budgets(), max_cost_micros=50_000, now=NOW) > 0
+
+
+@pytest.mark.parametrize(
+    ("status", "charged", "counted"),
+    [
+        ("pending", None, CENTS_3),
+        ("unknown", None, CENTS_3),  # may have been billed: fail closed
+        ("unknown", 45_000, 45_000),
+        ("ok", None, CENTS_3),  # charge not reported: the estimate stands in
+        ("ok", 14_000, 14_000),
+        ("failed", None, 0),
+        ("failed", 5_000, 5_000),
+    ],
+)
+def test_what_counts_as_spent(
+    ledger: Ledger, utc_zone: None, status: str, charged: int | None, counted: int
+) -> None:
+    row_id = ledger.reserve(entry(), Budgets(), now=NOW)
+    if status != "pending":
+        ledger.update(row_id, status=status, charged_micros=charged)  # type: ignore[arg-type]
+    spent = ledger.spent("openrouter", now=NOW)
+    assert spent.today_micros == spent.month_micros == counted
+    assert (spent.pending_count, spent.unknown_count) == (
+        int(status == "pending"),
+        int(status == "unknown"),
+    )
+    row = ledger.get(row_id)
+    assert row is not None
+    assert row.counted_micros == counted
+
+
+def test_budgets_are_per_api(ledger: Ledger, utc_zone: None) -> None:
+    budgets = Budgets(daily_micros=CENTS_3)
+    ledger.reserve(entry(api="sandbox"), budgets, now=NOW)
+    ledger.reserve(entry(api="openrouter"), budgets, now=NOW)  # sandbox rehearsals do not count
+    with pytest.raises(BudgetExceeded):
+        ledger.reserve(entry(api="sandbox"), budgets, now=NOW)
+    assert ledger.spent("https://example.test/api/v1", now=NOW).month_micros == 0
+
+
+def test_remaining(ledger: Ledger, utc_zone: None) -> None:
+    ledger.reserve(entry(100_000), Budgets(), now=NOW)
+    left = ledger.remaining(Budgets(daily_micros=80_000, monthly_micros=500_000), "openrouter", NOW)
+    assert (left.daily_micros, left.monthly_micros) == (0, 400_000)  # never below zero
+    assert left.spent.today_micros == 100_000
+    none = ledger.remaining(Budgets(), "openrouter", NOW)
+    assert (none.daily_micros, none.monthly_micros) == (None, None)
+
+
+def test_negative_budgets_and_estimates_are_bugs(ledger: Ledger) -> None:
+    with pytest.raises(ValueError, match="negative"):
+        Budgets(daily_micros=-1)
+    with pytest.raises(ValueError, match="negative"):
+        ledger.reserve(entry(-1), Budgets())
+
+
+# -- windows in local time --------------------------------------------------------------------------
+
+
+def test_the_day_starts_at_local_midnight(ledger: Ledger, new_york: None) -> None:
+    # 2026-11-21 04:30 UTC is 23:30 on the 20th in New York (EST, UTC-5).
+    late_yesterday = datetime(2026, 11, 21, 4, 30, tzinfo=UTC)
+    just_after_midnight = datetime(2026, 11, 21, 5, 0, 1, tzinfo=UTC)
+    ledger.reserve(entry(10_000), Budgets(), now=late_yesterday)
+    ledger.reserve(entry(20_000), Budgets(), now=just_after_midnight)
+    spent = ledger.spent("openrouter", now=datetime(2026, 11, 21, 20, 0, tzinfo=UTC))
+    assert spent.today_micros == 20_000
+    assert spent.month_micros == 30_000
+    # Seen from the evening of the 20th, the first is today's; the second (stamped later, as
+    # after a clock step) still counts: nothing newer than "now" escapes a budget.
+    before = ledger.spent("openrouter", now=datetime(2026, 11, 21, 4, 50, tzinfo=UTC))
+    assert before.today_micros == 30_000
+
+
+def test_the_month_is_the_local_calendar_month(ledger: Ledger, new_york: None) -> None:
+    # 2026-12-01 03:00 UTC is still November 30th in New York.
+    ledger.reserve(entry(10_000), Budgets(), now=datetime(2026, 11, 15, 12, 0, tzinfo=UTC))
+    ledger.reserve(entry(20_000), Budgets(), now=datetime(2026, 12, 1, 3, 0, tzinfo=UTC))
+    november = ledger.spent("openrouter", now=datetime(2026, 12, 1, 4, 0, tzinfo=UTC))
+    assert (november.today_micros, november.month_micros) == (20_000, 30_000)
+    december = ledger.spent("openrouter", now=datetime(2026, 12, 1, 6, 0, tzinfo=UTC))
+    assert (december.today_micros, december.month_micros) == (0, 0)
+    ledger.reserve(entry(40_000), Budgets(), now=datetime(2026, 12, 1, 6, 0, tzinfo=UTC))
+    december = ledger.spent("openrouter", now=datetime(2026, 12, 1, 7, 0, tzinfo=UTC))
+    assert (december.today_micros, december.month_micros) == (40_000, 40_000)
+
+
+def test_window_starts_follow_daylight_saving(new_york: None) -> None:
+    # 2026-11-01 is the day New York falls back: midnight is still EDT (UTC-4).
+    day, month = window_starts(datetime(2026, 11, 1, 20, 0, tzinfo=UTC))
+    assert day == datetime(2026, 11, 1, 4, 0, tzinfo=UTC)
+    assert month == datetime(2026, 11, 1, 4, 0, tzinfo=UTC)
+    day, month = window_starts(datetime(2026, 11, 21, 12, 0, tzinfo=UTC))
+    assert day == datetime(2026, 11, 21, 5, 0, tzinfo=UTC)  # EST by now
+    assert month == datetime(2026, 11, 1, 4, 0, tzinfo=UTC)
+
+
+def test_a_naive_now_is_local_time(new_york: None) -> None:
+    day, _ = window_starts(datetime(2026, 11, 21, 0, 30))
+    assert day == datetime(2026, 11, 21, 5, 0, tzinfo=UTC)
+
+
+# -- settling rows ----------------------------------------------------------------------------------
+
+
+def test_a_row_from_reserve_to_ok(ledger: Ledger) -> None:
+    row_id = ledger.reserve(
+        entry(reference_count=2, reference_mp=3, provider=None), Budgets(), now=NOW
+    )
+    pending = ledger.get(row_id)
+    assert pending is not None
+    assert pending.status == "pending"
+    assert pending.charged_micros is None
+    assert pending.created_at == NOW
+    assert pending.pid == os.getpid()
+    assert pending.hostname
+    assert (pending.reference_count, pending.reference_mp) == (2, 3)
+    ledger.note_generation_id(row_id, "gen-img-1-abc")
+    ledger.update(
+        row_id,
+        status="ok",
+        charged_micros=75_000,
+        provider="Black Forest Labs",
+        paths=["/out/a.jpg"],
+        sha256s=["ab" * 32],
+        exit_code=0,
+        elapsed_s=4.25,
+        now=NOW + timedelta(seconds=5),
+    )
+    done = ledger.get(row_id)
+    assert done is not None
+    assert done.status == "ok"
+    assert done.charged_micros == 75_000
+    assert done.generation_id == "gen-img-1-abc"  # kept: update did not pass one
+    assert done.paths == ("/out/a.jpg",)
+    assert done.sha256s == ("ab" * 32,)
+    assert done.updated_at == NOW + timedelta(seconds=5)
+    assert done.elapsed_s == 4.25
+    assert done.provider == "Black Forest Labs"
+    assert done.exit_code == 0
+
+
+def test_prompts_are_not_stored_when_the_caller_says_so(ledger: Ledger) -> None:
+    row_id = ledger.reserve(entry(prompt=None), Budgets())
+    row = ledger.get(row_id)
+    assert row is not None
+    assert row.prompt is None
+
+
+def test_error_text_is_cleaned_and_short(ledger: Ledger) -> None:
+    row_id = ledger.reserve(entry(), Budgets())
+    ledger.update(row_id, status="unknown", error="\x1b[31mtimed out\x1b[0m " + "x" * 2000)
+    row = ledger.get(row_id)
+    assert row is not None
+    assert row.error is not None
+    assert row.error.startswith("timed out ")
+    assert "\x1b" not in row.error
+    assert len(row.error) <= ledger_module.MAX_ERROR_CHARS
+
+
+def test_updating_a_missing_row_or_with_a_bad_status_fails(ledger: Ledger) -> None:
+    with pytest.raises(LedgerError, match="no row 42"):
+        ledger.update(42, status="ok")
+    row_id = ledger.reserve(entry(), Budgets())
+    with pytest.raises(ValueError, match="status"):
+        ledger.update(row_id, status="done")  # type: ignore[arg-type]
+
+
+def test_resolve_settles_only_unresolved_rows(ledger: Ledger) -> None:
+    unknown = ledger.reserve(entry(), Budgets(), now=NOW)
+    ledger.update(unknown, status="unknown", error="no answer")
+    ok = ledger.reserve(entry(), Budgets(), now=NOW)
+    ledger.update(ok, status="ok", charged_micros=30_000)
+    assert [r.id for r in ledger.unresolved("openrouter")] == [unknown]
+    assert ledger.resolve(unknown, status="ok", charged_micros=31_000, provider="BFL")
+    assert not ledger.resolve(ok, status="failed", charged_micros=0)  # already settled
+    resolved = ledger.get(unknown)
+    assert resolved is not None
+    assert (resolved.status, resolved.charged_micros, resolved.provider) == ("ok", 31_000, "BFL")
+    assert ledger.unresolved("openrouter") == []
+    settled = ledger.get(ok)
+    assert settled is not None
+    assert settled.status == "ok"
+
+
+# -- history ----------------------------------------------------------------------------------------
+
+
+def _history(ledger: Ledger) -> None:
+    plan = [
+        (datetime(2026, 11, 19, 10, 0, tzinfo=UTC), "black-forest-labs/flux.2-pro", "ok", 30_000),
+        (datetime(2026, 11, 19, 11, 0, tzinfo=UTC), "black-forest-labs/flux.2-max", "ok", 70_000),
+        (datetime(2026, 11, 20, 9, 0, tzinfo=UTC), "black-forest-labs/flux.2-pro", "failed", None),
+        (datetime(2026, 11, 21, 8, 0, tzinfo=UTC), "black-forest-labs/flux.2-pro", "unknown", None),
+        (datetime(2026, 11, 21, 9, 0, tzinfo=UTC), "black-forest-labs/flux.2-max", "pending", None),
+    ]
+    for when, model, status, charged in plan:
+        estimate = 70_000 if model.endswith("max") else 30_000
+        row_id = ledger.reserve(entry(estimate, model=model), Budgets(), now=when)
+        if status != "pending":
+            ledger.update(row_id, status=status, charged_micros=charged)  # type: ignore[arg-type]
+    ledger.reserve(entry(api="sandbox"), Budgets(), now=NOW)
+
+
+def test_rows_newest_first_with_filters(ledger: Ledger, utc_zone: None) -> None:
+    _history(ledger)
+    everything = ledger.rows("openrouter")
+    assert [r.created_at.day for r in everything] == [21, 21, 20, 19, 19]
+    assert everything[0].status == "pending"
+    since = ledger.rows("openrouter", since=parse_since("2d", NOW))
+    assert len(since) == 3
+    assert len(ledger.rows("openrouter", model="black-forest-labs/flux.2-max")) == 2
+    assert len(ledger.rows("openrouter", limit=2)) == 2
+    assert len(ledger.rows("sandbox")) == 1
+
+
+def test_totals_by_day_and_by_model(ledger: Ledger, utc_zone: None) -> None:
+    _history(ledger)
+    by_day = ledger.totals("openrouter", by="day")
+    assert [t.key for t in by_day] == ["2026-11-21", "2026-11-20", "2026-11-19"]
+    today = by_day[0]
+    assert (today.count, today.pending_count, today.unknown_count) == (2, 1, 1)
+    assert today.charged_micros == 0
+    assert today.estimate_micros == 100_000
+    assert today.counted_micros == 100_000
+    assert by_day[1].counted_micros == 0
+    assert by_day[1].failed_count == 1
+    assert by_day[2].charged_micros == 100_000
+    assert by_day[2].ok_count == 2
+    by_model = ledger.totals("openrouter", by="model")
+    assert [(t.key, t.count) for t in by_model] == [
+        ("black-forest-labs/flux.2-max", 2),
+        ("black-forest-labs/flux.2-pro", 3),
+    ]
+    recent = ledger.totals("openrouter", since=parse_since("today", NOW), by="model")
+    assert sum(t.count for t in recent) == 2
+    with pytest.raises(ValueError, match="by must be"):
+        ledger.totals("openrouter", by="week")  # type: ignore[arg-type]
+
+
+def test_totals_group_by_local_day(ledger: Ledger, new_york: None) -> None:
+    ledger.reserve(entry(), Budgets(), now=datetime(2026, 11, 21, 3, 0, tzinfo=UTC))
+    assert [t.key for t in ledger.totals("openrouter")] == ["2026-11-20"]
+
+
+# -- parse_since ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("7d", NOW - timedelta(days=7)),
+        ("12h", NOW - timedelta(hours=12)),
+        ("2w", NOW - timedelta(weeks=2)),
+        (" 3 days ", NOW - timedelta(days=3)),
+        ("today", datetime(2026, 11, 21, 5, 0, tzinfo=UTC)),
+        ("yesterday", datetime(2026, 11, 20, 5, 0, tzinfo=UTC)),
+        ("2026-11-01", datetime(2026, 11, 1, 4, 0, tzinfo=UTC)),  # local midnight, EDT
+        ("2026-11-01T10:00", datetime(2026, 11, 1, 15, 0, tzinfo=UTC)),  # EST after 02:00
+        ("2026-11-01T10:00Z", datetime(2026, 11, 1, 10, 0, tzinfo=UTC)),
+        ("2026-11-01 10:00:30+01:00", datetime(2026, 11, 1, 9, 0, 30, tzinfo=UTC)),
+    ],
+)
+def test_parse_since(text: str, expected: datetime, new_york: None) -> None:
+    assert parse_since(text, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["", "7", "5m", "-3d", "last week", "2026-13-01", "2026-11-01T25:00"]
+)
+def test_parse_since_refuses_garbage(text: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_since(text, NOW)
+    assert caught.value.hint is not None
+    assert "7d" in caught.value.hint
+
+
+# -- stale pending rows -----------------------------------------------------------------------------
+
+
+def test_a_row_left_by_kill_9_is_stale(ledger: Ledger) -> None:
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from flux_cli.ledger import Budgets, Ledger, NewEntry\n"
+        "with Ledger.open(Path(sys.argv[1])) as ledger:\n"
+        "    ledger.reserve(NewEntry('openrouter', 'generate', 'm', 30000), Budgets())\n"
+        "    print('reserved', flush=True)\n"
+        "    sys.stdin.readline()\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script, str(ledger.path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "reserved"
+        mine = ledger.reserve(entry(), Budgets())  # this process is alive: never stale
+        assert ledger.stale_pending("openrouter") == []  # the child is still running
+        child.kill()  # SIGKILL: no handler runs, the row stays pending
+        child.wait()
+    stale = ledger.stale_pending("openrouter")
+    assert [r.pid for r in stale] == [child.pid]
+    assert mine not in [r.id for r in stale]
+
+
+def test_old_rows_from_another_host_are_stale(ledger: Ledger) -> None:
+    row_id = ledger.reserve(entry(), Budgets(), now=NOW - timedelta(hours=2))
+    young = ledger.reserve(entry(), Budgets(), now=NOW - timedelta(minutes=5))
+    ledger._conn.execute("UPDATE calls SET hostname = 'elsewhere', pid = 1")
+    stale = ledger.stale_pending("openrouter", now=NOW, older_than=timedelta(hours=1))
+    assert [r.id for r in stale] == [row_id]
+    assert young not in [r.id for r in stale]
+    ledger.update(row_id, status="unknown")
+    assert ledger.stale_pending("openrouter", now=NOW) == []  # only pending rows
+
+
+def test_an_old_row_with_a_reused_live_pid_is_stale(ledger: Ledger) -> None:
+    row_id = ledger.reserve(entry(), Budgets(), now=NOW - timedelta(hours=3))
+    stale = ledger.stale_pending("openrouter", now=NOW, older_than=timedelta(hours=1))
+    assert [r.id for r in stale] == [row_id]
+
+
+# -- many processes at once -------------------------------------------------------------------------
+
+_WORKER = """
+import json, sys
+from datetime import datetime
+from pathlib import Path
+from flux_cli.ledger import BudgetExceeded, Budgets, Ledger, NewEntry
+path, now = Path(sys.argv[1]), datetime.fromisoformat(sys.argv[2])
+print("ready", flush=True)
+sys.stdin.readline()  # the starting gun
+try:
+    with Ledger.open(path) as ledger:
+        ledger.reserve(
+            NewEntry("openrouter", "generate", "black-forest-labs/flux.2-pro", 30000),
+            Budgets(daily_micros=300000),
+            now=now,
+        )
+    print(json.dumps("ok"))
+except BudgetExceeded:
+    print(json.dumps("refused"))
+except Exception as exc:
+    print(json.dumps(f"{type(exc).__name__}: {exc}"))
+"""
+
+
+def test_twenty_processes_cannot_overspend_a_budget(tmp_path: Path, utc_zone: None) -> None:
+    path = tmp_path / "fresh" / "ledger.sqlite3"  # not created yet: the workers race to create it
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(path), NOW.isoformat()],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(20)
+    ]
+    for worker in workers:  # every one imported and waiting: then all start at once
+        assert worker.stdout is not None
+        assert worker.stdout.readline().strip() == "ready"
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    outcomes = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+        outcomes.append(json.loads(out))
+    assert sorted(outcomes) == ["ok"] * 10 + ["refused"] * 10, outcomes
+    with Ledger.open(path) as opened:
+        rows = opened.rows("openrouter")
+        assert len(rows) == 10
+        assert opened.spent("openrouter", now=NOW).today_micros == 300_000
+        assert len({r.pid for r in rows}) == 10
+
+
+def test_threads_share_one_ledger(ledger: Ledger, utc_zone: None) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(_: int) -> str:
+        try:
+            row_id = ledger.reserve(entry(), Budgets(daily_micros=150_000), now=NOW)
+        except BudgetExceeded:
+            return "refused"
+        ledger.update(row_id, status="ok", charged_micros=CENTS_3)
+        return "ok"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(one, range(16)))
+    assert results.count("ok") == 5
+    assert results.count("refused") == 11
