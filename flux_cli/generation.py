@@ -9,11 +9,15 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from flux_cli.errors import UsageError
-from flux_cli.models import MODELS, ModelInfo, embedded_model, resolve_model_id
+from flux_cli.models import MODELS, PriceRule, embedded_model, resolve_model_id
 from flux_cli.openrouter.wire import ImageRequest
 from flux_cli.pricing import TOKENS_PER_MEGAPIXEL, Estimate, billed_megapixels, estimate
+
+if TYPE_CHECKING:
+    from flux_cli.openrouter.catalog import Catalog, CatalogEntry
 from flux_cli.sizes import SizeError, nearest_aspect_ratio, output_size
 
 FORMATS = ("png", "jpeg", "webp")
@@ -22,9 +26,44 @@ MAX_SEED = 2**32 - 1
 MAX_PROMPT_CHARS = 32_000
 
 
+EMBEDDED_SOURCE = "embedded table"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What planning needs to know of a model, from the embedded table or the live catalog."""
+
+    id: str
+    alias: str
+    aspect_ratios: tuple[str, ...]
+    output_formats: tuple[str, ...]
+    max_references: int
+    passthrough: tuple[str, ...]
+    price: PriceRule
+    price_source: str = EMBEDDED_SOURCE
+
+    @classmethod
+    def from_entry(cls, entry: CatalogEntry, price_source: str) -> ModelSpec:
+        if entry.price is None:
+            raise UsageError(
+                f"no megapixel price is known for {entry.id}, so flux2 cannot tell what it would cost",
+                hint=f"use one of: {known_models_text()}",
+            )
+        return cls(
+            id=entry.id,
+            alias=entry.alias or entry.id.rsplit("/", 1)[-1],
+            aspect_ratios=entry.aspect_ratios,
+            output_formats=entry.output_formats,
+            max_references=entry.max_references,
+            passthrough=entry.passthrough,
+            price=entry.price,
+            price_source=price_source if entry.price_source == "live" else EMBEDDED_SOURCE,
+        )
+
+
 @dataclass(frozen=True)
 class Plan:
-    model: ModelInfo
+    model: ModelSpec
     route: str
     prompt: str
     aspect_ratio: str | None  # as sent
@@ -68,14 +107,38 @@ def known_models_text() -> str:
     return ", ".join(f"{m.alias} ({m.id})" for m in MODELS)
 
 
-def resolve_model(name: str) -> ModelInfo:
+def resolve_model(name: str, catalog: Catalog | None = None) -> ModelSpec:
+    """A model by alias or id: from the live catalog when one is given, else the embedded table."""
+    if catalog is not None:
+        from flux_cli.openrouter.catalog import resolve
+
+        return ModelSpec.from_entry(resolve(catalog, name), price_source_text(catalog))
     model = embedded_model(name)
     if model is None:
         raise UsageError(
             f"unknown model {resolve_model_id(name)!r}",
             hint=f"use one of: {known_models_text()}",
         )
-    return model
+    return ModelSpec(
+        id=model.id,
+        alias=model.alias,
+        aspect_ratios=model.aspect_ratios,
+        output_formats=model.output_formats,
+        max_references=model.max_references,
+        passthrough=model.passthrough,
+        price=model.price,
+    )
+
+
+def price_source_text(catalog: Catalog) -> str:
+    """`embedded table`, or `live catalog, 3 h old`: what the table says its prices come from."""
+    if catalog.source == "embedded":
+        return EMBEDDED_SOURCE
+    if catalog.age is None or catalog.age.total_seconds() < 60:
+        return "live catalog, just fetched"
+    minutes = int(catalog.age.total_seconds() // 60)
+    age = f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"
+    return f"live catalog, {age} old"
 
 
 def check_prompt(prompt: str) -> str:
@@ -94,7 +157,7 @@ def check_prompt(prompt: str) -> str:
 
 def plan_generation(
     *,
-    model: str,
+    model: ModelSpec,
     prompt: str | None,
     route: str = "images",
     aspect_ratio: str | None = None,
@@ -105,7 +168,7 @@ def plan_generation(
     references: Sequence[str] = (),
     reference_sizes: Sequence[tuple[int, int]] = (),
 ) -> Plan:
-    info = resolve_model(model)
+    info = model
     prompt = "" if prompt is None else check_prompt(prompt)  # None: an estimate only
     if not 1 <= count <= MAX_COUNT:
         raise UsageError(f"-n/--count must be between 1 and {MAX_COUNT}, got {count}")

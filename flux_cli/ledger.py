@@ -154,6 +154,9 @@ class BudgetExceeded(BudgetError):
         self.estimate_micros = estimate_micros
         self.pending_count = pending_count
         self.unknown_count = unknown_count
+        self.row_id: int | None = (
+            None  # the `failed` row that logs the refusal, when one was written
+        )
         cost = format_usd(estimate_micros, 2)
         if budget == "max-cost":
             message = (
@@ -608,12 +611,15 @@ class Ledger:
         *,
         max_cost_micros: int | None = None,
         now: datetime | None = None,
+        record_refusal: bool = False,
     ) -> int:
         """Check the budgets and write the `pending` row in one transaction; the row's id.
 
         Allowed when spent + this estimate ≤ the budget, for each budget set. Otherwise raises
-        BudgetExceeded and writes nothing. `max_cost_micros` is checked against this entry's
-        estimate alone (the caller passes what is left of a per-run --max-cost).
+        BudgetExceeded; with `record_refusal` the refusal is written in the same transaction as
+        a `failed` row (charged 0, exit code 7, nothing sent), so the ledger logs every call that
+        was attempted, and the exception carries its `row_id`. `max_cost_micros` is checked
+        against this entry's estimate alone (the caller passes what is left of a per-run --max-cost).
         """
         if entry.estimate_micros < 0:
             raise ValueError("estimate_micros must not be negative")
@@ -626,6 +632,7 @@ class Ledger:
             )
         now = now or _utcnow()
         stamp = _stamp(now)
+        refusal: BudgetExceeded | None = None
         with self._writing() as conn:
             if budgets.any:
                 spent = self._spent(conn, entry.api, now)
@@ -635,7 +642,7 @@ class Ledger:
                 )
                 for kind, limit, so_far in checks:
                     if limit is not None and so_far + entry.estimate_micros > limit:
-                        raise BudgetExceeded(
+                        refusal = BudgetExceeded(
                             budget=kind,
                             limit_micros=limit,
                             spent_micros=so_far,
@@ -643,17 +650,21 @@ class Ledger:
                             pending_count=spent.pending_count,
                             unknown_count=spent.unknown_count,
                         )
+                        break
+            if refusal is not None and not record_refusal:
+                raise refusal
             cursor = conn.execute(
                 """
                 INSERT INTO calls (
                     created_at, updated_at, status, api, command, model, provider, route, seed,
                     width, height, output_mp, reference_count, reference_mp, estimate_micros,
-                    prompt, pid, hostname
-                ) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    prompt, pid, hostname, charged_micros, exit_code, error
+                ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 (
                     stamp,
                     stamp,
+                    "pending" if refusal is None else "failed",
                     entry.api,
                     entry.command,
                     entry.model,
@@ -669,10 +680,16 @@ class Ledger:
                     entry.prompt,
                     os.getpid(),
                     self.hostname,
+                    None if refusal is None else 0,
+                    None if refusal is None else int(refusal.exit_code),
+                    None if refusal is None else strip_control(refusal.message, MAX_ERROR_CHARS),
                 ),
             )
             row_id = cursor.lastrowid
         assert row_id is not None
+        if refusal is not None:
+            refusal.row_id = row_id
+            raise refusal
         return row_id
 
     # -- settling a row -------------------------------------------------------------------------

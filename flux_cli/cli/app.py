@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from flux_cli import __version__
-from flux_cli.cli import cost, edit, generate, sandbox
+from flux_cli.cli import balance, cost, edit, generate, history, models, sandbox
 from flux_cli.cli.boundary import guarded
 from flux_cli.cli.context import App
 
@@ -60,4 +60,7 @@ def main(
 app.command(name="generate")(guarded(generate.generate))
 app.command(name="edit")(guarded(edit.edit))
 app.command(name="cost")(guarded(cost.cost))
+app.command(name="history")(guarded(history.history))
+app.command(name="models")(guarded(models.models))
+app.command(name="balance")(guarded(balance.balance))
 app.command(name="sandbox")(guarded(sandbox.sandbox))

@@ -38,6 +38,13 @@ def cost(
     json_output: Annotated[
         bool, typer.Option("--json", help="The estimate as one JSON object on stdout.")
     ] = False,
+    refresh: Annotated[
+        bool,
+        typer.Option(
+            "--refresh",
+            help="Fetch current prices from OpenRouter's catalog first (the only time cost uses the network).",
+        ),
+    ] = False,
 ) -> None:
     """Show what a call would cost before making it (no key, no network).
 
@@ -56,4 +63,5 @@ def cost(
         max_input_mp=max_input_mp,
         route=api,
         json_output=json_output,
+        refresh=refresh,
     )

@@ -11,11 +11,10 @@ from typing import Any
 from flux_cli.cli.context import App
 from flux_cli.cli.render import estimate_table
 from flux_cli.errors import UsageError
-from flux_cli.generation import Plan, plan_generation
+from flux_cli.generation import Plan, plan_generation, resolve_model
 from flux_cli.pricing import megapixels, micros_to_usd
 from flux_cli.sizes import SizeError, parse_size
 
-PRICE_SOURCE = "embedded table"
 _SIZE = re.compile(r"^\s*\d+\s*[xX×]\s*\d+\s*$")
 _CENT = Decimal("0.01")
 
@@ -57,8 +56,11 @@ def run_cost(
     max_input_mp: float | None,
     route: str,
     json_output: bool,
+    refresh: bool = False,
 ) -> None:
     from flux_cli import inputs
+    from flux_cli.config import resolve_base_url
+    from flux_cli.openrouter.catalog import load_catalog
 
     if route not in {"images", "chat"}:
         raise UsageError(f"--api must be images or chat, got {route!r}")
@@ -67,8 +69,12 @@ def run_cost(
     except SizeError as exc:
         raise UsageError(str(exc)) from None
     sizes, labels = reference_sizes(images, inputs.max_pixels_for(max_input_mp))
+    # Offline unless asked: the cached catalog of the current API (any age), else the embedded table.
+    catalog = load_catalog(resolve_base_url(), refresh=refresh, offline=not refresh)
+    for warning in catalog.warnings:
+        app.warn(warning)
     plan = plan_generation(
-        model=model,
+        model=resolve_model(model, catalog),
         prompt=None,
         route=route,
         aspect_ratio=aspect_ratio,
@@ -88,7 +94,7 @@ def run_cost(
         model_id=plan.model.id,
         alias=plan.model.alias,
         route=plan.route,
-        price_source=PRICE_SOURCE,
+        price_source=plan.model.price_source,
         estimate=plan.estimate,
         seeds=(),
         reference_labels=labels,
@@ -135,7 +141,7 @@ def estimate_json(plan: Plan, labels: list[str]) -> dict[str, Any]:
         "alias": plan.model.alias,
         "route": plan.route,
         "count": plan.count,
-        "price_source": PRICE_SOURCE,
+        "price_source": plan.model.price_source,
         "lines": lines,
         "output_usd": _usd(plan.estimate.output_micros),
         "references_usd": _usd(plan.estimate.reference_micros),

@@ -69,6 +69,7 @@ def estimate_table(
     provider: str | None = None,
     reference_labels: Sequence[str] = (),
     count: int | None = None,
+    budget: str | None = None,
 ) -> Table:
     from rich.text import Text
 
@@ -76,6 +77,8 @@ def estimate_table(
     table = _table(console, f"Estimate · {who}")
     where = "images" if route == "images" else "chat/completions"
     table.caption = f"{sum_line(estimate)}\nprices: {price_source} · route: /{where}"
+    if budget:
+        table.caption += f"\n{budget}"
     table.caption_justify = "left"
     table.add_column("image")
     table.add_column("size", justify="right")

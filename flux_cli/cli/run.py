@@ -17,14 +17,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from flux_cli.cli.context import App
 from flux_cli.cli.render import Charged, charged_table, estimate_table
 from flux_cli.config import ApiKey
-from flux_cli.errors import BudgetError, Flux2Error, OutputError, UsageError
+from flux_cli.errors import BudgetError, Flux2Error, Interrupted, OutputError, UsageError
 from flux_cli.exit_codes import ExitCode
-from flux_cli.generation import MAX_PROMPT_CHARS, Plan, plan_generation
+from flux_cli.generation import (
+    MAX_PROMPT_CHARS,
+    ModelSpec,
+    Plan,
+    check_prompt,
+    plan_generation,
+    resolve_model,
+)
 from flux_cli.inputs import Reference
 from flux_cli.openrouter.client import ImageResult, OpenRouterClient, RetryNotice, Timeouts
 from flux_cli.openrouter.errors import BadResponseError, OpenRouterError
@@ -32,7 +39,8 @@ from flux_cli.output import NameFields, OutputPlan
 from flux_cli.pricing import format_usd, micros_to_usd, usd_to_micros
 from flux_cli.sizes import SizeError, parse_size
 
-PRICE_SOURCE = "embedded table"
+if TYPE_CHECKING:
+    from flux_cli.ledger import Budgets, Ledger
 _FORMAT_ALIASES = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp"}
 
 
@@ -75,6 +83,7 @@ class Outcome:
     sha256: str | None = None
     size_bytes: int | None = None
     data: bytes | None = None  # the paid bytes, held until written so a failure can rescue them
+    row_id: int | None = None  # its ledger row
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -171,7 +180,9 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
     if opts.api not in {"images", "chat"}:
         raise UsageError(f"--api must be images or chat, got {opts.api!r}")
     from flux_cli import output as out
+    from flux_cli.settings import load_settings
 
+    settings = load_settings()
     output_plan = out.plan_outputs(opts.output, count=opts.count, default_dir=Path("."))
     if output_plan.to_stdout:
         if app.stdout_is_tty():
@@ -181,19 +192,26 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
             )
         if opts.json_lines:
             raise UsageError("--json and -o - both write to stdout; choose one")
-    references = _load_references(app, opts)
-    if "-" in opts.images and opts.prompt_file is None and opts.prompt in (None, "-"):
-        raise UsageError(
-            "stdin carries the image (-i -), so the prompt cannot come from stdin",
-            hint='give the prompt as an argument: flux2 edit "make it night" -i -',
-        )
-    prompt = read_prompt(app, opts.prompt, opts.prompt_file)
+    # Everything that can fail without spending is checked before the estimate is shown, and
+    # what needs no network before the catalog is fetched.
     try:
         size = parse_size(opts.size) if opts.size is not None else None
     except SizeError as exc:
         raise UsageError(str(exc)) from None
+    stdin_image = "-" in opts.images
+    if stdin_image and opts.prompt_file is None and opts.prompt in (None, "-"):
+        raise UsageError(
+            "stdin carries the image (-i -), so the prompt cannot come from stdin",
+            hint='give the prompt as an argument: flux2 edit "make it night" -i -',
+        )
+    prompt = None if stdin_image else check_prompt(read_prompt(app, opts.prompt, opts.prompt_file))
+    real = None if opts.sandbox or opts.dry_run else _real_endpoint()
+    model = _resolve_model(app, opts, real)
+    references = _load_references(opts, model)
+    if prompt is None:
+        prompt = check_prompt(read_prompt(app, opts.prompt, opts.prompt_file))
     plan = plan_generation(
-        model=opts.model,
+        model=model,
         prompt=prompt,
         route=opts.api,
         aspect_ratio=opts.aspect_ratio,
@@ -205,8 +223,6 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
         reference_sizes=[r.billed_size for r in references],
     )
     max_cost = parse_money(opts.max_cost, "--max-cost") if opts.max_cost is not None else None
-    # Everything that can fail without spending is checked before the estimate is shown.
-    real = None if opts.sandbox or opts.dry_run else _real_endpoint()
     if not opts.dry_run and output_plan.directory is not None:
         out.preflight(output_plan.directory)
 
@@ -215,20 +231,46 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
     for reference in references:
         if reference.removed_gps:
             app.info(f"removed GPS location data from {reference.source} before sending it")
-    _show_estimate(app, plan, references)
+    if opts.dry_run:
+        _show_estimate(app, plan, references, None)
+        _check_max_cost(plan, max_cost)
+        _print_dry_run(app, plan, opts.sandbox)
+        return
+
+    from flux_cli.ledger import Budgets, Ledger
+
+    api = _api_label(real, sandbox=opts.sandbox)
+    budgets = Budgets(settings.daily_budget_micros, settings.monthly_budget_micros)
+    with Ledger.open() as ledger:
+        spending = Spending(ledger, api, budgets, plan, opts.command, settings.store_prompts)
+        _show_estimate(app, plan, references, spending.remaining_text())
+        _check_max_cost(plan, max_cost)
+        outcomes = _send_all(app, opts, plan, output_plan, real, spending)
+    _show_charged(app, plan, outcomes)
+    _finish(app, outcomes)
+
+
+def _check_max_cost(plan: Plan, max_cost: int | None) -> None:
     total = plan.estimate.total_micros
     if max_cost is not None and total > max_cost:
         raise BudgetError(
             f"the estimate {format_usd(total)} is over --max-cost {format_usd(max_cost)}; nothing was sent",
             hint="raise --max-cost, or lower -n, the size or the model",
         )
-    if opts.dry_run:
-        _print_dry_run(app, plan, opts.sandbox)
-        return
 
+
+def _send_all(
+    app: App,
+    opts: GenerateOptions,
+    plan: Plan,
+    output_plan: OutputPlan,
+    real: tuple[str, ApiKey] | None,
+    spending: Spending,
+) -> list[Outcome]:
+    """One request per image (in parallel for -n), each with its ledger row."""
+    lock = threading.Lock()
+    outcomes: list[Outcome] = []
     with _endpoint(opts.sandbox, real) as (base_url, key):
-        lock = threading.Lock()
-        outcomes: list[Outcome] = []
 
         def notice(n: RetryNotice) -> None:
             app.info(f"attempt {n.attempt} failed ({n.reason}); retrying in {n.delay:.1f} s")
@@ -246,31 +288,132 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
             def one(index: int) -> Outcome:
                 outcome = Outcome(index=index, seed=plan.seeds[index])
                 try:
+                    outcome.row_id = spending.reserve(index)
                     outcome.result = client.generate(plan.request(index), plan.route)
                     _save(app, plan, output_plan, outcome, opts.force)
                 except Flux2Error as exc:
                     outcome.error = exc
                     _rescue_if_paid(app, outcome, exc)
+                spending.finish(outcome)
                 with lock:
                     _emit(app, plan, outcome, opts.json_lines)
                     outcomes.append(outcome)
                 return outcome
 
-            with _waiting(app, plan):
-                if plan.count == 1:
-                    one(0)
-                else:
-                    with ThreadPoolExecutor(
-                        max_workers=min(plan.count, 8), thread_name_prefix="flux2"
-                    ) as pool:
-                        for future in as_completed(
-                            [pool.submit(one, i) for i in range(plan.count)]
-                        ):
-                            future.result()
-
+            try:
+                with _waiting(app, plan):
+                    if plan.count == 1:
+                        one(0)
+                    else:
+                        with ThreadPoolExecutor(
+                            max_workers=min(plan.count, 8), thread_name_prefix="flux2"
+                        ) as pool:
+                            for future in as_completed(
+                                [pool.submit(one, i) for i in range(plan.count)]
+                            ):
+                                future.result()
+            except Interrupted:
+                spending.interrupted()
+                raise
     outcomes.sort(key=lambda o: o.index)
-    _show_charged(app, plan, outcomes)
-    _finish(app, outcomes)
+    return outcomes
+
+
+class Spending:
+    """The ledger rows of one run: reserved (budgets checked) before each request, settled after."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        api: str,
+        budgets: Budgets,
+        plan: Plan,
+        command: str,
+        store_prompts: bool,
+    ) -> None:
+        self.ledger, self.api, self.budgets, self.plan = ledger, api, budgets, plan
+        self.command, self.store_prompts = command, store_prompts
+        self._open: set[int] = set()
+        self._lock = threading.Lock()
+
+    def remaining_text(self) -> str | None:
+        if self.budgets.daily_micros is None and self.budgets.monthly_micros is None:
+            return None
+        left = self.ledger.remaining(self.budgets, self.api)
+        parts = []
+        if left.daily_micros is not None:
+            parts.append(
+                f"{format_usd(left.daily_micros)} of {format_usd(self.budgets.daily_micros or 0)} left today"
+            )
+        if left.monthly_micros is not None:
+            parts.append(
+                f"{format_usd(left.monthly_micros)} of {format_usd(self.budgets.monthly_micros or 0)} left this month"
+            )
+        return "budget: " + " · ".join(parts)
+
+    def reserve(self, index: int) -> int:
+        from flux_cli.ledger import NewEntry
+        from flux_cli.pricing import billed_megapixels
+
+        plan = self.plan
+        width, height = plan.size
+        entry = NewEntry(
+            api=self.api,
+            command=self.command,
+            model=plan.model.id,
+            estimate_micros=plan.estimate.total_micros // plan.count,
+            route=plan.route,
+            seed=plan.seeds[index],
+            width=width,
+            height=height,
+            output_mp=billed_megapixels(width, height),
+            reference_count=len(plan.reference_sizes),
+            reference_mp=sum(billed_megapixels(w, h) for w, h in plan.reference_sizes),
+            prompt=plan.prompt if self.store_prompts else None,
+        )
+        row_id = self.ledger.reserve(entry, self.budgets, record_refusal=True)
+        with self._lock:
+            self._open.add(row_id)
+        return row_id
+
+    def finish(self, outcome: Outcome) -> None:
+        if outcome.row_id is None:
+            return  # refused by a budget: nothing was sent, no row was written
+        result, error = outcome.result, outcome.error
+        status: Literal["ok", "failed", "unknown"]
+        charged: int | None
+        if result is not None:
+            status, charged = "ok", result.cost_micros  # billed, even if writing failed
+        elif isinstance(error, BadResponseError):
+            status = "failed" if error.cost_micros is not None else "unknown"
+            charged = error.cost_micros
+        elif isinstance(error, OpenRouterError) and error.may_be_billed:
+            status, charged = "unknown", None
+        else:
+            status, charged = "failed", 0
+        self.ledger.update(
+            outcome.row_id,
+            status=status,
+            charged_micros=charged,
+            generation_id=result.generation_id if result else getattr(error, "generation_id", None),
+            provider=result.provider if result else None,
+            paths=[outcome.path] if outcome.path else [],
+            sha256s=[outcome.sha256] if outcome.sha256 else [],
+            exit_code=int(error.exit_code) if error else 0,
+            error=error.message if error else None,
+            elapsed_s=result.elapsed_s if result else None,
+        )
+        with self._lock:
+            self._open.discard(outcome.row_id)
+
+    def interrupted(self) -> None:
+        """Rows of requests cut off by Ctrl-C: the call may have gone through."""
+        with self._lock:
+            rows = list(self._open)
+        for row_id in rows:
+            self.ledger.update(
+                row_id, status="unknown", error="interrupted while waiting for the answer"
+            )
 
 
 @contextmanager
@@ -383,13 +526,11 @@ def _emit(app: App, plan: Plan, outcome: Outcome, json_lines: bool) -> None:
         app.display(str(outcome.path))
 
 
-def _load_references(app: App, opts: GenerateOptions) -> list[Reference]:
+def _load_references(opts: GenerateOptions, model: ModelSpec) -> list[Reference]:
     if not opts.images:
         return []
     from flux_cli import inputs
-    from flux_cli.generation import resolve_model
 
-    model = resolve_model(opts.model)
     if len(opts.images) > model.max_references:
         raise UsageError(
             f"{model.alias} takes at most {model.max_references} reference images, got {len(opts.images)}",
@@ -415,7 +556,26 @@ def _reference_label(reference: Reference) -> str:
     return f"{reference.source} ({origin}{kib:,} KB {reference.sent_format} sent)"
 
 
-def _show_estimate(app: App, plan: Plan, references: list[Reference]) -> None:
+def _resolve_model(app: App, opts: GenerateOptions, real: tuple[str, ApiKey] | None) -> ModelSpec:
+    """From the live catalog (cached for a day) for a real API; the embedded table otherwise
+    (the built-in sandbox serves exactly that table, and a dry run sends nothing)."""
+    if real is None:
+        return resolve_model(opts.model)
+    from flux_cli.openrouter.catalog import load_catalog
+
+    catalog = load_catalog(real[0])
+    for warning in catalog.warnings:
+        app.warn(warning)
+    return resolve_model(opts.model, catalog)
+
+
+def _api_label(real: tuple[str, ApiKey] | None, *, sandbox: bool) -> str:
+    from flux_cli.cli.api import api_label
+
+    return api_label(real[0] if real else "", sandbox=sandbox)
+
+
+def _show_estimate(app: App, plan: Plan, references: list[Reference], budget: str | None) -> None:
     if app.quiet:
         return
     app.err.print(
@@ -424,10 +584,11 @@ def _show_estimate(app: App, plan: Plan, references: list[Reference]) -> None:
             model_id=plan.model.id,
             alias=plan.model.alias,
             route=plan.route,
-            price_source=PRICE_SOURCE,
+            price_source=plan.model.price_source,
             estimate=plan.estimate,
             seeds=plan.seeds,
             reference_labels=[_reference_label(r) for r in references],
+            budget=budget,
         )
     )
 

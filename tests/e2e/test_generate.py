@@ -368,7 +368,7 @@ def test_usage_errors_send_nothing(
     result.assert_clean()
     assert result.returncode == 2, result.stderr
     assert words in result.stderr
-    assert sandbox.requests == []
+    assert [r for r in sandbox.requests if r.method == "POST"] == []
 
 
 def test_partial_failure_of_n_is_exit_3(flux2: Flux2, sandbox: Sandbox, workdir: Path) -> None:
@@ -380,13 +380,19 @@ def test_partial_failure_of_n_is_exit_3(flux2: Flux2, sandbox: Sandbox, workdir:
     assert len([p for p in _files(workdir) if p.suffix == ".jpg"]) == 2
 
 
-def test_a_size_the_server_does_not_honour_is_reported(workdir: Path) -> None:
+def test_a_size_the_endpoint_does_not_take_falls_back_before_sending(workdir: Path) -> None:
+    """The live catalog lists no width/height passthrough: say so, ask for the nearest ratio,
+    and estimate what is actually asked for (product.md §2)."""
     with Sandbox(SandboxConfig(port=0, size_passthrough=False)) as sb:
         result = Flux2(workdir, sb.base_url)(
-            "generate", "a red fox", "--size", "2048x2048", "--json"
+            "generate", "a red fox", "--size", "2048x1152", "--json"
         )
+        body = next(r.body for r in sb.requests if r.path.endswith("/images"))
     assert result.returncode == 0, result.stderr
-    assert "was not honoured" in result.stderr
+    assert "2048x1152 is not honoured" in result.stderr
+    assert "16:9" in result.stderr
+    assert body["aspect_ratio"] == "16:9"
+    assert "provider" not in body
     record = json.loads(result.out)
-    assert (record["width"], record["height"]) == (1024, 1024)
-    assert record["cost_usd"] == 0.03
+    assert (record["width"], record["height"]) == (1344, 768)
+    assert record["cost_usd"] == record["estimate_usd"] == 0.03

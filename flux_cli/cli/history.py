@@ -1,0 +1,732 @@
+"""`flux2 history`: what was generated and what it cost, from the local ledger (product.md §7).
+
+The listing (a table, JSON Lines or CSV) is the command's result, so it goes to stdout; hints,
+reconcile reports and "nothing yet" go to stderr. Only the current API's rows are shown: the one
+`FLUX2_BASE_URL` selects, or with `--sandbox` the in-process sandbox runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import typer
+
+from flux_cli.cli.common import _complete_models
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime, timedelta
+
+    from flux_cli.cli.context import App
+    from flux_cli.ledger import Ledger, Row, TotalRow
+
+DEFAULT_TABLE_LIMIT = 50
+#: OpenRouter's /generation knows a call within minutes; after this long a 404 means not billed.
+RECONCILE_GRACE_S = 3600
+PROMPT_CHARS = 40
+
+
+def _complete_by(incomplete: str) -> list[str]:
+    return [b for b in ("day", "model") if b.startswith(incomplete)]
+
+
+def history(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="WHEN",
+            help="Only calls since then: 12h, 7d, 2w, today, 2026-11-01 or 2026-11-01T10:00 (local time).",
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            metavar="MODEL",
+            help="Only this model: pro, max, flex, klein or a full OpenRouter id.",
+            autocompletion=_complete_models,
+            show_default=False,
+        ),
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by",
+            metavar="day|model",
+            help="Totals per local day or per model instead of one line per call.",
+            autocompletion=_complete_by,
+            show_default=False,
+        ),
+    ] = None,
+    json_output: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="One JSON object per call (per group with --by) on stdout (JSON Lines)."
+        ),
+    ] = False,
+    csv_output: Annotated[
+        bool, typer.Option("--csv", help="CSV with a header line on stdout.")
+    ] = False,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            metavar="N",
+            help="At most N lines, newest first (default: 50 in the table, all with --json/--csv).",
+            min=1,
+            show_default=False,
+        ),
+    ] = None,
+    reconcile: Annotated[
+        bool,
+        typer.Option(
+            "--reconcile",
+            help="First settle pending and unknown calls: look their generation ids up on the API "
+            "(needs the key) and mark calls whose process is gone as unknown.",
+        ),
+    ] = False,
+    sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--sandbox", help="Show the calls made with --sandbox instead of the current API's."
+        ),
+    ] = False,
+) -> None:
+    """List past calls and what they cost: estimate, charge, and what is still pending or unknown.
+
+    Reads the local ledger for the current API (FLUX2_BASE_URL, or --sandbox), e.g.
+    flux2 history --since 7d --by model
+    """
+    run_history(
+        ctx.obj,
+        since=since,
+        model=model,
+        by=by,
+        json_output=json_output,
+        csv_output=csv_output,
+        limit=limit,
+        reconcile=reconcile,
+        sandbox=sandbox,
+    )
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+def run_history(
+    app: App,
+    *,
+    since: str | None,
+    model: str | None,
+    by: str | None,
+    json_output: bool,
+    csv_output: bool,
+    limit: int | None,
+    reconcile: bool,
+    sandbox: bool,
+) -> None:
+    from datetime import datetime, timezone
+
+    from flux_cli import ledger as ledger_module
+    from flux_cli.cli.api import SANDBOX, current_api, describe
+    from flux_cli.errors import UsageError
+    from flux_cli.models import resolve_model_id
+
+    if json_output and csv_output:
+        raise UsageError("--json and --csv both choose the output; give one of them")
+    if by is not None and by not in ("day", "model"):
+        raise UsageError(f"--by must be day or model, got {by!r}")
+    now = datetime.now(timezone.utc)
+    since_at = ledger_module.parse_since(since, now) if since is not None else None
+    model_id = resolve_model_id(model) if model is not None else None
+    label, base_url = (SANDBOX, "") if sandbox else current_api()
+    machine = json_output or csv_output
+    shown_limit = limit if limit is not None or machine else DEFAULT_TABLE_LIMIT
+
+    path = ledger_module.default_path()
+    if not path.exists():  # a read-only look creates nothing
+        _say_nothing(app, f"no calls recorded yet for {describe(label)}", csv_output, by)
+        return
+    with ledger_module.Ledger.open(path) as ledger:
+        if reconcile:
+            _reconcile(app, ledger, label, base_url, now)
+        rows = ledger.rows(label, since=since_at, model=model_id)
+        if not rows:
+            anything = ledger.rows(label, limit=1)
+            filters = " ".join(
+                f"{flag} {value}"
+                for flag, value in (("--since", since), ("--model", model))
+                if value
+            )
+            what = (
+                f"no calls match {filters}"
+                if anything
+                else f"no calls recorded yet for {describe(label)} (history shows one API at a "
+                "time: --sandbox for the --sandbox runs, FLUX2_BASE_URL for another)"
+            )
+            _say_nothing(app, what, csv_output, by)
+            return
+        totals = Totals.of(rows)
+        if reconcile:
+            app.info(f"totals now: {totals.line()}")
+        if by is not None:
+            grouping: Literal["day", "model"] = "day" if by == "day" else "model"
+            groups = ledger.totals(label, since=since_at, model=model_id, by=grouping)
+            _show_groups(app, groups, by, totals, label, shown_limit, json_output, csv_output)
+        else:
+            _show_rows(app, rows, totals, label, shown_limit, json_output, csv_output)
+    # Only where --reconcile can do something: a pending row, or an unknown one with an id.
+    open_rows = sum(
+        r.status == "pending" or (r.status == "unknown" and bool(r.generation_id)) for r in rows
+    )
+    if not machine and open_rows and not reconcile:
+        app.info(
+            f"{_calls(open_rows)} still pending or of unknown outcome; "
+            "flux2 history --reconcile settles what it can"
+        )
+
+
+def _say_nothing(app: App, what: str, csv_output: bool, by: str | None) -> None:
+    if csv_output:  # a CSV with no rows is still a CSV: pipelines get the header
+        app.display(",".join(GROUP_FIELDS if by else ROW_FIELDS))
+    app.info(what)
+
+
+def _calls(n: int) -> str:
+    return f"{n} call" if n == 1 else f"{n} calls"
+
+
+# -- totals -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Totals:
+    count: int
+    failed: int
+    pending: int
+    unknown: int
+    ok_unpriced: int  # ok, but the server reported no charge: counted at the estimate
+    estimate_micros: int
+    charged_micros: int  # what the server reported
+    unsettled_micros: int  # what the pending and unknown calls count for
+    counted_micros: int  # what everything counts for against a budget
+
+    @classmethod
+    def of(cls, rows: Sequence[Row]) -> Totals:
+        unsettled = [r for r in rows if r.status in ("pending", "unknown")]
+        return cls(
+            count=len(rows),
+            failed=sum(r.status == "failed" for r in rows),
+            pending=sum(r.status == "pending" for r in rows),
+            unknown=sum(r.status == "unknown" for r in rows),
+            ok_unpriced=sum(r.status == "ok" and r.charged_micros is None for r in rows),
+            estimate_micros=sum(r.estimate_micros for r in rows),
+            charged_micros=sum(r.charged_micros or 0 for r in rows),
+            unsettled_micros=sum(r.counted_micros for r in unsettled),
+            counted_micros=sum(r.counted_micros for r in rows),
+        )
+
+    @property
+    def unsettled(self) -> int:
+        return self.pending + self.unknown
+
+    def line(self) -> str:
+        """`3 calls · estimate $0.090 · charged $0.060 · 1 unknown … · counts as $0.090`."""
+        from flux_cli.pricing import format_usd
+
+        parts = [
+            _calls(self.count),
+            f"estimate {format_usd(self.estimate_micros)}",
+            f"charged {format_usd(self.charged_micros)}",
+        ]
+        if self.failed:
+            parts.append(f"{self.failed} failed (not billed)")
+        if self.unsettled:
+            states = " and ".join(
+                f"{n} {name}"
+                for n, name in ((self.pending, "pending"), (self.unknown, "unknown"))
+                if n
+            )
+            parts.append(
+                f"{states}: may have been billed, counted at {format_usd(self.unsettled_micros)}"
+            )
+        if self.ok_unpriced:
+            parts.append(f"{self.ok_unpriced} without a reported charge, counted at the estimate")
+        parts.append(f"counts as {format_usd(self.counted_micros)}")
+        return " · ".join(parts)
+
+
+# -- rows ---------------------------------------------------------------------------------------
+
+ROW_FIELDS = (
+    "id",
+    "created_at",
+    "updated_at",
+    "status",
+    "api",
+    "command",
+    "model",
+    "alias",
+    "provider",
+    "route",
+    "seed",
+    "width",
+    "height",
+    "output_mp",
+    "reference_count",
+    "reference_mp",
+    "estimate_micros",
+    "charged_micros",
+    "counted_micros",
+    "estimate_usd",
+    "charged_usd",
+    "counted_usd",
+    "generation_id",
+    "paths",
+    "sha256s",
+    "exit_code",
+    "error",
+    "elapsed_s",
+    "prompt",
+    "pid",
+    "hostname",
+)
+GROUP_FIELDS = (
+    "key",
+    "alias",
+    "calls",
+    "ok",
+    "failed",
+    "pending",
+    "unknown",
+    "estimate_micros",
+    "charged_micros",
+    "counted_micros",
+    "estimate_usd",
+    "charged_usd",
+    "counted_usd",
+)
+
+
+def _alias(model_id: str) -> str | None:
+    from flux_cli.models import ALIASES
+
+    return next((alias for alias, known in ALIASES.items() if known == model_id), None)
+
+
+def _iso(moment: datetime) -> str:
+    from datetime import timezone
+
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def _usd_number(micros: int | None) -> float | None:
+    from flux_cli.pricing import micros_to_usd
+
+    return None if micros is None else float(micros_to_usd(micros))
+
+
+def _usd_text(micros: int | None) -> str:
+    from flux_cli.pricing import micros_to_usd
+
+    return "" if micros is None else f"{micros_to_usd(micros):f}"
+
+
+def row_record(row: Row) -> dict[str, Any]:
+    """Every column of a ledger row, money as integer micro-dollars (exact) and USD (`*_usd`)."""
+    return {
+        "id": row.id,
+        "created_at": _iso(row.created_at),
+        "updated_at": _iso(row.updated_at),
+        "status": row.status,
+        "api": row.api,
+        "command": row.command,
+        "model": row.model,
+        "alias": _alias(row.model),
+        "provider": row.provider,
+        "route": row.route,
+        "seed": row.seed,
+        "width": row.width,
+        "height": row.height,
+        "output_mp": row.output_mp,
+        "reference_count": row.reference_count,
+        "reference_mp": row.reference_mp,
+        "estimate_micros": row.estimate_micros,
+        "charged_micros": row.charged_micros,
+        "counted_micros": row.counted_micros,
+        "estimate_usd": row.estimate_micros,
+        "charged_usd": row.charged_micros,
+        "counted_usd": row.counted_micros,
+        "generation_id": row.generation_id,
+        "paths": list(row.paths),
+        "sha256s": list(row.sha256s),
+        "exit_code": row.exit_code,
+        "error": row.error,
+        "elapsed_s": row.elapsed_s,
+        "prompt": row.prompt,
+        "pid": row.pid,
+        "hostname": row.hostname,
+    }
+
+
+def group_record(group: TotalRow) -> dict[str, Any]:
+    return {
+        "key": group.key,
+        "alias": _alias(group.key),
+        "calls": group.count,
+        "ok": group.ok_count,
+        "failed": group.failed_count,
+        "pending": group.pending_count,
+        "unknown": group.unknown_count,
+        "estimate_micros": group.estimate_micros,
+        "charged_micros": group.charged_micros,
+        "counted_micros": group.counted_micros,
+        "estimate_usd": group.estimate_micros,
+        "charged_usd": group.charged_micros,
+        "counted_usd": group.counted_micros,
+    }
+
+
+_USD_FIELDS = ("estimate_usd", "charged_usd", "counted_usd")
+
+
+def _json_line(record: dict[str, Any]) -> str:
+    import json
+
+    for name in _USD_FIELDS:  # micro-dollars until here; a float only on the wire
+        record[name] = _usd_number(record[name])
+    return json.dumps(record, ensure_ascii=False)
+
+
+def _emit_csv(app: App, records: Sequence[dict[str, Any]], fields: Sequence[str]) -> None:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(fields)
+    app.display(buffer.getvalue().rstrip("\n"))
+    for record in records:
+        buffer = io.StringIO()
+        _write_csv_record(buffer, record, fields)
+        app.display(buffer.getvalue().rstrip("\n"))
+
+
+def _write_csv_record(buffer: Any, record: dict[str, Any], fields: Sequence[str]) -> None:
+    import csv
+
+    values = []
+    for name in fields:
+        value = record[name]
+        if name in _USD_FIELDS:
+            value = _usd_text(value)  # exact decimal text, never a float
+        elif isinstance(value, list):
+            value = ";".join(value)
+        values.append("" if value is None else value)
+    csv.writer(buffer, lineterminator="\n").writerow(values)
+
+
+def _show_rows(
+    app: App,
+    rows: Sequence[Row],
+    totals: Totals,
+    label: str,
+    limit: int | None,
+    json_output: bool,
+    csv_output: bool,
+) -> None:
+    shown = rows[:limit] if limit is not None else rows
+    if json_output:
+        for row in shown:
+            app.display(_json_line(row_record(row)))
+        return
+    if csv_output:
+        _emit_csv(app, [row_record(r) for r in shown], ROW_FIELDS)
+        return
+    _print(app, _rows_table(app, shown, totals, label))
+    if len(shown) < len(rows):
+        app.info(
+            f"showing the newest {len(shown)} of {len(rows)} calls; --limit N shows more, "
+            "--by day or --by model sums them up"
+        )
+
+
+def _rows_table(app: App, rows: Sequence[Row], totals: Totals, label: str) -> Any:
+    from rich.text import Text
+
+    from flux_cli.cli.api import describe
+    from flux_cli.cli.render import _table
+    from flux_cli.pricing import format_usd
+    from flux_cli.textsafe import strip_control
+
+    table = _table(app.out, f"History · {describe(label)}")
+    table.caption = totals.line()
+    table.caption_justify = "left"
+    with_prompt = any(r.prompt for r in rows)
+    table.add_column("time", no_wrap=True)
+    table.add_column("model", overflow="fold")
+    table.add_column("size", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("estimate", justify="right", no_wrap=True)
+    table.add_column("charged", justify="right", no_wrap=True)
+    table.add_column("generation id", overflow="fold", min_width=12)
+    table.add_column("file · prompt" if with_prompt else "file", overflow="fold", min_width=12)
+    for row in rows:
+        size = f"{row.width}×{row.height}" if row.width and row.height else "—"
+        if row.reference_count:
+            size += f" +{row.reference_count} ref"
+        what = Text(strip_control("\n".join(_file_name(p) for p in row.paths) or "—"))
+        if row.prompt:
+            # Stored prompts only (history.store_prompts); one short line, never markup.
+            what.append("\n")
+            what.append(strip_control(" ".join(row.prompt.split()), PROMPT_CHARS), style="dim")
+        table.add_row(
+            _local(row.created_at),
+            Text(_alias(row.model) or strip_control(row.model)),
+            size,
+            Text(_status_text(row), style=_STATUS_STYLE.get(row.status, "")),
+            format_usd(row.estimate_micros),
+            _charged_cell(row),
+            Text(strip_control(row.generation_id or "—")),
+            what,
+        )
+    return table
+
+
+def _status_text(row: Row) -> str:
+    from flux_cli.exit_codes import ExitCode
+
+    if row.status == "failed" and row.exit_code == ExitCode.BUDGET:
+        return "blocked"  # refused by a budget or --max-cost: nothing was sent
+    return row.status
+
+
+def _file_name(path: str) -> str:
+    """The name only: the table is for finding a file by eye; --json has the full path."""
+    return path.replace("\\", "/").rsplit("/", 1)[-1] or path
+
+
+_STATUS_STYLE = {"failed": "red", "pending": "yellow", "unknown": "yellow"}
+
+
+def _charged_cell(row: Row) -> str:
+    from flux_cli.pricing import format_usd
+
+    if row.charged_micros is not None:
+        return format_usd(row.charged_micros)
+    if row.status == "failed":
+        return "—"  # not billed
+    if row.status == "ok":
+        return "not reported"
+    return "?"  # pending or unknown: may have been billed
+
+
+def _show_groups(
+    app: App,
+    groups: Sequence[TotalRow],
+    by: str,
+    totals: Totals,
+    label: str,
+    limit: int | None,
+    json_output: bool,
+    csv_output: bool,
+) -> None:
+    shown = groups[:limit] if limit is not None else groups
+    if json_output:
+        for group in shown:
+            app.display(_json_line(group_record(group)))
+        return
+    if csv_output:
+        _emit_csv(app, [group_record(g) for g in shown], GROUP_FIELDS)
+        return
+    from rich.text import Text
+
+    from flux_cli.cli.api import describe
+    from flux_cli.cli.render import _table
+    from flux_cli.pricing import format_usd
+    from flux_cli.textsafe import strip_control
+
+    table = _table(app.out, f"History by {by} · {describe(label)}")
+    table.caption = totals.line()
+    table.caption_justify = "left"
+    table.add_column(by, overflow="fold")
+    for name in ("calls", "ok", "failed", "pending", "unknown"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for name in ("estimate", "charged", "counts as"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for group in shown:
+        key = group.key
+        if by == "model":
+            alias = _alias(key)
+            key = f"{alias} ({key})" if alias else strip_control(key)
+        table.add_row(
+            Text(key),
+            str(group.count),
+            str(group.ok_count),
+            str(group.failed_count),
+            str(group.pending_count),
+            str(group.unknown_count),
+            format_usd(group.estimate_micros),
+            format_usd(group.charged_micros),
+            format_usd(group.counted_micros),
+        )
+    _print(app, table)
+    if len(shown) < len(groups):
+        app.info(f"showing {len(shown)} of {len(groups)} groups; --limit N shows more")
+
+
+def _print(app: App, renderable: Any) -> None:
+    try:
+        app.out.print(renderable)
+    except BrokenPipeError:
+        app.stdout_closed = True
+
+
+# -- reconcile ----------------------------------------------------------------------------------
+
+
+def _reconcile(app: App, ledger: Ledger, label: str, base_url: str, now: datetime) -> None:
+    """Settle what can be settled; one stderr line per changed row.
+
+    1. unknown rows, and pending rows whose process is gone, that carry a generation id: ask
+       `/generation`. Known → ok with its total_cost. Unknown and older than an hour → failed
+       (OpenRouter's records appear within minutes, so it was not billed); younger → unknown.
+    2. pending rows whose process is gone and that have no id → unknown (may have been billed).
+    Pending rows of live processes are left to them.
+    """
+    from datetime import timedelta
+
+    from flux_cli.cli.api import SANDBOX
+
+    grace = timedelta(seconds=RECONCILE_GRACE_S)
+    stale = ledger.stale_pending(label, now=now, older_than=grace)
+    unknown = ledger.rows(label, statuses=("unknown",))
+    lookups = [r for r in (*unknown, *stale) if r.generation_id]
+    orphans = [r for r in stale if not r.generation_id]
+    if lookups and label == SANDBOX:
+        app.info(
+            "each --sandbox run had its own sandbox, now gone, so generation ids of "
+            "--sandbox calls cannot be looked up; unknown calls stay counted at their estimate"
+        )
+        orphans += [r for r in stale if r.generation_id]
+        lookups = []
+        if not orphans:
+            return
+    if not lookups and not orphans:
+        if not unknown:
+            app.info("nothing to reconcile: no pending or unknown calls")
+        else:
+            app.info(
+                f"nothing to reconcile: {_calls(len(unknown))} of unknown outcome with no "
+                "generation id to look up; they stay counted at their estimate"
+            )
+        return
+    changed = still = 0
+    if lookups:
+        changed, still = _look_up(app, ledger, lookups, base_url, now, grace)
+    for row in orphans:
+        if row.hostname == ledger.hostname and now - row.created_at < grace:
+            reason = f"the process that sent it (pid {row.pid}) is gone"
+        else:
+            reason = "pending for more than an hour"
+        if _settle(ledger, row, "unknown", None, None, f"reconciled: {reason}"):
+            changed += 1
+            _report(
+                app,
+                row,
+                "unknown",
+                f"{reason}; may have been billed, counted at its estimate "
+                + _money(row.estimate_micros),
+            )
+    summary = f"reconciled {_calls(changed)}"
+    if still:
+        summary += (
+            f"; {still} still unknown (OpenRouter does not know the id yet: "
+            "run --reconcile again in a few minutes)"
+        )
+    app.info(summary)
+
+
+def _look_up(
+    app: App,
+    ledger: Ledger,
+    rows: Sequence[Row],
+    base_url: str,
+    now: datetime,
+    grace: timedelta,
+) -> tuple[int, int]:
+    from flux_cli.config import resolve_key
+    from flux_cli.openrouter import account
+    from flux_cli.openrouter.client import OpenRouterClient, Timeouts
+
+    changed = still = 0
+    key = resolve_key()
+    with OpenRouterClient(base_url, key, timeouts=Timeouts(attempt=60.0)) as client:
+        for row in rows:
+            assert row.generation_id is not None
+            try:
+                found = account.generation(client, row.generation_id)
+            except ValueError:
+                app.warn(f"#{row.id}: the recorded generation id is not one; skipped")
+                continue
+            if found is not None:
+                if _settle(ledger, row, "ok", found.total_cost_micros, found.provider, None):
+                    changed += 1
+                    charged = (
+                        f"charged {_money(found.total_cost_micros)}"
+                        if found.total_cost_micros is not None
+                        else "no charge reported, counted at the estimate"
+                    )
+                    _report(app, row, "ok", f"{charged} (estimate {_money(row.estimate_micros)})")
+            elif now - row.created_at >= grace:
+                reason = "not known to /generation after an hour: not billed"
+                if _settle(ledger, row, "failed", None, None, f"reconciled: {reason}"):
+                    changed += 1
+                    _report(app, row, "failed", reason)
+            elif row.status == "pending":
+                reason = "its process is gone and /generation does not know the id yet"
+                if _settle(ledger, row, "unknown", None, None, f"reconciled: {reason}"):
+                    changed += 1
+                    _report(app, row, "unknown", f"{reason}; may have been billed")
+                still += 1
+            else:
+                still += 1
+    return changed, still
+
+
+def _settle(
+    ledger: Ledger,
+    row: Row,
+    status: Literal["ok", "failed", "unknown"],
+    charged_micros: int | None,
+    provider: str | None,
+    note: str | None,
+) -> bool:
+    """Resolve a pending/unknown row (never one settled meanwhile) and keep why in `error`."""
+    if not ledger.resolve(row.id, status=status, charged_micros=charged_micros, provider=provider):
+        return False
+    if note is not None:
+        ledger.update(row.id, status=status, error=note)
+    return True
+
+
+def _money(micros: int | None) -> str:
+    from flux_cli.pricing import format_usd
+
+    return "unknown" if micros is None else format_usd(micros)
+
+
+def _report(app: App, row: Row, status: str, detail: str) -> None:
+    from flux_cli.textsafe import strip_control
+
+    what = _alias(row.model) or strip_control(row.model, 60)
+    gen = strip_control(row.generation_id or "no generation id", 80)
+    app.info(f"#{row.id} {_local(row.created_at)} {what} {gen}: {row.status} → {status}: {detail}")
