@@ -477,7 +477,7 @@ def _rows_table(app: App, rows: Sequence[Row], totals: Totals, label: str) -> An
     table.add_column("status", no_wrap=True)
     table.add_column("estimate", justify="right", no_wrap=True)
     table.add_column("charged", justify="right", no_wrap=True)
-    table.add_column("generation id", overflow="fold", min_width=12)
+    table.add_column("generation id", no_wrap=True)
     table.add_column("file · prompt" if with_prompt else "file", overflow="fold", min_width=12)
     for row in rows:
         size = f"{row.width}×{row.height}" if row.width and row.height else "—"
@@ -495,10 +495,20 @@ def _rows_table(app: App, rows: Sequence[Row], totals: Totals, label: str) -> An
             Text(_status_text(row), style=_STATUS_STYLE.get(row.status, "")),
             format_usd(row.estimate_micros),
             _charged_cell(row),
-            Text(strip_control(row.generation_id or "—")),
+            Text(_short_id(row.generation_id)),
             what,
         )
     return table
+
+
+def _short_id(generation_id: str | None) -> str:
+    """The id's distinctive tail; the table is for finding a row by eye, --json has the whole id."""
+    from flux_cli.textsafe import strip_control
+
+    if not generation_id:
+        return "—"
+    text = strip_control(generation_id)
+    return text if len(text) <= 14 else "…" + text[-13:]
 
 
 def _status_text(row: Row) -> str:
@@ -566,7 +576,7 @@ def _show_groups(
         key = group.key
         if by == "model":
             alias = _alias(key)
-            key = f"{alias} ({key})" if alias else strip_control(key)
+            key = alias or strip_control(key)
         table.add_row(
             Text(key),
             str(group.count),
