@@ -101,7 +101,7 @@ def resolve_key() -> ApiKey:
     except FileNotFoundError:
         raise ConfigError(
             "no OpenRouter API key found",
-            hint=f"set {KEY_ENV} (get a key at {KEYS_URL}), or try flux2 without one using --sandbox",
+            hint=f"run flux2 auth login, or set {KEY_ENV} (get a key at {KEYS_URL}); --sandbox needs none",
         ) from None
     return ApiKey(normalise_key(text, f"key file ({stored})"), "key file")
 

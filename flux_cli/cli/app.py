@@ -11,7 +11,18 @@ from typing import Annotated
 import typer
 
 from flux_cli import __version__
-from flux_cli.cli import balance, cost, edit, generate, history, models, sandbox
+from flux_cli.cli import (
+    auth,
+    balance,
+    config_cmd,
+    cost,
+    edit,
+    generate,
+    history,
+    inspect_cmd,
+    models,
+    sandbox,
+)
 from flux_cli.cli.boundary import guarded
 from flux_cli.cli.context import App
 
@@ -63,4 +74,7 @@ app.command(name="cost")(guarded(cost.cost))
 app.command(name="history")(guarded(history.history))
 app.command(name="models")(guarded(models.models))
 app.command(name="balance")(guarded(balance.balance))
+app.command(name="inspect")(guarded(inspect_cmd.inspect_command))
 app.command(name="sandbox")(guarded(sandbox.sandbox))
+app.add_typer(config_cmd.config_app, name="config")
+app.add_typer(auth.auth_app, name="auth")

@@ -161,3 +161,47 @@ SandboxOption = Annotated[
         help="Use a built-in local stand-in for OpenRouter: no key, no network, no cost.",
     ),
 ]
+BatchOption = Annotated[
+    str | None,
+    typer.Option(
+        "--batch",
+        metavar="FILE",
+        help="Many images in one run: one prompt per line, or JSON Lines with per-line prompt, model, seed, size, aspect_ratio, output, images, format; - reads stdin.",
+        show_default=False,
+    ),
+]
+ConcurrencyOption = Annotated[
+    int,
+    typer.Option(
+        "--concurrency", metavar="K", help="With --batch: how many requests at once.", min=1, max=32
+    ),
+]
+LockOption = Annotated[
+    str | None,
+    typer.Option(
+        "--lock",
+        metavar="NAME",
+        help="Hold a named lock for the run; another run with the same name exits 8 at once, sending nothing.",
+        show_default=False,
+    ),
+]
+MetadataOption = Annotated[
+    str,
+    typer.Option(
+        "--metadata",
+        metavar="LEVEL",
+        help="What each image carries: full (prompt, model, seed, size, cost, generation id), minimal (model, seed, version) or none.",
+        autocompletion=lambda incomplete: [
+            m for m in ("full", "minimal", "none") if m.startswith(incomplete)
+        ],
+    ),
+]
+FromOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--from",
+        metavar="FILE",
+        help="Make it again from an image flux2 wrote (or its --json line): same model, seed, size and prompt; flags given here win.",
+        show_default=False,
+    ),
+]

@@ -108,7 +108,10 @@ class App:
 
         from flux_cli.redact import redact
 
-        self.err.print(Text(f"flux2: {_printable(redact(message))}", style=style or ""))
+        # One message, one line: a log file (cron) must not get it folded at 80 columns.
+        self.err.print(
+            Text(f"flux2: {_printable(redact(message))}", style=style or ""), soft_wrap=True
+        )
 
 
 def _point_at_devnull(stream: TextIO) -> None:

@@ -52,7 +52,15 @@ def cost(
     flux2 cost -m max --size 2048x2048 -i ref.png -i 1024x1024
     """
     from flux_cli.cli.estimate import run_cost
+    from flux_cli.cli.run import explicit_options
 
+    given = explicit_options(ctx)
+    if "model" not in given or "api" not in given:
+        from flux_cli.settings import load_settings
+
+        settings = load_settings()
+        model = model if "model" in given else settings.model
+        api = api if "api" in given else settings.route
     run_cost(
         ctx.obj,
         model=model,

@@ -9,12 +9,17 @@ import typer
 from flux_cli.cli.common import (
     ApiOption,
     AspectRatioOption,
+    BatchOption,
+    ConcurrencyOption,
     CountOption,
     DryRunOption,
     ForceOption,
     FormatOption,
+    FromOption,
     JsonOption,
+    LockOption,
     MaxCostOption,
+    MetadataOption,
     ModelOption,
     OutputOption,
     PromptFileOption,
@@ -81,17 +86,27 @@ def edit(
     retries: RetriesOption = 2,
     retry_ambiguous: RetryAmbiguousOption = False,
     sandbox: SandboxOption = False,
+    batch: BatchOption = None,
+    concurrency: ConcurrencyOption = 4,
+    lock: LockOption = None,
+    metadata: MetadataOption = "full",
+    from_file: FromOption = None,
 ) -> None:
     """Edit images, or make a new one from reference images, guided by a prompt.
 
     Each reference is turned upright, stripped of metadata (GPS included), shrunk to at most
     4 megapixels and priced by the megapixel in the estimate before anything is sent.
     """
-    from flux_cli.cli.run import GenerateOptions, run_generate
+    from flux_cli.cli.run import GenerateOptions, explicit_options, run_command
 
-    run_generate(
+    run_command(
         ctx.obj,
-        GenerateOptions(
+        from_file=from_file,
+        explicit=explicit_options(ctx),
+        batch=batch,
+        concurrency=concurrency,
+        lock=lock,
+        opts=GenerateOptions(
             prompt=prompt,
             prompt_file=prompt_file,
             model=model,
@@ -111,6 +126,7 @@ def edit(
             retries=retries,
             retry_ambiguous=retry_ambiguous,
             sandbox=sandbox,
+            metadata=metadata,
             command="edit",
             images=tuple(images),
             inline_urls=inline_urls,

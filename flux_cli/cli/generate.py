@@ -9,12 +9,17 @@ import typer
 from flux_cli.cli.common import (
     ApiOption,
     AspectRatioOption,
+    BatchOption,
+    ConcurrencyOption,
     CountOption,
     DryRunOption,
     ForceOption,
     FormatOption,
+    FromOption,
     JsonOption,
+    LockOption,
     MaxCostOption,
+    MetadataOption,
     ModelOption,
     OutputOption,
     PromptFileOption,
@@ -55,17 +60,27 @@ def generate(
     retries: RetriesOption = 2,
     retry_ambiguous: RetryAmbiguousOption = False,
     sandbox: SandboxOption = False,
+    batch: BatchOption = None,
+    concurrency: ConcurrencyOption = 4,
+    lock: LockOption = None,
+    metadata: MetadataOption = "full",
+    from_file: FromOption = None,
 ) -> None:
     """Generate images from a text prompt.
 
     Prints the estimated cost before the call and the charged cost after it (on stderr), and the
     written file paths on stdout (or JSON Lines with --json, or the image bytes with -o -).
     """
-    from flux_cli.cli.run import GenerateOptions, run_generate
+    from flux_cli.cli.run import GenerateOptions, explicit_options, run_command
 
-    run_generate(
+    run_command(
         ctx.obj,
-        GenerateOptions(
+        from_file=from_file,
+        explicit=explicit_options(ctx),
+        batch=batch,
+        concurrency=concurrency,
+        lock=lock,
+        opts=GenerateOptions(
             prompt=prompt,
             prompt_file=prompt_file,
             model=model,
@@ -85,5 +100,6 @@ def generate(
             retries=retries,
             retry_ambiguous=retry_ambiguous,
             sandbox=sandbox,
+            metadata=metadata,
         ),
     )

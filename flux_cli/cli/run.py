@@ -66,6 +66,7 @@ class GenerateOptions:
     retry_ambiguous: bool
     sandbox: bool
     command: str = "generate"
+    metadata: str = "full"
     images: tuple[str, ...] = ()
     inline_urls: bool = False
     max_input_mp: float | None = None
@@ -175,6 +176,106 @@ def _real_endpoint() -> tuple[str, ApiKey]:
 # -- the run -----------------------------------------------------------------------------------
 
 
+def explicit_options(ctx: Any) -> frozenset[str]:
+    """The options given on the command line (not defaults), for "flags override --from"."""
+    given = set()
+    for name in ctx.params:
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name in {"COMMANDLINE", "ENVIRONMENT"}:
+            given.add(name)
+    return frozenset(given)
+
+
+def apply_settings(
+    opts: GenerateOptions, concurrency: int, explicit: frozenset[str]
+) -> tuple[GenerateOptions, int]:
+    """Config defaults (env > file > built-in) for every option not given on the command line."""
+    from dataclasses import replace
+
+    from flux_cli.images import format_from_extension
+    from flux_cli.output import DEFAULT_TEMPLATE
+    from flux_cli.settings import load_settings
+
+    settings = load_settings()
+    changes: dict[str, Any] = {}
+    for option, value in (
+        ("model", settings.model),
+        ("aspect_ratio", settings.aspect_ratio),
+        ("image_format", settings.image_format),
+        ("api", settings.route),
+        ("metadata", settings.metadata),
+    ):
+        if option not in explicit and value is not None:
+            changes[option] = value
+    if "size" in explicit and "aspect_ratio" not in explicit:
+        changes.pop("aspect_ratio", None)  # an explicit --size wins over a configured ratio
+    if "output" in explicit and opts.output and format_from_extension(opts.output):
+        changes.pop("image_format", None)  # so does the extension of an explicit -o name
+    if "output" not in explicit and (
+        settings.output_dir is not None or settings.output_template != DEFAULT_TEMPLATE
+    ):
+        directory = str(settings.output_dir) if settings.output_dir is not None else "."
+        changes["output"] = f"{directory.rstrip('/')}/{settings.output_template}"
+    if "concurrency" not in explicit:
+        concurrency = settings.concurrency
+    return replace(opts, **changes), concurrency
+
+
+def apply_recipe(opts: GenerateOptions, source: Path, explicit: frozenset[str]) -> GenerateOptions:
+    """`--from FILE`: the recipe's settings wherever no flag was given (product.md §2)."""
+    from dataclasses import replace
+
+    from flux_cli.metadata import load_recipe, recipe_to_options
+
+    recipe = recipe_to_options(load_recipe(source))
+    changes: dict[str, Any] = {}
+    if "prompt" in recipe and opts.prompt is None and opts.prompt_file is None:
+        changes["prompt"] = recipe["prompt"]
+    for name in ("model", "seed", "api", "image_format"):
+        if name in recipe and name not in explicit:
+            changes[name] = recipe[name]
+    if changes.get("image_format") == "jpeg":
+        del changes["image_format"]  # FLUX.2's own default: asking for it changes nothing
+    if not {"size", "aspect_ratio"} & explicit:
+        if "size" in recipe:
+            changes["size"] = recipe["size"]
+        elif "aspect_ratio" in recipe:
+            changes["aspect_ratio"] = recipe["aspect_ratio"]
+    return replace(opts, **changes)
+
+
+def run_command(
+    app: App,
+    *,
+    opts: GenerateOptions,
+    batch: str | None,
+    concurrency: int,
+    lock: str | None,
+    from_file: Path | None = None,
+    explicit: frozenset[str] = frozenset(),
+) -> None:
+    """generate and edit: one run, or a batch, optionally under a named lock."""
+    from contextlib import nullcontext
+
+    from flux_cli.locking import hold
+
+    opts, concurrency = apply_settings(opts, concurrency, explicit)
+    if opts.metadata not in {"full", "minimal", "none"}:
+        raise UsageError(f"--metadata must be full, minimal or none, got {opts.metadata!r}")
+    if from_file is not None:
+        if batch is not None:
+            raise UsageError("--from and --batch do not combine")
+        opts = apply_recipe(opts, from_file, explicit)
+
+    with hold(lock) if lock else nullcontext():
+        if batch is not None:
+            from flux_cli.cli.batch import run_batch
+
+            run_batch(app, opts, batch, concurrency)
+        else:
+            run_generate(app, opts)
+
+
 def run_generate(app: App, opts: GenerateOptions) -> None:
     app.quiet = opts.quiet
     if opts.api not in {"images", "chat"}:
@@ -233,7 +334,7 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
             app.info(f"removed GPS location data from {reference.source} before sending it")
     if opts.dry_run:
         _show_estimate(app, plan, references, None)
-        _check_max_cost(plan, max_cost)
+        _check_max_cost(plan.estimate.total_micros, max_cost)
         _print_dry_run(app, plan, opts.sandbox)
         return
 
@@ -244,14 +345,13 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
     with Ledger.open() as ledger:
         spending = Spending(ledger, api, budgets, plan, opts.command, settings.store_prompts)
         _show_estimate(app, plan, references, spending.remaining_text())
-        _check_max_cost(plan, max_cost)
+        _check_max_cost(plan.estimate.total_micros, max_cost)
         outcomes = _send_all(app, opts, plan, output_plan, real, spending)
     _show_charged(app, plan, outcomes)
     _finish(app, outcomes)
 
 
-def _check_max_cost(plan: Plan, max_cost: int | None) -> None:
-    total = plan.estimate.total_micros
+def _check_max_cost(total: int, max_cost: int | None) -> None:
     if max_cost is not None and total > max_cost:
         raise BudgetError(
             f"the estimate {format_usd(total)} is over --max-cost {format_usd(max_cost)}; nothing was sent",
@@ -290,7 +390,7 @@ def _send_all(
                 try:
                     outcome.row_id = spending.reserve(index)
                     outcome.result = client.generate(plan.request(index), plan.route)
-                    _save(app, plan, output_plan, outcome, opts.force)
+                    _save(app, plan, output_plan, outcome, opts.force, opts.metadata)
                 except Flux2Error as exc:
                     outcome.error = exc
                     _rescue_if_paid(app, outcome, exc)
@@ -427,7 +527,40 @@ def _waiting(app: App, plan: Plan) -> Iterator[None]:
         yield
 
 
-def _save(app: App, plan: Plan, output_plan: OutputPlan, outcome: Outcome, force: bool) -> None:
+def _with_metadata(
+    app: App, plan: Plan, outcome: Outcome, data: bytes, fmt: str, level: str
+) -> bytes:
+    """The image with its recipe embedded (PNG iTXt, JPEG/WebP XMP), pixels untouched."""
+    from flux_cli import metadata
+
+    result = outcome.result
+    assert result is not None
+    recipe = metadata.recipe_for(
+        plan,
+        seed=outcome.seed,
+        width=result.width,
+        height=result.height,
+        fmt=fmt,
+        generation_id=result.generation_id,
+        provider=result.provider,
+        cost_micros=result.cost_micros,
+        level=level,
+    )
+    try:
+        return metadata.embed(data, fmt, recipe)
+    except metadata.MetadataError as exc:
+        app.warn(f"the image is written without its recipe ({exc})")
+        return data
+
+
+def _save(
+    app: App,
+    plan: Plan,
+    output_plan: OutputPlan,
+    outcome: Outcome,
+    force: bool,
+    metadata: str = "full",
+) -> None:
     from flux_cli import images
     from flux_cli import output as out
 
@@ -447,6 +580,7 @@ def _save(app: App, plan: Plan, output_plan: OutputPlan, outcome: Outcome, force
                 f"converting the image to {plan.target_format} failed ({exc.reason})"
             ) from None
         outcome.converted_from, fmt = fmt, plan.target_format
+    data = _with_metadata(app, plan, outcome, data, fmt, metadata)
     outcome.fmt = fmt
     outcome.sha256 = hashlib.sha256(data).hexdigest()
     outcome.size_bytes = len(data)
@@ -493,7 +627,9 @@ def _usd(micros: int | None) -> float | None:
     return None if micros is None else float(micros_to_usd(micros))
 
 
-def _emit(app: App, plan: Plan, outcome: Outcome, json_lines: bool) -> None:
+def _emit(
+    app: App, plan: Plan, outcome: Outcome, json_lines: bool, extra: dict[str, Any] | None = None
+) -> None:
     outcome.data = None
     estimate = plan.estimate.total_micros // plan.count
     result = outcome.result
@@ -517,11 +653,15 @@ def _emit(app: App, plan: Plan, outcome: Outcome, json_lines: bool) -> None:
             if result
             else getattr(outcome.error, "generation_id", None),
             "elapsed_s": round(result.elapsed_s, 3) if result else None,
+            "prompt": plan.prompt,
         }
         if outcome.error is not None:
             record["error"] = outcome.error.message
             record["exit_code"] = int(outcome.error.exit_code)
-        app.display(json.dumps(record, ensure_ascii=False))
+        record.update(extra or {})
+        from flux_cli.metadata import json_text
+
+        app.display(json_text(record))
     elif outcome.error is None and outcome.path not in (None, "-"):
         app.display(str(outcome.path))
 

@@ -1,0 +1,501 @@
+"""`--batch FILE`: many prompts in one run, for pipelines and cron (product.md §2).
+
+Every line is planned before anything is sent, so a bad line fails on its own without costing
+anything; the good ones then run K at a time over one shared HTTP client, each with its own budget
+check and ledger row. Progress is a bar on a terminal, one plain line per finished item otherwise,
+nothing with --quiet; --json prints one line per item as it finishes; one summary table ends the run.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import wait as wait_for
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO, Any
+
+from flux_cli.cli.context import App
+from flux_cli.cli.run import (
+    GenerateOptions,
+    Outcome,
+    Spending,
+    _api_label,
+    _check_max_cost,
+    _emit,
+    _endpoint,
+    _real_endpoint,
+    _rescue_if_paid,
+    _resolve_model,
+    _save,
+    _target_format,
+    parse_money,
+)
+from flux_cli.errors import Flux2Error, Interrupted, UsageError
+from flux_cli.exit_codes import ExitCode
+from flux_cli.generation import ModelSpec, Plan, check_prompt, plan_generation
+from flux_cli.output import OutputPlan
+from flux_cli.pricing import format_usd
+from flux_cli.sizes import SizeError, parse_size
+
+MAX_ITEMS = 10_000
+MAX_LINE_BYTES = 256 * 1024
+ITEM_KEYS = frozenset(
+    {"prompt", "model", "seed", "size", "aspect_ratio", "output", "images", "format"}
+)
+
+
+@dataclass
+class Item:
+    line: int
+    prompt: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    plan: Plan | None = None
+    output: OutputPlan | None = None
+    error: Flux2Error | None = None
+    outcome: Outcome | None = None
+
+
+class BatchFailure(Flux2Error):
+    exit_code = ExitCode.PARTIAL
+
+
+def read_items(stream: IO[bytes], source: str) -> list[Item]:
+    """Plain lines are prompts; lines starting with `{` are JSON objects with per-item overrides.
+    Blank lines and lines starting with `#` are skipped. A bad line becomes a failed item."""
+    items: list[Item] = []
+    for number, raw in enumerate(stream, start=1):
+        if len(items) >= MAX_ITEMS:
+            raise UsageError(f"{source} has more than {MAX_ITEMS:,} items; split it")
+        if len(raw) > MAX_LINE_BYTES:
+            items.append(
+                Item(
+                    number,
+                    error=UsageError(f"the line is longer than {MAX_LINE_BYTES // 1024} KiB"),
+                )
+            )
+            continue
+        try:
+            text = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            items.append(Item(number, error=UsageError("the line is not valid UTF-8")))
+            continue
+        if not text or text.startswith("#"):
+            continue
+        if not text.startswith("{"):
+            items.append(Item(number, prompt=text))
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            items.append(Item(number, error=UsageError(f"not valid JSON ({exc.msg})")))
+            continue
+        except (ValueError, RecursionError):
+            items.append(Item(number, error=UsageError("not valid JSON")))
+            continue
+        if not isinstance(data, dict):
+            items.append(Item(number, error=UsageError("not a JSON object")))
+            continue
+        unknown = sorted(set(data) - ITEM_KEYS)
+        if unknown:
+            items.append(
+                Item(
+                    number,
+                    error=UsageError(
+                        f"unknown field {unknown[0]!r} (fields: {', '.join(sorted(ITEM_KEYS))})"
+                    ),
+                )
+            )
+            continue
+        prompt = data.get("prompt")
+        items.append(
+            Item(number, prompt=prompt if isinstance(prompt, str) else None, overrides=data)
+        )
+    return items
+
+
+def _typed(item: Item, key: str, kind: type, default: Any) -> Any:
+    value = item.overrides.get(key, default)
+    if value is default:
+        return value
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise UsageError(f"{key} must be a whole number")
+    if kind is str and not isinstance(value, str):
+        raise UsageError(f"{key} must be a string")
+    if kind is list and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+        raise UsageError(f"{key} must be a list of strings")
+    return value
+
+
+def plan_item(
+    item: Item, opts: GenerateOptions, model_for: Callable[[str], ModelSpec], count: int
+) -> None:
+    """Fill in `item.plan` and `item.output`, or `item.error`."""
+    from flux_cli import inputs
+    from flux_cli import output as out
+
+    try:
+        if item.prompt is None:
+            given = item.overrides.get("prompt")
+            raise UsageError("no prompt" if given is None else "prompt must be a string")
+        prompt = check_prompt(item.prompt)
+        model_name = _typed(item, "model", str, None)
+        model = model_for(model_name or opts.model)
+        size_text = _typed(item, "size", str, opts.size)
+        try:
+            size = parse_size(size_text) if size_text else None
+        except SizeError as exc:
+            raise UsageError(str(exc)) from None
+        aspect_ratio = _typed(item, "aspect_ratio", str, opts.aspect_ratio)
+        if "size" in item.overrides and "aspect_ratio" not in item.overrides:
+            aspect_ratio = None
+        specs = _typed(item, "images", list, list(opts.images))
+        if "-" in specs:
+            raise UsageError("images cannot come from stdin in a batch")
+        if len(specs) > model.max_references:
+            raise UsageError(f"{model.alias} takes at most {model.max_references} reference images")
+        references = inputs.load_references(
+            specs,
+            stdin=None,
+            max_pixels=inputs.max_pixels_for(opts.max_input_mp),
+            inline_urls=opts.inline_urls,
+        )
+        output_spec = _typed(item, "output", str, opts.output)
+        output_plan = out.plan_outputs(
+            output_spec, count=count if output_spec == opts.output else 1, default_dir=Path(".")
+        )
+        if output_plan.to_stdout:
+            raise UsageError("a batch cannot write images to stdout")
+        fmt = _typed(item, "format", str, opts.image_format)
+        item_opts = replace(opts, image_format=fmt, output=output_spec)
+        item.plan = plan_generation(
+            model=model,
+            prompt=prompt,
+            route=opts.api,
+            aspect_ratio=aspect_ratio,
+            size=size,
+            seed=_typed(item, "seed", int, opts.seed),
+            count=1,
+            target_format=_target_format(item_opts, output_plan),
+            references=[r.url for r in references],
+            reference_sizes=[r.billed_size for r in references],
+        )
+        item.output = output_plan
+    except Flux2Error as exc:
+        item.error = exc
+
+
+@dataclass
+class Progress:
+    """What people see while a batch runs: a bar on a terminal, plain lines otherwise."""
+
+    app: App
+    total: int
+    done: int = 0
+    spent_micros: int = 0
+    _bar: Any = None
+    _task: Any = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __enter__(self) -> Progress:
+        if not self.app.quiet and self.app.stderr_is_tty():
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+            from rich.progress import (
+                Progress as Bar,
+            )
+
+            self._bar = Bar(
+                TextColumn("batch"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("· spent {task.fields[spent]}"),
+                TimeElapsedColumn(),
+                console=self.app.err,
+                transient=True,
+                # Rich would otherwise capture stdout and print it on stderr above the bar:
+                # stdout is data for the next program and must stay where it is.
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self._bar.__enter__()
+            self._task = self._bar.add_task("batch", total=self.total, spent=format_usd(0))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+    def finished(self, item: Item) -> None:
+        outcome = item.outcome
+        with self._lock:
+            self.done += 1
+            if outcome is not None and outcome.result is not None and outcome.result.cost_micros:
+                self.spent_micros += outcome.result.cost_micros
+            if self._bar is not None:
+                self._bar.update(
+                    self._task, completed=self.done, spent=format_usd(self.spent_micros)
+                )
+                return
+            if self.app.quiet:
+                return
+            self.app.err.print(
+                _plain_line(item, self.done, self.total),
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+
+
+def _plain_line(item: Item, done: int, total: int) -> str:
+    from flux_cli.redact import redact
+    from flux_cli.textsafe import strip_control
+
+    prefix = f"flux2: [{done}/{total}] line {item.line}:"
+    outcome = item.outcome
+    error = item.error or (outcome.error if outcome else None)
+    if error is not None:
+        return strip_control(
+            redact(f"{prefix} failed (exit {int(error.exit_code)}): {error.message}")
+        )
+    assert outcome is not None
+    assert outcome.result is not None
+    cost = outcome.result.cost_micros
+    return strip_control(
+        f"{prefix} ok {format_usd(cost) if cost is not None else '?'} {outcome.path}"
+    )
+
+
+def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> None:
+    import sys
+
+    from flux_cli import output as out
+    from flux_cli.ledger import Budgets, Ledger
+    from flux_cli.settings import load_settings
+
+    app.quiet = opts.quiet
+    if not 1 <= concurrency <= 32:
+        raise UsageError(f"--concurrency must be between 1 and 32, got {concurrency}")
+    if opts.prompt is not None or opts.prompt_file is not None:
+        raise UsageError("--batch takes its prompts from the batch file; give no prompt argument")
+    if opts.count != 1:
+        raise UsageError("-n does not combine with --batch; repeat the line instead")
+    if opts.output == "-":
+        raise UsageError("a batch cannot write images to stdout (-o -)")
+    settings = load_settings()
+    if batch == "-":
+        if sys.stdin is None:
+            raise UsageError("--batch - needs the batch on stdin, but stdin is closed")
+        items = read_items(sys.stdin.buffer, "stdin")
+    else:
+        try:
+            with Path(batch).open("rb") as handle:
+                items = read_items(handle, batch)
+        except OSError as exc:
+            raise UsageError(f"cannot read the batch file {batch}: {exc.strerror}") from None
+    if not items:
+        raise UsageError(f"the batch {batch} holds no prompts")
+
+    real = None if opts.sandbox or opts.dry_run else _real_endpoint()
+    models: dict[str, ModelSpec] = {}
+
+    def model_for(name: str) -> ModelSpec:
+        if name not in models:
+            models[name] = _resolve_model(app, replace(opts, model=name), real)
+        return models[name]
+
+    for item in items:
+        if item.error is None:
+            plan_item(item, opts, model_for, len(items))
+    runnable = [item for item in items if item.plan is not None]
+    for directory in {
+        item.output.directory for item in runnable if item.output and item.output.directory
+    }:
+        out.preflight(directory)
+    total = sum(item.plan.estimate.total_micros for item in runnable if item.plan)
+    if not opts.quiet:
+        bad = len(items) - len(runnable)
+        app.info(
+            f"batch: {len(items)} items ({bad} with errors), estimate {format_usd(total)} for {len(runnable)} images"
+            + (f", {concurrency} at a time" if len(runnable) > 1 else "")
+        )
+    max_cost = parse_money(opts.max_cost, "--max-cost") if opts.max_cost is not None else None
+    _check_max_cost(total, max_cost)
+    if opts.dry_run:
+        for item in items:
+            if item.error is not None:
+                app.error(item.error.message)
+        from flux_cli.cli.run import _print_dry_run
+
+        for item in runnable:
+            assert item.plan is not None
+            _print_dry_run(app, item.plan, opts.sandbox)
+        return
+
+    api = _api_label(real, sandbox=opts.sandbox)
+    budgets = Budgets(settings.daily_budget_micros, settings.monthly_budget_micros)
+    lock = threading.Lock()
+    spendings: list[Spending] = []
+    with (
+        Ledger.open() as ledger,
+        _endpoint(opts.sandbox, real) as (base_url, key),
+        Progress(app, len(items)) as progress,
+    ):
+        for item in items:
+            if item.error is not None:
+                _report(app, item, opts, lock, progress)
+        from flux_cli.openrouter.client import OpenRouterClient, RetryNotice, Timeouts
+
+        def notice(n: RetryNotice) -> None:
+            if progress._bar is None:
+                app.info(f"attempt {n.attempt} failed ({n.reason}); retrying in {n.delay:.1f} s")
+
+        client = OpenRouterClient(
+            base_url,
+            key,
+            timeouts=Timeouts(attempt=opts.timeout),
+            max_retries=opts.retries,
+            retry_ambiguous=1 if opts.retry_ambiguous else 0,
+            on_retry=notice,
+        )
+
+        def one(item: Item) -> None:
+            plan, output_plan = item.plan, item.output
+            assert plan is not None
+            assert output_plan is not None
+            spending = Spending(ledger, api, budgets, plan, opts.command, settings.store_prompts)
+            with lock:
+                spendings.append(spending)
+            outcome = Outcome(index=item.line - 1, seed=plan.seeds[0])
+            item.outcome = outcome
+            try:
+                outcome.row_id = spending.reserve(0)
+                outcome.result = client.generate(plan.request(0), plan.route)
+                _save(app, plan, output_plan, outcome, opts.force, opts.metadata)
+            except Flux2Error as exc:
+                outcome.error = exc
+                _rescue_if_paid(app, outcome, exc)
+            spending.finish(outcome)
+            _report(app, item, opts, lock, progress)
+
+        with (
+            client,
+            ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="flux2-batch") as pool,
+        ):
+            futures: list[Future[None]] = [pool.submit(one, item) for item in runnable]
+            try:
+                for future in as_completed(futures):
+                    future.result()
+            except Interrupted:
+                running = [f for f in futures if not f.done()]
+                pool.shutdown(wait=False, cancel_futures=True)
+                app.warn(
+                    "interrupted: no new items start; waiting for the ones in flight (Ctrl-C again to stop waiting)"
+                )
+                try:
+                    wait_for(running)
+                finally:
+                    for spending in spendings:
+                        spending.interrupted()
+                raise
+    _summary(app, items)
+    _finish(items)
+
+
+def _report(
+    app: App, item: Item, opts: GenerateOptions, lock: threading.Lock, progress: Progress
+) -> None:
+    with lock:
+        if opts.json_lines:
+            if item.plan is not None and item.outcome is not None:
+                _emit(app, item.plan, item.outcome, True, {"line": item.line, "index": item.line})
+            else:
+                error = item.error
+                assert error is not None
+                app.display(
+                    json.dumps(
+                        {
+                            "status": "failed",
+                            "line": item.line,
+                            "index": item.line,
+                            "error": error.message,
+                            "exit_code": int(error.exit_code),
+                        },
+                        ensure_ascii=False,
+                    )
+                )
+        elif item.outcome is not None and item.outcome.error is None and item.outcome.path:
+            app.display(item.outcome.path)
+    progress.finished(item)
+
+
+def _item_error(item: Item) -> Flux2Error | None:
+    return item.error or (item.outcome.error if item.outcome else None)
+
+
+def _summary(app: App, items: list[Item]) -> None:
+    if app.quiet:
+        return
+    from flux_cli.cli.render import _table
+
+    ok = [i for i in items if _item_error(i) is None and i.outcome is not None]
+    failed = [i for i in items if _item_error(i) is not None]
+    blocked = [i for i in failed if int(_item_error(i).exit_code) == ExitCode.BUDGET]  # type: ignore[union-attr]
+    estimate = sum(
+        i.plan.estimate.total_micros for i in items if i.plan is not None and i.outcome is not None
+    )
+    charged = sum(
+        i.outcome.result.cost_micros or 0
+        for i in items
+        if i.outcome is not None and i.outcome.result is not None
+    )
+    table = _table(app.err, "Batch summary")
+    table.show_header = False
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("items", str(len(items)))
+    table.add_row("written", str(len(ok)))
+    table.add_row(
+        "failed", f"{len(failed)}" + (f" ({len(blocked)} blocked by a budget)" if blocked else "")
+    )
+    table.add_row("estimate", format_usd(estimate))
+    table.add_row("charged", format_usd(charged))
+    app.err.print()
+    app.err.print(table)
+    for item in failed[:20]:
+        error = _item_error(item)
+        assert error is not None
+        app.error(f"line {item.line}: {error.message}")
+    if len(failed) > 20:
+        app.error(f"… and {len(failed) - 20} more failed lines (see --json)")
+
+
+def _finish(items: list[Item]) -> None:
+    failed = [i for i in items if _item_error(i) is not None]
+    if not failed:
+        return
+    lines = ", ".join(str(i.line) for i in failed[:10]) + (" …" if len(failed) > 10 else "")
+    if len(failed) == len(items):
+        # Nothing was written: the exit code of the first failure says why (7 when a budget
+        # stopped every item, 4 for a bad key, …).
+        first = _item_error(failed[0])
+        assert first is not None
+        raise _AllFailed(first, lines)
+    raise BatchFailure(
+        f"{len(failed)} of {len(items)} items failed (lines {lines}); the others were written"
+    )
+
+
+class _AllFailed(Flux2Error):
+    def __init__(self, first: Flux2Error, lines: str) -> None:
+        super().__init__(
+            f"every item of the batch failed (lines {lines}); the first: {first.message}",
+            hint=first.hint,
+        )
+        self.exit_code = first.exit_code

@@ -1,0 +1,195 @@
+"""`flux2 config show | get | set | unset | path`: the settings file (config.toml).
+
+Precedence is flag > environment > file > default; `show` says where each value came from. The
+keys, their types and their variables are declared once, in `flux_cli.settings.SCHEMA`. The API
+key is never a setting (`flux2 auth login` stores it).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from flux_cli.cli.boundary import guarded
+
+if TYPE_CHECKING:
+    from flux_cli.cli.context import App
+    from flux_cli.settings import Value
+
+config_app = typer.Typer(
+    name="config",
+    help=(
+        "Show and change the settings in the config file (precedence: flag > environment > "
+        "file > default). The API key is not a setting: see flux2 auth."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _complete_keys(incomplete: str) -> list[str]:
+    from flux_cli.settings import KEYS
+
+    return [key for key in KEYS if key.startswith(incomplete)]
+
+
+def _complete_values(ctx: typer.Context, incomplete: str) -> list[str]:
+    from flux_cli.settings import KEYS
+
+    entry = KEYS.get(str(ctx.params.get("key") or ""))
+    return [c for c in (entry.choices if entry else ()) if c.startswith(incomplete)]
+
+
+KeyArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="KEY",
+        help="A setting such as model or budget.daily_usd.",
+        autocompletion=_complete_keys,
+        show_default=False,
+    ),
+]
+
+
+def show(
+    ctx: typer.Context,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="One JSON object on stdout: path and every key.")
+    ] = False,
+) -> None:
+    """List every setting with its effective value and where it came from.
+
+    The source is `default`, `file PATH` or `env VARIABLE`. Unset values show as - (null in
+    --json).
+    """
+    from flux_cli.settings import config_path, load_values
+
+    values = load_values()
+    if json_output:
+        ctx.obj.display(_json(str(config_path()), values))
+        return
+    _table(ctx.obj, values)
+
+
+def get(ctx: typer.Context, key: KeyArgument) -> None:
+    """Print the effective value of one setting on stdout, bare (for $(flux2 config get KEY)).
+
+    Prints an empty line when the setting is unset.
+    """
+    from flux_cli.settings import display, effective
+
+    value, _source = effective(key)
+    ctx.obj.display(display(value))
+
+
+def set_(
+    ctx: typer.Context,
+    key: KeyArgument,
+    value: Annotated[
+        str,
+        typer.Argument(
+            metavar="VALUE",
+            help="The new value; checked before anything is written.",
+            autocompletion=_complete_values,
+            show_default=False,
+        ),
+    ],
+) -> None:
+    """Set a setting in the config file, keeping the others.
+
+    KEY is one of: model, aspect_ratio, format, output_dir, output_template, metadata, route,
+    concurrency, budget.daily_usd, budget.monthly_usd, history.store_prompts (flux2 config show
+    lists them with their values). A bad value is refused with the values that fit. The file is
+    written atomically, readable only by you (0600, in a 0700 directory); comments in it are not
+    kept.
+    """
+    from flux_cli import settings
+
+    app: App = ctx.obj
+    entry = settings.setting(key)
+    typed = entry.validate(value, "the command line")
+    path = settings.config_path()
+    document = settings.read_document(path)
+    settings.write_document(
+        settings.with_value(document, entry, settings.file_value(typed), path), path
+    )
+    app.info(f"set {entry.key} = {settings.display(typed)} in {path}")
+    _warn_if_env_wins(app, entry.key)
+
+
+def unset(ctx: typer.Context, key: KeyArgument) -> None:
+    """Remove a setting from the config file, so the environment or the default applies."""
+    from flux_cli import settings
+
+    app: App = ctx.obj
+    entry = settings.setting(key)
+    path = settings.config_path()
+    document = settings.read_document(path)
+    remaining = settings.without_value(document, entry, path)
+    if remaining is None:
+        app.info(f"{entry.key} is not set in {path}; nothing to do")
+    else:
+        settings.write_document(remaining, path)
+        value, source = settings.effective(entry.key)
+        shown = settings.display(value) or "unset"
+        app.info(f"removed {entry.key} from {path}; it is now {shown} ({source})")
+    _warn_if_env_wins(app, entry.key)
+
+
+def path(ctx: typer.Context) -> None:
+    """Print the config file's path on stdout (it may not exist yet)."""
+    from flux_cli.settings import config_path
+
+    ctx.obj.display(str(config_path()))
+
+
+def _warn_if_env_wins(app: App, key: str) -> None:
+    import os
+
+    from flux_cli.settings import KEYS
+
+    variable = KEYS[key].env
+    if os.environ.get(variable, "").strip():
+        app.warn(f"{variable} is set in the environment and wins over the file")
+
+
+def _json(path: str, values: dict[str, Value]) -> str:
+    import json
+    from decimal import Decimal
+
+    def plain(value: object) -> object:
+        return float(value) if isinstance(value, Decimal) else value
+
+    record = {
+        "path": path,
+        "settings": {
+            key: {
+                "value": plain(item.value),
+                "source": item.label,
+                "type": item.setting.kind,
+                "env": item.setting.env,
+                "default": plain(item.setting.default),
+            }
+            for key, item in values.items()
+        },
+    }
+    return json.dumps(record, ensure_ascii=False)
+
+
+def _table(app: App, values: dict[str, Value]) -> None:
+    from flux_cli.settings import display
+
+    rows = [(key, display(item.value) or "-", item.label) for key, item in values.items()]
+    key_width = max(len(row[0]) for row in rows)
+    value_width = max(len(row[1]) for row in rows)
+    for key, value, source in rows:
+        app.display(f"{key:<{key_width}}  {value:<{value_width}}  {source}")
+
+
+config_app.command(name="show")(guarded(show))
+config_app.command(name="get")(guarded(get))
+config_app.command(name="set")(guarded(set_))
+config_app.command(name="unset")(guarded(unset))
+config_app.command(name="path")(guarded(path))

@@ -1,0 +1,145 @@
+"""`flux2 inspect FILE`: what an image made by flux2 carries (product.md §2).
+
+The file is checked as strictly as any input image first. Its format, size and recipe are the
+command's result, so they go to stdout; "no flux2 metadata" is a note on stderr, and still exit 0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from flux_cli.cli.context import App
+    from flux_cli.images import ImageInfo
+    from flux_cli.metadata import Recipe
+
+_FORMAT_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WebP"}
+
+
+def inspect_command(
+    ctx: typer.Context,
+    file: Annotated[
+        Path,
+        typer.Argument(help="A PNG, JPEG or WebP image.", show_default=False),
+    ],
+    json_output: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="One JSON object on stdout: path, format, width, height and recipe (null when "
+            "the image carries none).",
+        ),
+    ] = False,
+) -> None:
+    """Show what an image made by flux2 carries: prompt, model, seed, size, cost, generation id.
+
+    Reads the recipe flux2 embeds in every image it writes (see --metadata), e.g.
+    flux2 inspect fox.png --json
+    """
+    run_inspect(ctx.obj, file, json_output=json_output)
+
+
+def run_inspect(app: App, path: Path, *, json_output: bool) -> None:
+    from flux_cli.errors import UsageError
+    from flux_cli.images import InvalidImage, normalise_image
+    from flux_cli.metadata import MetadataError, extract, json_text, read_input
+
+    data = read_input(path)
+    try:
+        image_bytes, info = normalise_image(data)
+    except InvalidImage as exc:
+        raise UsageError(f"{path} is not a usable image: {exc.reason}") from None
+    try:
+        recipe = extract(image_bytes)
+    except MetadataError as exc:
+        raise UsageError(f"the flux2 metadata in {path} cannot be read: {exc}") from None
+    if recipe is None:
+        app.info(
+            f"{path} carries no flux2 metadata: not made by flux2, made with --metadata none, "
+            "or stripped since"
+        )
+    if json_output:
+        record = {
+            "path": str(path),
+            "format": info.format,
+            "width": info.width,
+            "height": info.height,
+            "recipe": recipe.to_dict() if recipe is not None else None,
+        }
+        app.display(json_text(record))
+        return
+    app.out.print(_table(app, path, info, recipe))
+
+
+def _table(app: App, path: Path, info: ImageInfo, recipe: Recipe | None) -> Any:
+    from rich.text import Text
+
+    from flux_cli.cli.render import _table as styled_table
+    from flux_cli.textsafe import strip_control
+
+    def text(value: str) -> Text:
+        # Untrusted: no markup, no control characters, nothing a terminal cannot encode.
+        return Text(strip_control(value).encode("utf-8", "replace").decode("utf-8"))
+
+    table = styled_table(app.out, "")
+    table.show_header = False
+    table.add_column("what", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    table.add_row("file", text(str(path)))
+    table.add_row("image", f"{_FORMAT_NAMES[info.format]}, {info.width}×{info.height}")
+    if recipe is None:
+        table.add_row("recipe", "none")
+        return table
+    if recipe.prompt is not None:
+        prompt = text(recipe.prompt)
+        if recipe.prompt_truncated:
+            prompt.append(" … (shortened to fit in the file)", style="dim")
+        table.add_row("prompt", prompt)
+    table.add_row("model", text(recipe.model))
+    table.add_row("seed", str(recipe.seed))
+    asked = _asked_for(recipe)
+    if asked:
+        table.add_row("asked for", asked)
+    if recipe.route is not None:
+        table.add_row("route", recipe.route)
+    if recipe.cost_usd is not None or recipe.estimate_usd is not None:
+        table.add_row("cost", _cost(recipe))
+    if recipe.generation_id is not None:
+        table.add_row("generation id", text(recipe.generation_id))
+    if recipe.provider is not None:
+        table.add_row("provider", text(recipe.provider))
+    if recipe.reference_count:
+        table.add_row("references", f"{recipe.reference_count} (the images are not embedded)")
+    if recipe.created is not None:
+        table.add_row("created", recipe.created)
+    version = f"flux2 {recipe.tool_version}" if recipe.tool_version else "flux2"
+    detail = "" if recipe.level == "full" else " (model, seed and tool version only)"
+    table.add_row("made by", text(f"{version}, metadata {recipe.level}{detail}"))
+    return table
+
+
+def _asked_for(recipe: Recipe) -> str | None:
+    if recipe.size is not None:
+        return f"--size {recipe.size}"
+    if recipe.aspect_ratio is not None:
+        return f"aspect ratio {recipe.aspect_ratio}"
+    return None
+
+
+def _cost(recipe: Recipe) -> str:
+    from decimal import Decimal
+
+    from flux_cli.pricing import format_usd, usd_to_micros
+
+    def usd(value: str) -> str:
+        return format_usd(usd_to_micros(Decimal(value)))
+
+    parts = []
+    if recipe.cost_usd is not None:
+        parts.append(f"{usd(recipe.cost_usd)} charged")
+    if recipe.estimate_usd is not None:
+        parts.append(f"{usd(recipe.estimate_usd)} estimated")
+    return ", ".join(parts)
