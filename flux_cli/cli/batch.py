@@ -393,13 +393,16 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
                 for future in as_completed(futures):
                     future.result()
             except Interrupted:
-                running = [f for f in futures if not f.done()]
                 pool.shutdown(wait=False, cancel_futures=True)
+                # Only what a worker is running: futures cancelled in the queue are never
+                # "notified", and concurrent.futures.wait() would wait for them forever.
+                in_flight = [f for f in futures if f.running()]
                 app.warn(
-                    "interrupted: no new items start; waiting for the ones in flight (Ctrl-C again to stop waiting)"
+                    f"interrupted: no new items start; waiting for the {len(in_flight)} in flight "
+                    "(Ctrl-C again to stop waiting)"
                 )
                 try:
-                    wait_for(running)
+                    wait_for(in_flight)
                 finally:
                     for spending in spendings:
                         spending.interrupted()

@@ -408,10 +408,16 @@ def _send_all(
                         with ThreadPoolExecutor(
                             max_workers=min(plan.count, 8), thread_name_prefix="flux2"
                         ) as pool:
-                            for future in as_completed(
-                                [pool.submit(one, i) for i in range(plan.count)]
-                            ):
-                                future.result()
+                            try:
+                                for future in as_completed(
+                                    [pool.submit(one, i) for i in range(plan.count)]
+                                ):
+                                    future.result()
+                            except Interrupted:
+                                # Images not started yet are not sent; those in flight finish
+                                # when the pool closes.
+                                pool.shutdown(wait=False, cancel_futures=True)
+                                raise
             except Interrupted:
                 spending.interrupted()
                 raise

@@ -301,3 +301,59 @@ def test_config_defaults_reach_generate_and_flags_still_win(flux2: Flux2, workdi
     env = json.loads(flux2("generate", "a fox", "--json", "-q", env={"FLUX2_MODEL": "max"}).out)
     assert env["model"] == "black-forest-labs/flux.2-max"
     assert json.loads(flux2("cost", "--json").out)["alias"] == "klein"
+
+
+def test_ctrl_c_in_a_batch_stops_new_items_and_exits_130(sandbox: Sandbox, workdir: Path) -> None:
+    import signal
+
+    (workdir / "b.txt").write_text("".join(f"prompt {i}\n" for i in range(12)))
+    sandbox.set_rule("images", Fault(kind="slow", delay=1.5))
+    env = {**os.environ, "FLUX2_BASE_URL": sandbox.base_url, "OPENROUTER_API_KEY": CANARY_KEY}
+    proc = subprocess.Popen(
+        [*flux2_command(), "generate", "--batch", "b.txt", "--concurrency", "2", "--json"],
+        cwd=workdir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while len([r for r in sandbox.requests if r.path.endswith("/images")]) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"interrupted" in err
+    sent = len([r for r in sandbox.requests if r.path.endswith("/images")])
+    assert sent < 12  # no new items started after Ctrl-C
+    records = [json.loads(line) for line in out.decode().splitlines()]
+    assert all(r["status"] == "ok" for r in records)  # the ones in flight finished
+    with Ledger.open() as ledger:
+        rows = ledger.rows(sandbox.base_url)
+    assert len(rows) == sent
+    assert {r.status for r in rows} <= {"ok", "unknown"}
+    assert not [r for r in rows if r.status == "pending"]
+
+
+def test_ctrl_c_with_n_sends_no_more_images(sandbox: Sandbox, workdir: Path) -> None:
+    import signal
+
+    sandbox.set_rule("images", Fault(kind="slow", delay=1.5))
+    env = {**os.environ, "FLUX2_BASE_URL": sandbox.base_url, "OPENROUTER_API_KEY": CANARY_KEY}
+    proc = subprocess.Popen(
+        [*flux2_command(), "generate", "a fox", "-n", "16", "-q"],
+        cwd=workdir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while len([r for r in sandbox.requests if r.path.endswith("/images")]) < 8:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert len([r for r in sandbox.requests if r.path.endswith("/images")]) == 8
