@@ -31,6 +31,7 @@ from flux_cli.cli.run import (
     _resolve_model,
     _save,
     _target_format,
+    make_client,
     parse_money,
 )
 from flux_cli.errors import Flux2Error, Interrupted, UsageError
@@ -350,19 +351,8 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
         for item in items:
             if item.error is not None:
                 _report(app, item, opts, lock, progress)
-        from flux_cli.openrouter.client import OpenRouterClient, RetryNotice, Timeouts
-
-        def notice(n: RetryNotice) -> None:
-            if progress._bar is None:
-                app.info(f"attempt {n.attempt} failed ({n.reason}); retrying in {n.delay:.1f} s")
-
-        client = OpenRouterClient(
-            base_url,
-            key,
-            timeouts=Timeouts(attempt=opts.timeout),
-            max_retries=opts.retries,
-            retry_ambiguous=1 if opts.retry_ambiguous else 0,
-            on_retry=notice,
+        client = make_client(
+            app, opts, base_url, key, announce_retries=lambda: progress._bar is None
         )
 
         def one(item: Item) -> None:

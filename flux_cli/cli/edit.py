@@ -97,39 +97,6 @@ def edit(
     Each reference is turned upright, stripped of metadata (GPS included), shrunk to at most
     4 megapixels and priced by the megapixel in the estimate before anything is sent.
     """
-    from flux_cli.cli.run import GenerateOptions, explicit_options, run_command
+    from flux_cli.cli.run import run_cli
 
-    run_command(
-        ctx.obj,
-        from_file=from_file,
-        explicit=explicit_options(ctx),
-        batch=batch,
-        concurrency=concurrency,
-        lock=lock,
-        opts=GenerateOptions(
-            prompt=prompt,
-            prompt_file=prompt_file,
-            model=model,
-            aspect_ratio=aspect_ratio,
-            size=size,
-            seed=seed,
-            image_format=image_format,
-            count=count,
-            output=output,
-            force=force,
-            max_cost=max_cost,
-            dry_run=dry_run,
-            json_lines=json_lines,
-            quiet=quiet,
-            api=api,
-            timeout=timeout,
-            retries=retries,
-            retry_ambiguous=retry_ambiguous,
-            sandbox=sandbox,
-            metadata=metadata,
-            command="edit",
-            images=tuple(images),
-            inline_urls=inline_urls,
-            max_input_mp=max_input_mp,
-        ),
-    )
+    run_cli(ctx, "edit")

@@ -71,35 +71,6 @@ def generate(
     Prints the estimated cost before the call and the charged cost after it (on stderr), and the
     written file paths on stdout (or JSON Lines with --json, or the image bytes with -o -).
     """
-    from flux_cli.cli.run import GenerateOptions, explicit_options, run_command
+    from flux_cli.cli.run import run_cli
 
-    run_command(
-        ctx.obj,
-        from_file=from_file,
-        explicit=explicit_options(ctx),
-        batch=batch,
-        concurrency=concurrency,
-        lock=lock,
-        opts=GenerateOptions(
-            prompt=prompt,
-            prompt_file=prompt_file,
-            model=model,
-            aspect_ratio=aspect_ratio,
-            size=size,
-            seed=seed,
-            image_format=image_format,
-            count=count,
-            output=output,
-            force=force,
-            max_cost=max_cost,
-            dry_run=dry_run,
-            json_lines=json_lines,
-            quiet=quiet,
-            api=api,
-            timeout=timeout,
-            retries=retries,
-            retry_ambiguous=retry_ambiguous,
-            sandbox=sandbox,
-            metadata=metadata,
-        ),
-    )
+    run_cli(ctx, "generate")

@@ -10,7 +10,7 @@ import hashlib
 import json
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -370,59 +370,92 @@ def _send_all(
     """One request per image (in parallel for -n), each with its ledger row."""
     lock = threading.Lock()
     outcomes: list[Outcome] = []
-    with _endpoint(opts.sandbox, real) as (base_url, key):
+    with (
+        _endpoint(opts.sandbox, real) as (base_url, key),
+        make_client(app, opts, base_url, key) as client,
+    ):
 
-        def notice(n: RetryNotice) -> None:
-            app.info(f"attempt {n.attempt} failed ({n.reason}); retrying in {n.delay:.1f} s")
-
-        client = OpenRouterClient(
-            base_url,
-            key,
-            timeouts=Timeouts(attempt=opts.timeout),
-            max_retries=opts.retries,
-            retry_ambiguous=1 if opts.retry_ambiguous else 0,
-            on_retry=notice,
-        )
-        with client:
-
-            def one(index: int) -> Outcome:
-                outcome = Outcome(index=index, seed=plan.seeds[index])
-                try:
-                    outcome.row_id = spending.reserve(index)
-                    outcome.result = client.generate(plan.request(index), plan.route)
-                    _save(app, plan, output_plan, outcome, opts.force, opts.metadata)
-                except Flux2Error as exc:
-                    outcome.error = exc
-                    _rescue_if_paid(app, outcome, exc)
-                spending.finish(outcome)
-                with lock:
-                    _emit(app, plan, outcome, opts.json_lines)
-                    outcomes.append(outcome)
-                return outcome
-
+        def one(index: int) -> Outcome:
+            outcome = Outcome(index=index, seed=plan.seeds[index])
             try:
-                with _waiting(app, plan):
-                    if plan.count == 1:
-                        one(0)
-                    else:
-                        with ThreadPoolExecutor(
-                            max_workers=min(plan.count, 8), thread_name_prefix="flux2"
-                        ) as pool:
-                            try:
-                                for future in as_completed(
-                                    [pool.submit(one, i) for i in range(plan.count)]
-                                ):
-                                    future.result()
-                            except Interrupted:
-                                # Images not started yet are not sent; those in flight finish
-                                # when the pool closes.
-                                pool.shutdown(wait=False, cancel_futures=True)
-                                raise
-            except Interrupted:
-                spending.interrupted()
-                raise
+                outcome.row_id = spending.reserve(index)
+                outcome.result = client.generate(plan.request(index), plan.route)
+                _save(app, plan, output_plan, outcome, opts.force, opts.metadata)
+            except Flux2Error as exc:
+                outcome.error = exc
+                _rescue_if_paid(app, outcome, exc)
+            spending.finish(outcome)
+            with lock:
+                _emit(app, plan, outcome, opts.json_lines)
+                outcomes.append(outcome)
+            return outcome
+
+        try:
+            with _waiting(app, plan):
+                if plan.count == 1:
+                    one(0)
+                else:
+                    with ThreadPoolExecutor(
+                        max_workers=min(plan.count, 8), thread_name_prefix="flux2"
+                    ) as pool:
+                        try:
+                            for future in as_completed(
+                                [pool.submit(one, i) for i in range(plan.count)]
+                            ):
+                                future.result()
+                        except Interrupted:
+                            # Images not started yet are not sent; those in flight finish
+                            # when the pool closes.
+                            pool.shutdown(wait=False, cancel_futures=True)
+                            raise
+        except Interrupted:
+            spending.interrupted()
+            raise
     outcomes.sort(key=lambda o: o.index)
     return outcomes
+
+
+def make_client(
+    app: App,
+    opts: GenerateOptions,
+    base_url: str,
+    key: ApiKey,
+    *,
+    announce_retries: Callable[[], bool] = lambda: True,
+) -> OpenRouterClient:
+    """The run's one client: its timeout, retry counts, and retries announced on stderr."""
+
+    def notice(n: RetryNotice) -> None:
+        if announce_retries():
+            app.info(f"attempt {n.attempt} failed ({n.reason}); retrying in {n.delay:.1f} s")
+
+    return OpenRouterClient(
+        base_url,
+        key,
+        timeouts=Timeouts(attempt=opts.timeout),
+        max_retries=opts.retries,
+        retry_ambiguous=1 if opts.retry_ambiguous else 0,
+        on_retry=notice,
+    )
+
+
+def run_cli(ctx: Any, command: str) -> None:
+    """generate and edit: Typer has parsed every option into `ctx.params`; build the run from it."""
+    from dataclasses import fields
+
+    params = dict(ctx.params)
+    names = {f.name for f in fields(GenerateOptions)}
+    values = {name: value for name, value in params.items() if name in names}
+    values["images"] = tuple(values.get("images") or ())
+    run_command(
+        ctx.obj,
+        opts=GenerateOptions(command=command, **values),
+        batch=params["batch"],
+        concurrency=params["concurrency"],
+        lock=params["lock"],
+        from_file=params["from_file"],
+        explicit=explicit_options(ctx),
+    )
 
 
 class Spending:

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from flux_cli.openrouter import errors as E
@@ -115,23 +115,8 @@ def _data(obj: object, what: str) -> Mapping[str, Any]:
     raise E.BadResponseError(f"the answer to {what} is not the expected JSON object")
 
 
-def _number(value: object) -> Decimal | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, Decimal)):
-        number = Decimal(value)
-    elif isinstance(value, str):
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            return None
-    else:
-        return None
-    return number if number.is_finite() else None
-
-
 def _money(value: object) -> int | None:
-    number = _number(value)
+    number = wire.number(value)
     if number is None:
         return None
     try:
@@ -239,8 +224,8 @@ def generation(client: OpenRouterClient, generation_id: str) -> GenerationInfo |
         provider=_text(data.get("provider_name")),
         model=_text(data.get("model")),
         created_at=_time(data.get("created_at")),
-        tokens_prompt=_number(data.get("tokens_prompt")),
-        tokens_completion=_number(data.get("tokens_completion")),
+        tokens_prompt=wire.number(data.get("tokens_prompt")),
+        tokens_completion=wire.number(data.get("tokens_completion")),
         api_type=_text(data.get("api_type")),
         finish_reason=_text(data.get("finish_reason")),
         cancelled=_flag(data.get("cancelled")),

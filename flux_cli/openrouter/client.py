@@ -213,13 +213,7 @@ class OpenRouterClient:
                 raise error
             if retries >= self.max_retries:
                 raise self._exhausted(error, attempts)
-            delay = retry_delay(retries, retry_after, self._rand)
-            if delay is None:
-                assert retry_after is not None
-                raise self._too_long(error, retry_after, attempts)
-            if self._on_retry is not None:
-                self._on_retry(RetryNotice(attempts, delay, error.message))
-            self._sleep(delay)
+            self._pause(error, retries, retry_after, attempts)
             retries += 1
 
     def _get_success(self, raw: _Raw, path: str) -> object:
@@ -357,14 +351,21 @@ class OpenRouterClient:
                 ambiguous_retries += 1
             elif retries >= self.max_retries:
                 raise self._exhausted(error, attempts)
-            delay = retry_delay(retries, retry_after, self._rand)
-            if delay is None:
-                assert retry_after is not None
-                raise self._too_long(error, retry_after, attempts)
-            if self._on_retry is not None:
-                self._on_retry(RetryNotice(attempts, delay, error.message))
-            self._sleep(delay)
+            self._pause(error, retries, retry_after, attempts)
             retries += 1
+
+    def _pause(
+        self, error: E.OpenRouterError, retries: int, retry_after: float | None, attempts: int
+    ) -> None:
+        """Wait before the next attempt, as the server asked or by backoff; raise `error` when
+        the server asks for longer than flux2 waits."""
+        delay = retry_delay(retries, retry_after, self._rand)
+        if delay is None:
+            assert retry_after is not None
+            raise self._too_long(error, retry_after, attempts)
+        if self._on_retry is not None:
+            self._on_retry(RetryNotice(attempts, delay, error.message))
+        self._sleep(delay)
 
     def _judge(self, raw: _Raw) -> tuple[Decision, E.OpenRouterError, float | None]:
         decision = classify_status(raw.status)

@@ -136,25 +136,26 @@ def server_text(value: object) -> str:
 # -- usage -------------------------------------------------------------------------------------
 
 
-def _number(value: object) -> Decimal | None:
+def number(value: object) -> Decimal | None:
+    """A finite number from untrusted JSON (int, Decimal or numeric string), else None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, Decimal)):
-        number = Decimal(value)
+        result = Decimal(value)
     elif isinstance(value, str):
         try:
-            number = Decimal(value)
+            result = Decimal(value.strip())
         except InvalidOperation:
             return None
     else:
         return None
-    return number if number.is_finite() else None
+    return result if result.is_finite() else None
 
 
 def parse_usage(value: object) -> Usage:
     if not isinstance(value, Mapping):
         return Usage()
-    cost = _number(value.get("cost"))
+    cost = number(value.get("cost"))
     cost_micros: int | None = None
     if cost is not None and cost >= 0:
         try:
@@ -162,9 +163,9 @@ def parse_usage(value: object) -> Usage:
         except (ValueError, ArithmeticError):
             cost_micros = None
     return Usage(
-        prompt_tokens=_number(value.get("prompt_tokens")),
-        completion_tokens=_number(value.get("completion_tokens")),
-        total_tokens=_number(value.get("total_tokens")),
+        prompt_tokens=number(value.get("prompt_tokens")),
+        completion_tokens=number(value.get("completion_tokens")),
+        total_tokens=number(value.get("total_tokens")),
         cost_micros=cost_micros,
     )
 
