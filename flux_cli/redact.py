@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable
+from typing import Any, TextIO
 
 _KEY_PATTERN = re.compile(r"sk-or-(?:v\d+-)?[A-Za-z0-9_\-]{8,}")
 _BEARER_PATTERN = re.compile(r"(?i)(bearer\s+)[^\s'\",]+")
@@ -38,3 +40,25 @@ def redact(text: str) -> str:
             text = text.replace(secret, mask_key(secret))
     text = _KEY_PATTERN.sub(lambda m: mask_key(m.group(0)), text)
     return _BEARER_PATTERN.sub(lambda m: f"{m.group(1)}[redacted]", text)
+
+
+class RedactingStream:
+    """A text stream that masks keys in everything written to it.
+
+    Installed over stderr by the entry point, so that even text flux2 does not compose itself
+    (a usage error echoing a key pasted as a stray argument) never shows a key.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(redact(text))
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)

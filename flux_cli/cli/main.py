@@ -12,10 +12,11 @@ import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
-from typing import NoReturn
+from typing import NoReturn, TextIO, cast
 
 from flux_cli.errors import Flux2Error, Interrupted
 from flux_cli.exit_codes import ExitCode
+from flux_cli.redact import RedactingStream
 
 
 def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
@@ -35,6 +36,8 @@ def _print_error(message: str, hint: str | None = None) -> None:
 
 def run(argv: Sequence[str] | None = None) -> NoReturn:
     args = list(sys.argv[1:] if argv is None else argv)
+    if sys.stderr is not None and not isinstance(sys.stderr, RedactingStream):
+        sys.stderr = cast(TextIO, RedactingStream(sys.stderr))
     signal.signal(signal.SIGINT, _raise_interrupted)
     signal.signal(signal.SIGTERM, _raise_interrupted)
     code: int
@@ -62,7 +65,8 @@ def run(argv: Sequence[str] | None = None) -> NoReturn:
 
             from flux_cli.redact import redact
 
-            sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+            if sys.stderr is not None:
+                sys.stderr.write(redact("".join(traceback.format_exception(exc))))
         _print_error(
             f"internal error: {type(exc).__name__}: {exc}",
             "this is a bug in flux2; run again with --debug to see the traceback and report it",

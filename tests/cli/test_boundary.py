@@ -116,3 +116,12 @@ def test_help_snapshot_lists_the_commands() -> None:
     assert result.exit_code == 0
     for name in _command_names():
         assert name.split()[0] in result.stdout
+
+
+def test_a_key_pasted_as_a_stray_argument_is_masked_in_usage_errors() -> None:
+    result = run("generate", "a fox", CANARY_KEY)
+    assert result.returncode == 2
+    assert "unexpected extra argument" in result.stderr
+    assert CANARY_KEY not in result.stderr
+    assert CANARY_KEY[9:] not in result.stderr
+    assert "sk-or-v1-…" in result.stderr
