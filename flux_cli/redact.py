@@ -15,6 +15,7 @@ _KEY_PATTERN = re.compile(r"sk-or-(?:v\d+-)?[A-Za-z0-9_\-]{8,}")
 _BEARER_PATTERN = re.compile(r"(?i)(bearer\s+)[^\s'\",]+")
 _lock = threading.Lock()
 _secrets: set[str] = set()
+_public: set[str] = set()
 
 
 def mask_key(key: str) -> str:
@@ -32,13 +33,22 @@ def register_secret(secret: str) -> None:
             _secrets.add(secret)
 
 
+def declare_public(value: str) -> None:
+    """A key-shaped value that is meant to be shown (the sandbox's rehearsal key)."""
+    with _lock:
+        _public.add(value.strip())
+
+
 def redact(text: str) -> str:
     with _lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
+        secrets = sorted(_secrets - _public, key=len, reverse=True)
+        public = set(_public)
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, mask_key(secret))
-    text = _KEY_PATTERN.sub(lambda m: mask_key(m.group(0)), text)
+    text = _KEY_PATTERN.sub(
+        lambda m: m.group(0) if m.group(0) in public else mask_key(m.group(0)), text
+    )
     return _BEARER_PATTERN.sub(lambda m: f"{m.group(1)}[redacted]", text)
 
 

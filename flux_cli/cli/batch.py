@@ -26,6 +26,7 @@ from flux_cli.cli.run import (
     _check_max_cost,
     _emit,
     _endpoint,
+    _keep_interrupted,
     _real_endpoint,
     _rescue_if_paid,
     _resolve_model,
@@ -371,6 +372,9 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
             except Flux2Error as exc:
                 outcome.error = exc
                 _rescue_if_paid(app, outcome, exc)
+            except Interrupted:
+                _keep_interrupted(app, outcome, spending)
+                raise
             spending.finish(outcome)
             _report(app, item, opts, lock, progress)
 

@@ -91,6 +91,13 @@ class App:
         except BrokenPipeError:
             self.stdout_closed = True
             _point_at_devnull(self.stdout)
+        except OSError as exc:  # a full disk or an I/O error: the data is lost, so say so
+            from flux_cli.errors import OutputError
+
+            self.stdout_closed = True
+            _point_at_devnull(self.stdout)
+            reason = exc.strerror or type(exc).__name__
+            raise OutputError(f"cannot write to stdout: {reason}") from None
 
     # -- people (stderr) ---------------------------------------------------------------------
     def info(self, message: str) -> None:

@@ -384,6 +384,9 @@ def _send_all(
             except Flux2Error as exc:
                 outcome.error = exc
                 _rescue_if_paid(app, outcome, exc)
+            except Interrupted:
+                _keep_interrupted(app, outcome, spending)
+                raise
             spending.finish(outcome)
             with lock:
                 _emit(app, plan, outcome, opts.json_lines)
@@ -640,6 +643,17 @@ def _save(
     )
     path = out.write_atomic(output_plan.directory, output_plan.name_for(fields), data, force=force)
     outcome.path = str(path)
+
+
+def _keep_interrupted(app: App, outcome: Outcome, spending: Spending) -> None:
+    """Ctrl-C after the answer arrived (while writing): the image is paid for, so keep its
+    bytes in the rescue dir and settle its row as billed, not as unknown."""
+    if outcome.result is None:
+        return
+    outcome.error = OutputError("interrupted before the image was written")
+    _rescue_if_paid(app, outcome, outcome.error)
+    spending.finish(outcome)
+    app.error(outcome.error.message)
 
 
 def _rescue_if_paid(app: App, outcome: Outcome, exc: Flux2Error) -> None:

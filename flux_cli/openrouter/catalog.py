@@ -619,6 +619,8 @@ def _read_cache(path: Path, base_url: str) -> _Cached | None:
     for item in items:
         entry = _entry_from_json(item)
         entries[entry.id] = entry
+    if any(model.id not in entries for model in MODELS):
+        raise _Unreadable("the FLUX.2 models are missing")  # every fetch writes all four
     notes = obj.get("notes", [])
     if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
         raise _Unreadable("notes are not strings")

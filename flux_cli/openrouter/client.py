@@ -8,6 +8,7 @@ retry loop is tested without waiting.
 from __future__ import annotations
 
 import random
+import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -89,6 +90,10 @@ class _Raw:
 class _NotSent(Exception):
     """Failed before any byte of the request could have reached the server."""
 
+    def __init__(self, reason: str, *, final: bool = False) -> None:
+        super().__init__(reason)
+        self.final = final  # will not heal by trying again (a certificate that fails to verify)
+
 
 class _NoAnswer(Exception):
     """Sent (or partly sent), and no response headers came back."""
@@ -119,6 +124,7 @@ class OpenRouterClient:
     ) -> None:
         self.base_url = validate_base_url(base_url)
         self._host = urlsplit(self.base_url).hostname or ""
+        self._via = "" if transport is not None else _proxy_note(self.base_url)
         self.timeouts = timeouts or Timeouts()
         self.max_retries = max(0, max_retries)
         self.retry_ambiguous = max(0, retry_ambiguous)
@@ -294,7 +300,7 @@ class OpenRouterClient:
             httpx.UnsupportedProtocol,
             httpx.ProxyError,
         ) as exc:
-            raise _NotSent(_describe(exc)) from None
+            raise _NotSent(_describe(exc), final=_certificate_failed(exc)) from None
         except (httpx.TransportError, httpx.DecodingError) as exc:
             if headers_seen:
                 raise _BodyLost(_describe(exc), status, response_headers) from None
@@ -314,9 +320,9 @@ class OpenRouterClient:
             try:
                 raw = self._attempt(path, body)
             except _NotSent as exc:
-                decision = Decision.RETRY
+                decision = Decision.FAIL if exc.final else Decision.RETRY
                 error = E.ConnectionFailedError(
-                    f"could not reach {self._host}: {exc}; nothing was sent",
+                    f"could not reach {self._host}{self._via}: {exc}; nothing was sent",
                     hint="check the network connection and any HTTPS_PROXY setting, then run again",
                 )
             except _NoAnswer as exc:
@@ -504,6 +510,35 @@ def _describe(exc: BaseException) -> str:
     return wire.server_text(redact(text))
 
 
+def _certificate_failed(exc: BaseException) -> bool:
+    """The server's TLS certificate did not verify: retrying cannot help, and is never downgraded."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
+def _proxy_note(base_url: str) -> str:
+    """` through the proxy http://host:port` when the environment sends `base_url` via one."""
+    from urllib.request import getproxies_environment, proxy_bypass
+
+    parts = urlsplit(base_url)
+    proxies = getproxies_environment()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or proxy_bypass(parts.hostname or ""):
+        return ""
+    try:
+        p = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+        where = f"{p.scheme}://{p.hostname}" + (f":{p.port}" if p.port else "")
+    except ValueError:
+        return " through a proxy (HTTPS_PROXY)"
+    return f" through the proxy {wire.server_text(where)}"  # credentials in the URL left out
+
+
 def _generation_id(headers: Mapping[str, str]) -> str | None:
     for key, value in headers.items():
         if key.lower() == "x-generation-id":
@@ -575,19 +610,33 @@ def _api_error(status: int, headers: Mapping[str, str], info: wire.ErrorInfo | N
         )
     if 300 <= status < 400:
         location = wire.server_text(headers.get("location", ""))
-        return E.BadRequestError(
+        return E.UnexpectedStatusError(
             f"the server redirected the request ({status}{' to ' + location if location else ''}); "
             "flux2 does not follow redirects with your key",
             hint="check FLUX2_BASE_URL",
             **common,
         )
     if 400 <= status < 500:
+        fallbacks = _fallback_models(info)
         return E.BadRequestError(
             f"OpenRouter refused the request ({what})",
-            hint="check the model and options; `flux2 generate --help` lists them",
+            hint=(
+                f"OpenRouter suggests: {', '.join(fallbacks)}"
+                if fallbacks
+                else "check the model and options; `flux2 generate --help` lists them"
+            ),
             **common,
         )
-    return E.BadRequestError(f"unexpected answer from the server ({what})", **common)
+    return E.UnexpectedStatusError(f"unexpected answer from the server ({what})", **common)
+
+
+def _fallback_models(info: wire.ErrorInfo) -> list[str]:
+    """`error.availability.fallback_models` (openrouter-protocol.md §6C), as safe text."""
+    availability = info.raw.get("availability")
+    models = availability.get("fallback_models") if isinstance(availability, Mapping) else None
+    if not isinstance(models, list):
+        return []
+    return [wire.server_text(m)[:100] for m in models[:5] if isinstance(m, str) and m.strip()]
 
 
 def _body_info(body: bytes) -> wire.ErrorInfo | None:

@@ -3,6 +3,7 @@
 OpenRouterError
 ├── APIError                       an error the server reported (HTTP status or 200 body)
 │   ├── BadRequestError            400 404 405 413 422 and other 4xx   → 2
+│   │   └── UnexpectedStatusError  1xx, 3xx (never followed), 501, 505  → 10
 │   ├── AuthenticationError        401, 403 for the key                 → 4
 │   ├── PaymentRequiredError       402                                  → 5
 │   ├── ModerationError            403 moderation, content policy       → 6
@@ -83,6 +84,15 @@ class ModerationError(APIError):
 
 class UnavailableError(APIError):
     exit_code = ExitCode.UNAVAILABLE
+
+
+class UnexpectedStatusError(BadRequestError):
+    """A status flux2 cannot use: 1xx, a redirect (never followed, the key stays put), 501, 505.
+
+    A BadRequestError for callers that switch on `status`, but a bad response (exit 10), as
+    `retry.exit_code_for_status` has it."""
+
+    exit_code = ExitCode.BAD_RESPONSE
 
 
 class ServerOutcomeUnknownError(APIError):

@@ -211,7 +211,9 @@ def error_info(obj: object) -> ErrorInfo | None:
     elif isinstance(code_value, int):
         code = code_value
     elif isinstance(code_value, str):
-        code = int(code_value) if code_value.isdigit() and len(code_value) <= 3 else code_value
+        # ASCII digits only: "²".isdigit() is True, but int("²") raises.
+        is_number = code_value.isascii() and code_value.isdigit() and len(code_value) <= 3
+        code = int(code_value) if is_number else code_value
     else:
         code = None
     metadata = error.get("metadata")

@@ -92,7 +92,11 @@ def serve(
         sys.stdout.flush()
         _err(f"flux2 sandbox: serving on {sandbox.base_url} (Ctrl-C to stop)")
         _err(f"export FLUX2_BASE_URL={sandbox.base_url}")
-        _err(f"export OPENROUTER_API_KEY={config.key or SANDBOX_KEY}")
+        from flux_cli.redact import declare_public
+
+        accepted = config.key or SANDBOX_KEY
+        declare_public(accepted)  # a rehearsal key, printed so it can be pasted
+        _err(f"export OPENROUTER_API_KEY={accepted}")
         for route, fault in faults:
             times = "always" if fault.times is None else str(fault.times)
             _err(f"flux2 sandbox: fault {route}:{fault.describe()} (times={times})")
