@@ -76,7 +76,9 @@ def estimate_table(
     who = f"{alias} · {model_id}" + (f" · {provider}" if provider else "")
     table = _table(console, f"Estimate · {who}")
     where = "images" if route == "images" else "chat/completions"
-    table.caption = f"{sum_line(estimate)}\nprices: {price_source} · route: /{where}"
+    table.caption = f"prices: {price_source} · route: /{where}"
+    if len(estimate.lines) > 1:  # one price needs no sum
+        table.caption = f"{sum_line(estimate)}\n{table.caption}"
     if budget:
         table.caption += f"\n{budget}"
     table.caption_justify = "left"
