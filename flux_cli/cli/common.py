@@ -10,6 +10,17 @@ import typer
 from flux_cli.models import ALIASES, FLUX2_ASPECT_RATIOS
 
 
+def explicit_options(ctx: typer.Context) -> frozenset[str]:
+    """The options given on the command line (not defaults), for "flags override --from" and
+    "flags override the config file"."""
+    given = set()
+    for name in ctx.params:
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name in {"COMMANDLINE", "ENVIRONMENT"}:
+            given.add(name)
+    return frozenset(given)
+
+
 def _complete_models(incomplete: str) -> list[str]:
     return [name for name in (*ALIASES, *ALIASES.values()) if name.startswith(incomplete)]
 
@@ -203,5 +214,12 @@ FromOption = Annotated[
         metavar="FILE",
         help="Make it again from an image flux2 wrote (or its --json line): same model, seed, size and prompt; flags given here win.",
         show_default=False,
+    ),
+]
+PreviewOption = Annotated[
+    bool,
+    typer.Option(
+        "--preview",
+        help="After saving, draw the image in the terminal (on stderr, only when it is a terminal).",
     ),
 ]

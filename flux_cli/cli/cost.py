@@ -51,8 +51,8 @@ def cost(
     The same estimate generate and edit print, e.g.
     flux2 cost -m max --size 2048x2048 -i ref.png -i 1024x1024
     """
+    from flux_cli.cli.common import explicit_options
     from flux_cli.cli.estimate import run_cost
-    from flux_cli.cli.run import explicit_options
 
     given = explicit_options(ctx)
     if "model" not in given or "api" not in given:

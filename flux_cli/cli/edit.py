@@ -22,6 +22,7 @@ from flux_cli.cli.common import (
     MetadataOption,
     ModelOption,
     OutputOption,
+    PreviewOption,
     PromptFileOption,
     QuietOption,
     RetriesOption,
@@ -91,6 +92,7 @@ def edit(
     lock: LockOption = None,
     metadata: MetadataOption = "full",
     from_file: FromOption = None,
+    preview: PreviewOption = False,
 ) -> None:
     """Edit images, or make a new one from reference images, guided by a prompt.
 

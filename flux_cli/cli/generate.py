@@ -22,6 +22,7 @@ from flux_cli.cli.common import (
     MetadataOption,
     ModelOption,
     OutputOption,
+    PreviewOption,
     PromptFileOption,
     QuietOption,
     RetriesOption,
@@ -65,6 +66,7 @@ def generate(
     lock: LockOption = None,
     metadata: MetadataOption = "full",
     from_file: FromOption = None,
+    preview: PreviewOption = False,
 ) -> None:
     """Generate images from a text prompt.
 

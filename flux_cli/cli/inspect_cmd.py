@@ -33,16 +33,23 @@ def inspect_command(
             "the image carries none).",
         ),
     ] = False,
+    preview: Annotated[
+        bool,
+        typer.Option(
+            "--preview",
+            help="Also draw the image in the terminal (on stderr, only when it is a terminal).",
+        ),
+    ] = False,
 ) -> None:
     """Show what an image made by flux2 carries: prompt, model, seed, size, cost, generation id.
 
     Reads the recipe flux2 embeds in every image it writes (see --metadata), e.g.
     flux2 inspect fox.png --json
     """
-    run_inspect(ctx.obj, file, json_output=json_output)
+    run_inspect(ctx.obj, file, json_output=json_output, preview=preview)
 
 
-def run_inspect(app: App, path: Path, *, json_output: bool) -> None:
+def run_inspect(app: App, path: Path, *, json_output: bool, preview: bool = False) -> None:
     from flux_cli.errors import UsageError
     from flux_cli.images import InvalidImage, normalise_image
     from flux_cli.metadata import MetadataError, extract, json_text, read_input
@@ -70,8 +77,12 @@ def run_inspect(app: App, path: Path, *, json_output: bool) -> None:
             "recipe": recipe.to_dict() if recipe is not None else None,
         }
         app.display(json_text(record))
-        return
-    app.out.print(_table(app, path, info, recipe))
+    else:
+        app.out.print(_table(app, path, info, recipe))
+    if preview:
+        from flux_cli.cli.preview import show_preview
+
+        show_preview(app, image_bytes)
 
 
 def _table(app: App, path: Path, info: ImageInfo, recipe: Recipe | None) -> Any:

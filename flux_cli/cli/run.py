@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from flux_cli.cli.common import explicit_options
 from flux_cli.cli.context import App
 from flux_cli.cli.render import Charged, charged_table, estimate_table
 from flux_cli.config import ApiKey
@@ -70,6 +71,7 @@ class GenerateOptions:
     images: tuple[str, ...] = ()
     inline_urls: bool = False
     max_input_mp: float | None = None
+    preview: bool = False
 
 
 @dataclass
@@ -174,16 +176,6 @@ def _real_endpoint() -> tuple[str, ApiKey]:
 
 
 # -- the run -----------------------------------------------------------------------------------
-
-
-def explicit_options(ctx: Any) -> frozenset[str]:
-    """The options given on the command line (not defaults), for "flags override --from"."""
-    given = set()
-    for name in ctx.params:
-        source = ctx.get_parameter_source(name)
-        if source is not None and source.name in {"COMMANDLINE", "ENVIRONMENT"}:
-            given.add(name)
-    return frozenset(given)
 
 
 def apply_settings(
@@ -374,8 +366,10 @@ def _send_all(
         _endpoint(opts.sandbox, real) as (base_url, key),
         make_client(app, opts, base_url, key) as client,
     ):
+        previewed = False
 
         def one(index: int) -> Outcome:
+            nonlocal previewed
             outcome = Outcome(index=index, seed=plan.seeds[index])
             try:
                 outcome.row_id = spending.reserve(index)
@@ -391,6 +385,12 @@ def _send_all(
             with lock:
                 _emit(app, plan, outcome, opts.json_lines)
                 outcomes.append(outcome)
+                if opts.preview and outcome.error is None and outcome.path not in (None, "-"):
+                    from flux_cli.cli.preview import show_preview
+
+                    assert outcome.path is not None
+                    show_preview(app, outcome.path, announce_skip=not previewed)
+                    previewed = True
             return outcome
 
         try:
@@ -564,8 +564,21 @@ def _waiting(app: App, plan: Plan) -> Iterator[None]:
     if app.quiet or not app.stderr_is_tty():
         yield
         return
+    from rich.live import Live
+    from rich.spinner import Spinner
+
     what = f"{plan.count} images" if plan.count > 1 else "the image"
-    with app.err.status(f"generating {what} with {plan.model.alias}…"):
+    spinner = Spinner("dots", text=f"generating {what} with {plan.model.alias}…")
+    # Not console.status(): its Live captures stdout and prints it on stderr while it spins, and
+    # stdout is data for whatever reads it (`flux2 generate … > paths.txt` at a terminal).
+    with Live(
+        spinner,
+        console=app.err,
+        transient=True,
+        refresh_per_second=12.5,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    ):
         yield
 
 

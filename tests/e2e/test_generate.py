@@ -396,3 +396,31 @@ def test_a_size_the_endpoint_does_not_take_falls_back_before_sending(workdir: Pa
     record = json.loads(result.out)
     assert (record["width"], record["height"]) == (1344, 768)
     assert record["cost_usd"] == record["estimate_usd"] == 0.03
+
+
+def test_with_the_spinner_on_a_terminal_the_path_still_goes_to_stdout(
+    sandbox: Sandbox, workdir: Path
+) -> None:
+    """stderr a terminal (spinner), stdout redirected: the path must reach stdout, not the screen."""
+    leader, follower = pty.openpty()
+    env = {
+        **os.environ,
+        "FLUX2_BASE_URL": sandbox.base_url,
+        "OPENROUTER_API_KEY": CANARY_KEY,
+        "TERM": "xterm",
+    }
+    env.pop("NO_COLOR", None)
+    proc = subprocess.run(
+        [*flux2_command(), "generate", "a fox", "-o", "fox.jpg"],
+        cwd=workdir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        timeout=60,
+        check=False,
+    )
+    os.close(follower)
+    os.close(leader)
+    assert proc.returncode == 0
+    assert proc.stdout == b"fox.jpg\n"

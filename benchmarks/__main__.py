@@ -1,0 +1,74 @@
+"""`python -m benchmarks [--quick] [--json PATH] [--only SECTION ...]`: run, print a table, save JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+from benchmarks import response, startup, throughput
+from benchmarks.common import Row
+
+DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
+SECTIONS = ("startup", "response", "throughput")
+
+
+def table(rows: list[Row]) -> str:
+    headers = ("section", "figure", "value", "target", "verdict")
+    cells = [(r.section, r.name, r.value, r.target, r.verdict) for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    line = "  ".join("-" * w for w in widths)
+    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)), line]
+    out += ["  ".join(c.ljust(w) for c, w in zip(cell, widths, strict=True)) for cell in cells]
+    return "\n".join(s.rstrip() for s in out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="development run: 16 images for throughput, 7 runs instead of 15 (not the spec)",
+    )
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
+    parser.add_argument("--only", choices=SECTIONS, action="append", help="run only these")
+    args = parser.parse_args(argv)
+    chosen = args.only or list(SECTIONS)
+    runs, warmup = (7, 1) if args.quick else (15, 2)
+    images = 16 if args.quick else 64
+
+    rows: list[Row] = []
+    started = time.perf_counter()
+    if "startup" in chosen:
+        print(f"start-up: {runs} runs after {warmup} warm-ups …", file=sys.stderr)
+        rows += startup.run(runs, warmup)
+    if "response" in chosen:
+        print("client-side cost of one response …", file=sys.stderr)
+        rows += response.run(runs, warmup)
+    if "throughput" in chosen:
+        print(f"throughput: {images} images at 1, 4, 8, 16 (1 s latency) …", file=sys.stderr)
+        rows += throughput.run(images)
+
+    mode = "QUICK (not the spec)" if args.quick else "full spec"
+    print(f"flux2 benchmarks — {mode}; {platform.python_version()} on {platform.platform()}")
+    print(table(rows))
+    failed = [r for r in rows if r.passed is False]
+    print(f"{len(failed)} of {sum(r.passed is not None for r in rows)} targets FAIL")
+    report = {
+        "mode": "quick" if args.quick else "full",
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "elapsed_s": time.perf_counter() - started,
+        "rows": [r.as_json() for r in rows],
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(f"results written to {args.json}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
