@@ -14,7 +14,6 @@ the old one, so a reader sees the old file or the new one and never half of eith
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import secrets
 import stat
@@ -23,6 +22,10 @@ from typing import Literal
 
 from flux_cli.config import stored_key_path
 from flux_cli.errors import ConfigError, OutputError
+
+# The same careful write and directory sync the image files get (the names stay private to
+# output.py, whose fault tests patch them).
+from flux_cli.output import _fsync_directory, _write_all
 
 __all__ = [
     "DIR_MODE",
@@ -76,25 +79,6 @@ def ensure_private_dir(directory: Path) -> None:
             raise OutputError(
                 f"cannot make {directory} private (chmod 700): {_reason(exc)}"
             ) from None
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        if written <= 0:
-            raise OSError(errno.EIO, os.strerror(errno.EIO))
-        view = view[written:]
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Best effort: the rename is durable once the directory is synced, where that is possible."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def write_private_file(path: Path, data: bytes) -> None:
