@@ -1,3 +1,3 @@
-from flux_cli.cli.main import run
+from flux_cli.cli.main import main
 
-run()
+main()

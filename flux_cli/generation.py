@@ -6,7 +6,6 @@ then sends `plan.requests()`.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -215,7 +214,12 @@ def plan_generation(
         request_format = "png" if "png" in info.output_formats else None
         notes.append(f"{info.alias} cannot return {target_format}; the image is converted locally")
 
-    first_seed = secrets.randbelow(MAX_SEED - MAX_COUNT) if seed is None else seed
+    if seed is None:
+        import secrets  # here, not at the top: `flux2 cost` never picks a seed
+
+        first_seed = secrets.randbelow(MAX_SEED - MAX_COUNT)
+    else:
+        first_seed = seed
     seeds = tuple((first_seed + i) % (MAX_SEED + 1) for i in range(count))
     return Plan(
         model=info,

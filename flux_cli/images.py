@@ -29,9 +29,12 @@ PIL is imported inside the functions that need it, so importing this module is c
 from __future__ import annotations
 
 import base64
+import binascii
 import dataclasses
 import io
 import os
+import re
+import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -186,7 +189,7 @@ def decode_base64_strict(text: str, *, max_bytes: int) -> bytes:
     if len(text) % 4:
         raise InvalidImage("base64 data has bad padding (length is not a multiple of 4)")
     try:
-        data = base64.b64decode(text, validate=True)
+        data = _b64decode(text)
     except ValueError as exc:  # binascii.Error, or non-ASCII characters in a str
         reason = "bad padding" if "padding" in str(exc).lower() else "characters outside base64"
         raise InvalidImage(f"base64 data has {reason}") from None
@@ -199,6 +202,22 @@ def decode_base64_strict(text: str, *, max_bytes: int) -> bytes:
     if len(data) > max_bytes:
         raise InvalidImage(f"base64 data too large (over {max_bytes:,} bytes once decoded)")
     return data
+
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+
+
+def _b64decode(text: str) -> bytes:
+    """Decode validated standard base64 without copying `text` first.
+
+    `base64.b64decode(str)` encodes the whole string to bytes before decoding (a second copy
+    of a payload that can be 16 MB); `binascii.a2b_base64` reads an ASCII str in place, and from
+    Python 3.11 validates as it decodes."""
+    if sys.version_info >= (3, 11):
+        return binascii.a2b_base64(text, strict_mode=True)
+    if not text.isascii() or _BASE64.fullmatch(text) is None:
+        raise binascii.Error("Non-base64 digit found")
+    return binascii.a2b_base64(text)
 
 
 _MIME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789!#$&^_.+-")
@@ -245,6 +264,11 @@ def _png_end(data: bytes) -> int | None:
     return None
 
 
+# Spelled with a literal first byte, not `\xff+`, so the regex engine can jump between 0xFFs:
+# 0.15 ms instead of 3 ms over the 300 KB of a 1 MP JPEG.
+_NEXT_MARKER = re.compile(rb"\xff(?:\xff)*[^\x00\xd0-\xd7\xff]")
+
+
 def _jpeg_end(data: bytes) -> int | None:
     """Offset just past the EOI marker, walking segments and entropy-coded data (where a 0xFF is
     always followed by 0x00, a restart marker or fill bytes); None if the walk fails."""
@@ -270,18 +294,12 @@ def _jpeg_end(data: bytes) -> int | None:
         pos += length
         if marker != 0xDA:  # not SOS: the next marker follows the segment
             continue
-        while True:  # entropy-coded data up to the next real marker
-            ff = data.find(b"\xff", pos)
-            if ff < 0 or ff + 1 >= size:
-                return None
-            following = data[ff + 1]
-            if following == 0x00 or 0xD0 <= following <= 0xD7:
-                pos = ff + 2
-            elif following == 0xFF:
-                pos = ff + 1
-            else:
-                pos = ff
-                break
+        # Entropy-coded data runs up to the next real marker: 0xFF (after any fill 0xFFs)
+        # followed by anything but a stuffed 0x00 or a restart marker.
+        found = _NEXT_MARKER.search(data, pos)
+        if found is None:
+            return None
+        pos = found.start()
     return None
 
 
@@ -326,9 +344,21 @@ def _failure_reason(exc: BaseException) -> str:
 
 
 def _open_checked(
-    data: bytes, fmt: str, *, max_pixels: int, allow_animated: bool, max_side: int = MAX_SIDE
+    data: bytes,
+    fmt: str,
+    *,
+    max_pixels: int,
+    allow_animated: bool,
+    max_side: int = MAX_SIDE,
+    pixels: bool = True,
 ) -> tuple[Image.Image, ImageInfo]:
-    """Open, check, verify, reopen and load. Call inside `_warnings_as_errors()`."""
+    """Open, check, verify, reopen and load. Call inside `_warnings_as_errors()`.
+
+    With `pixels=False` the caller only needs to know the data is whole and sane, not the pixels:
+    a JPEG is then decoded at 1/8 scale (libjpeg's DCT scaling). Every entropy-coded block is
+    still read and Huffman-decoded, so truncated or corrupt data fails exactly as in a full
+    decode, but the pixel buffer is 1/64 the size (48 KB instead of 3 MB for 1 MP) and the
+    inverse DCT does a fraction of the work."""
     from PIL import Image
 
     allowed = [_PILLOW_FORMATS[fmt]]
@@ -349,6 +379,8 @@ def _open_checked(
     image = Image.open(io.BytesIO(data), formats=allowed)
     if image.size != (width, height):
         raise InvalidImage("the image changed size between two reads")
+    if not pixels and fmt == "jpeg":
+        image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
     image.load()
     info = ImageInfo(
         format=fmt,
@@ -362,7 +394,12 @@ def _open_checked(
 
 
 def _decode(
-    data: bytes, *, max_pixels: int, allow_animated: bool, max_side: int = MAX_SIDE
+    data: bytes,
+    *,
+    max_pixels: int,
+    allow_animated: bool,
+    max_side: int = MAX_SIDE,
+    pixels: bool = True,
 ) -> tuple[bytes, Image.Image, ImageInfo]:
     fmt = sniff_format(data)
     if fmt is None:
@@ -378,6 +415,7 @@ def _decode(
                 max_pixels=max_pixels,
                 allow_animated=allow_animated,
                 max_side=max_side,
+                pixels=pixels,
             )
     except InvalidImage:
         raise
@@ -397,7 +435,9 @@ def normalise_image(
     The bytes returned are `data` with any trailing bytes after the image's end removed; they are
     exactly what was decoded. Raises InvalidImage for anything that is not a whole, sane PNG,
     JPEG or WebP image (see the module docstring for the policies)."""
-    image_bytes, image, info = _decode(data, max_pixels=max_pixels, allow_animated=allow_animated)
+    image_bytes, image, info = _decode(
+        data, max_pixels=max_pixels, allow_animated=allow_animated, pixels=False
+    )
     image.close()
     return image_bytes, info
 

@@ -632,3 +632,60 @@ def test_convert_refuses_bad_input_and_unknown_targets() -> None:
         convert_image(encode(gradient(), "GIF"), "png")
     with pytest.raises(ValueError, match="unknown target"):
         convert_image(PNG, "gif")
+
+
+def _noisy_jpeg(size: tuple[int, int] = (512, 384), **options: object) -> bytes:
+    import random
+
+    pixels = random.Random(size[0] * size[1]).randbytes(size[0] * size[1] * 3)
+    return encode(Image.frombytes("RGB", size, pixels), "JPEG", quality=90, **options)
+
+
+def _full_decode_refuses(data: bytes) -> bool:
+    try:
+        with Image.open(io.BytesIO(data)) as full:
+            full.load()
+    except Exception:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("options", [{}, {"progressive": True}, {"restart_marker_blocks": 2}])
+def test_a_jpeg_is_checked_at_full_size_without_its_full_pixels(
+    options: dict[str, object],
+) -> None:
+    """The check decodes every block (at 1/8 scale): damaged data is refused exactly when a
+    full decode refuses it, and the size reported is the image's own."""
+    data = _noisy_jpeg((512, 384), **options)
+    kept, info = normalise_image(data)
+    assert kept == data
+    assert (info.width, info.height) == (512, 384)
+    scan = data.index(b"\xff\xda")
+    refused = 0
+    for stride in (997, 401, 97):
+        broken = bytearray(data)
+        for at in range(scan + 300, len(data) - 300, stride):
+            broken[at] ^= 0x55
+        expected = _full_decode_refuses(bytes(broken))
+        refused += expected
+        try:
+            normalise_image(bytes(broken))
+            refuses = False
+        except InvalidImage:
+            refuses = True
+        assert refuses == expected, stride
+    assert refused  # at least one kind of damage that a full decode notices
+    for cut in (scan + 100, len(data) // 2, len(data) - 2):
+        with pytest.raises(InvalidImage):
+            normalise_image(data[:cut])
+
+
+@given(st.binary(min_size=0, max_size=64), st.integers(min_value=0, max_value=3))
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+def test_jpeg_end_regex_matches_a_byte_walk(junk: bytes, fills: int) -> None:
+    """The next-marker search agrees with walking the entropy-coded bytes one at a time."""
+    data = _noisy_jpeg((64, 48))
+    eoi = len(data) - 2
+    # Fill bytes before EOI are legal; junk after EOI is trailing data.
+    padded = data[:eoi] + b"\xff" * fills + data[eoi:] + junk
+    assert images._jpeg_end(padded) == eoi + fills + 2

@@ -1,44 +1,53 @@
 """The Typer application: the global options and the list of commands.
 
 Command modules import only typer at module level; everything heavy is imported inside the command
-body, so `flux2 --help` and shell completion stay fast.
+body, so `flux2 --help` and shell completion stay fast. A run that names its command builds only
+that command (`for_args`): Typer reads every option of every command it is given, and a run needs
+one. `app`, the whole application, is built on first use (tests, help, completion).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import functools
+import os
+from collections.abc import Sequence
+from importlib import import_module
+from typing import Annotated, Any
 
 import typer
 
 from flux_cli import __version__
-from flux_cli.cli import (
-    auth,
-    balance,
-    config_cmd,
-    cost,
-    edit,
-    generate,
-    history,
-    inspect_cmd,
-    models,
-    sandbox,
-)
 from flux_cli.cli.boundary import guarded
+from flux_cli.cli.coercion import install
 from flux_cli.cli.context import App
 
-app = typer.Typer(
-    name="flux2",
-    help=(
-        "Generate and edit images with FLUX.2 through OpenRouter. "
-        "Shows what a call will cost before it is made and what it cost after."
-    ),
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    pretty_exceptions_show_locals=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+# name → (module in flux_cli.cli, function), in the order `flux2 --help` lists them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "generate": ("generate", "generate"),
+    "edit": ("edit", "edit"),
+    "cost": ("cost", "cost"),
+    "history": ("history", "history"),
+    "models": ("models", "models"),
+    "balance": ("balance", "balance"),
+    "inspect": ("inspect_cmd", "inspect_command"),
+    "sandbox": ("sandbox", "sandbox"),
+    "help": ("help_cmd", "help_command"),
+}
+# name → (module, Typer sub-application)
+GROUPS: dict[str, tuple[str, str]] = {
+    "config": ("config_cmd", "config_app"),
+    "auth": ("auth", "auth_app"),
+}
+# `flux2 help` lists and resolves every command, so it always gets the whole app.
+_NEEDS_ALL = frozenset({"help"})
+
+
+class _Group(typer.core.TyperGroup):
+    """The top-level group: converts option values without pydantic (see `coercion`)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        install(self)
+        return super().main(*args, **kwargs)
 
 
 def _version(value: bool) -> None:
@@ -47,7 +56,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def main(
     ctx: typer.Context,
     version: Annotated[
@@ -68,13 +76,55 @@ def main(
         ctx.obj.debug = True
 
 
-app.command(name="generate")(guarded(generate.generate))
-app.command(name="edit")(guarded(edit.edit))
-app.command(name="cost")(guarded(cost.cost))
-app.command(name="history")(guarded(history.history))
-app.command(name="models")(guarded(models.models))
-app.command(name="balance")(guarded(balance.balance))
-app.command(name="inspect")(guarded(inspect_cmd.inspect_command))
-app.command(name="sandbox")(guarded(sandbox.sandbox))
-app.add_typer(config_cmd.config_app, name="config")
-app.add_typer(auth.auth_app, name="auth")
+def build(only: str | None = None) -> typer.Typer:
+    """The application with every command, or with only the command `only`."""
+    application = typer.Typer(
+        name="flux2",
+        cls=_Group,
+        help=(
+            "Generate and edit images with FLUX.2 through OpenRouter. "
+            "Shows what a call will cost before it is made and what it cost after."
+        ),
+        no_args_is_help=True,
+        add_completion=True,
+        pretty_exceptions_enable=False,
+        pretty_exceptions_show_locals=False,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    application.callback()(main)
+    for name, (module, attribute) in COMMANDS.items():
+        if only is None or only == name:
+            command = getattr(import_module(f"flux_cli.cli.{module}"), attribute)
+            application.command(name=name)(guarded(command))
+    for name, (module, attribute) in GROUPS.items():
+        if only is None or only == name:
+            application.add_typer(
+                getattr(import_module(f"flux_cli.cli.{module}"), attribute), name=name
+            )
+    return application
+
+
+def for_args(args: Sequence[str]) -> typer.Typer:
+    """The application for one run with these arguments.
+
+    The global options take no values, so the first argument that is not an option names the
+    command. A known command gets an application holding only it; anything else (no command,
+    a typo that should get "did you mean", `flux2 help`, shell completion) gets the whole one."""
+    if any(key.startswith("_FLUX2_COMPLETE") for key in os.environ):
+        return _whole()
+    name = next((arg for arg in args if not arg.startswith("-")), None)
+    if name is None or name in _NEEDS_ALL or (name not in COMMANDS and name not in GROUPS):
+        return _whole()
+    return build(name)
+
+
+@functools.cache
+def _whole() -> typer.Typer:
+    return build()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return _whole()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -356,43 +356,81 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
             app, opts, base_url, key, announce_retries=lambda: progress._bar is None
         )
 
+        # `concurrency` requests are out at once. A worker gives its slot back as soon as the
+        # answer's bytes are in, and checks, saves and records the image while the next request
+        # of the batch is already on its way; twice as many workers as slots keep every slot busy.
+        slots = threading.BoundedSemaphore(concurrency)
+        stop = threading.Event()
+        # A thread that sends waits for the interpreter lock behind the threads that check and
+        # save answers: every ledger write and socket call gives the lock up and must win it
+        # back. So answers are worked on two at a time (one per core; more only queue for the
+        # lock), and the lock is handed round every 1 ms instead of 5: a freed slot sends its
+        # next request within milliseconds instead of waiting behind a round of answers.
+        turns = threading.BoundedSemaphore(2)
+        sys.setswitchinterval(0.001)
+
         def one(item: Item) -> None:
             plan, output_plan = item.plan, item.output
             assert plan is not None
             assert output_plan is not None
-            spending = Spending(ledger, api, budgets, plan, opts.command, settings.store_prompts)
-            with lock:
-                spendings.append(spending)
-            outcome = Outcome(index=item.line - 1, seed=plan.seeds[0])
-            item.outcome = outcome
-            try:
-                outcome.row_id = spending.reserve(0)
-                outcome.result = client.generate(plan.request(0), plan.route)
-                _save(app, plan, output_plan, outcome, opts.force, opts.metadata)
-            except Flux2Error as exc:
-                outcome.error = exc
-                _rescue_if_paid(app, outcome, exc)
-            except Interrupted:
-                _keep_interrupted(app, outcome, spending)
-                raise
-            spending.finish(outcome)
+            turn = _Slot(turns, held=False)
+            with _Slot(slots) as slot, turn:
+                if stop.is_set():  # interrupted while this item waited for a slot: never sent
+                    return
+                spending = Spending(
+                    ledger, api, budgets, plan, opts.command, settings.store_prompts
+                )
+                with lock:
+                    spendings.append(spending)
+                outcome = Outcome(index=item.line - 1, seed=plan.seeds[0])
+                item.outcome = outcome
+                try:
+                    outcome.row_id = spending.reserve(0)
+                    outcome.result = client.generate(
+                        plan.request(0), plan.route, on_answer=lambda: slot.swap(turn)
+                    )
+                except Flux2Error as exc:
+                    outcome.error = exc
+                except Interrupted:
+                    _keep_interrupted(app, outcome, spending)
+                    raise
+                try:
+                    if outcome.error is not None:
+                        raise outcome.error
+                    _save(app, plan, output_plan, outcome, opts.force, opts.metadata)
+                except Flux2Error as exc:
+                    outcome.error = exc
+                    _rescue_if_paid(app, outcome, exc)
+                except Interrupted:
+                    _keep_interrupted(app, outcome, spending)
+                    raise
+                spending.finish(outcome)
             _report(app, item, opts, lock, progress)
 
         with (
             client,
-            ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="flux2-batch") as pool,
+            ThreadPoolExecutor(
+                max_workers=2 * concurrency, thread_name_prefix="flux2-batch"
+            ) as pool,
         ):
             futures: list[Future[None]] = [pool.submit(one, item) for item in runnable]
             try:
                 for future in as_completed(futures):
                     future.result()
             except Interrupted:
+                stop.set()
                 pool.shutdown(wait=False, cancel_futures=True)
                 # Only what a worker is running: futures cancelled in the queue are never
-                # "notified", and concurrent.futures.wait() would wait for them forever.
+                # "notified", and concurrent.futures.wait() would wait for them forever. Workers
+                # still waiting for a slot return at once (`stop`).
                 in_flight = [f for f in futures if f.running()]
+                busy = sum(
+                    1
+                    for item, future in zip(runnable, futures, strict=True)
+                    if item.outcome is not None and not future.done()
+                )
                 app.warn(
-                    f"interrupted: no new items start; waiting for the {len(in_flight)} in flight "
+                    f"interrupted: no new items start; waiting for the {busy} in flight "
                     "(Ctrl-C again to stop waiting)"
                 )
                 try:
@@ -403,6 +441,39 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
                 raise
     _summary(app, items)
     _finish(items)
+
+
+class _Slot:
+    """A place in a bounded pool (the batch's request slots, or its turns at working on
+    answers), given back at most once: on `release` or when the `with` block ends."""
+
+    def __init__(self, pool: threading.BoundedSemaphore, *, held: bool = True) -> None:
+        self._pool = pool
+        self._take = held
+        self._held = False
+
+    def __enter__(self) -> _Slot:
+        if self._take:
+            self.acquire()
+        return self
+
+    def acquire(self) -> None:
+        self._pool.acquire()
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._pool.release()
+
+    def swap(self, other: _Slot) -> None:
+        """Give this place back, then wait for one in `other` (the answer is in: let the next
+        request go, then wait for a turn to check it)."""
+        self.release()
+        other.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def _report(

@@ -33,7 +33,7 @@ def sandbox(
         typer.Option(
             "--latency",
             metavar="SECONDS",
-            help="Seconds to wait before answering each generation.",
+            help="Seconds each generation takes, from the request's arrival to the answer.",
             min=0.0,
         ),
     ] = 0.0,

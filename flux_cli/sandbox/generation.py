@@ -445,7 +445,7 @@ def produce(
             completion_tokens=completion_tokens,
             created_at=time.time(),
             created_monotonic=time.monotonic(),
-            generation_ms=int((time.monotonic() - started + ctx.latency) * 1000),
+            generation_ms=int(max(time.monotonic() - started, ctx.latency) * 1000),
             streamed=job.stream,
             finish_reason="stop" if api_type == "completions" else "complete",
             origin=request_headers.get("http-referer") or "",

@@ -133,7 +133,7 @@ class Api:
             fault=fault,
         )
         reply = images_reply(result, fault)
-        reply.delay += self.ctx.latency
+        reply.latency = self.ctx.latency
         return reply
 
     def _chat(self, request: Request, record: RecordedRequest, fault: Fault | None) -> Reply:
@@ -150,7 +150,7 @@ class Api:
             fault=fault,
         )
         reply = chat_reply(job, result, fault, self.ctx)
-        reply.delay += self.ctx.latency
+        reply.latency = self.ctx.latency
         return reply
 
     # --- catalog (no key needed, §1) -----------------------------------------------------------

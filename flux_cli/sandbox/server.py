@@ -91,11 +91,33 @@ class Sandbox:
         self.faults = FaultBoard()
         self.files = FileStore()
         self.log = RequestLog()
+        # Generations being worked on or answered right now, and the most there ever were at
+        # once (how a client's concurrency is checked from the outside).
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self._flight_lock = threading.Lock()
         self._server: _HttpServer | None = None
         self._thread: threading.Thread | None = None
         self.api: Api | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
+
+    def generation_started(self) -> Callable[[], None]:
+        """Count one generation as in flight; the returned function ends it (once). It ends
+        just before the answer is written, so a client that has the answer has seen it end."""
+        with self._flight_lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        ended = False
+
+        def end() -> None:
+            nonlocal ended
+            with self._flight_lock:
+                if not ended:
+                    ended = True
+                    self.in_flight -= 1
+
+        return end
 
     def start(self) -> Sandbox:
         if self._server is not None:
@@ -215,6 +237,9 @@ class Sandbox:
         return control.state(self)
 
 
+GENERATION_PATHS = (API_PREFIX + "/images", API_PREFIX + "/chat/completions")
+
+
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -276,6 +301,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return  # requests are logged through SandboxConfig.on_request
 
+    def parse_request(self) -> bool:
+        # The request line has just been read: this is when the request arrived, before its
+        # headers and body are read and before other requests' work delays this thread.
+        self._arrived = time.monotonic()
+        return super().parse_request()
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """The base class's answer to unparsable requests, as a JSON envelope instead of HTML."""
         self.close_connection = True
@@ -291,7 +322,20 @@ class _Handler(BaseHTTPRequestHandler):
     # --- one request -------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
-        started = time.monotonic()
+        sandbox = self.server.sandbox
+        counted = urlsplit(self.path).path.endswith(GENERATION_PATHS)
+        end = sandbox.generation_started() if counted else None
+        try:
+            started, reply = self._handle(end)
+        finally:
+            if end is not None:
+                end()
+        self._log(sandbox, started, reply)
+
+    def _handle(self, answering: Callable[[], None] | None) -> tuple[float, Reply]:
+        """Take in one request and answer it (calling `answering` just before the answer is
+        written); (when it arrived, the answer)."""
+        started = getattr(self, "_arrived", None) or time.monotonic()
         sandbox = self.server.sandbox
         record: RecordedRequest | None = None
         try:
@@ -333,10 +377,10 @@ class _Handler(BaseHTTPRequestHandler):
         if record is not None:
             record.status = None if reply.drop else reply.status
         try:
-            self._send(reply)
+            self._send(reply, started, answering)
         except (OSError, ValueError):  # the client went away
             self.close_connection = True
-        self._log(sandbox, started, reply)
+        return started, reply
 
     def _read_body(self) -> bytes:
         limit = self.server.sandbox.config.max_body_bytes
@@ -375,11 +419,17 @@ class _Handler(BaseHTTPRequestHandler):
             parts.append(self.rfile.read(size))
             self.rfile.readline(1024)
 
-    def _send(self, reply: Reply) -> None:
+    def _send(
+        self, reply: Reply, started: float, answering: Callable[[], None] | None = None
+    ) -> None:
         stopping = self.server.stopping
-        if reply.delay > 0 and stopping.wait(reply.delay):
+        body = None if reply.drop else reply.body_bytes()  # encoded while the generation "runs"
+        wait = reply.delay + max(0.0, reply.latency - (time.monotonic() - started))
+        if wait > 0 and stopping.wait(wait):
             self.close_connection = True
             return
+        if answering is not None:
+            answering()
         if reply.drop:
             self._hang_up()
             return
@@ -387,10 +437,15 @@ class _Handler(BaseHTTPRequestHandler):
         chunked = self.request_version != "HTTP/1.0"
         if not chunked:
             self.close_connection = True
-        self._write(reply, head_only=head_only, chunked=chunked)
+        self._write(reply, head_only=head_only, chunked=chunked, body=body)
 
-    def _write(self, reply: Reply, *, head_only: bool, chunked: bool) -> None:
-        body = b"" if head_only else reply.body_bytes()
+    def _write(
+        self, reply: Reply, *, head_only: bool, chunked: bool, body: bytes | None = None
+    ) -> None:
+        if head_only:
+            body = b""
+        elif body is None:
+            body = reply.body_bytes()
         lines = [
             f"HTTP/1.1 {reply.status} {_reason(reply.status)}",
             f"Date: {self.date_time_string()}",

@@ -47,6 +47,9 @@ class Reply:
     content_type: str = JSON_TYPE
     events: list[bytes] | None = None  # SSE: each element is written and flushed as one chunk
     delay: float = 0.0  # seconds before the status line
+    # How long the generation takes, counted from the request's arrival: the answer leaves no
+    # earlier than this, however long rendering took (the real API's time is end to end too).
+    latency: float = 0.0
     drip: tuple[int, float] | None = None  # (bytes per chunk, seconds between chunks)
     prefix: bytes = b""  # written before the body (keep-alive whitespace, §6D)
     drop: bool = False  # close the connection without answering

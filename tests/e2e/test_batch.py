@@ -357,3 +357,18 @@ def test_ctrl_c_with_n_sends_no_more_images(sandbox: Sandbox, workdir: Path) -> 
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert len([r for r in sandbox.requests if r.path.endswith("/images")]) == 8
+
+
+def test_concurrency_k_keeps_exactly_k_requests_out(workdir: Path) -> None:
+    """A worker lets its next request go once an answer's bytes are in and checks and saves the
+    image meanwhile, so the sandbox sees K generations at once, never more."""
+    from flux_cli.sandbox import SandboxConfig
+
+    (workdir / "b.txt").write_text("".join(f"prompt {i}\n" for i in range(9)))
+    with Sandbox(SandboxConfig(port=0, latency=0.3)) as sb:
+        run = Flux2(workdir, sb.base_url)("generate", "--batch", "b.txt", "--concurrency", "3")
+        peak = sb.peak_in_flight
+    run.assert_clean()
+    assert run.returncode == 0, run.stderr
+    assert len(run.out.splitlines()) == 9
+    assert peak == 3

@@ -511,3 +511,23 @@ def test_key_with_illegal_characters_never_reaches_an_error_message() -> None:
     with pytest.raises(ConfigError) as info:
         normalise_key("sk-or-v1-abc def", "test")
     assert "abc" not in str(info.value)
+
+
+def test_a_plain_http_client_loads_no_ca_bundle_and_could_never_skip_verification() -> None:
+    """http:// (a sandbox on loopback) never speaks TLS, so the CA bundle is not loaded; the
+    context it holds still demands verified certificates and trusts none, so a TLS connection
+    through it could only fail. https:// gets httpx's default, verified transport."""
+    import ssl
+
+    from flux_cli.openrouter.client import _plain_http_transport
+
+    assert _plain_http_transport("https://openrouter.ai/api/v1") is None
+    transport = _plain_http_transport("http://127.0.0.1:8788/api/v1")
+    assert transport is not None
+    context = transport._pool._ssl_context
+    assert context is not None
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname
+    assert context.cert_store_stats()["x509_ca"] == 0
+    client = OpenRouterClient("http://127.0.0.1:8788/api/v1", ApiKey(CANARY_KEY, "test"))
+    client.close()

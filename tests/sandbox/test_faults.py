@@ -205,6 +205,41 @@ def test_latency_applies_to_generations_only() -> None:
     assert slow >= 0.3
 
 
+def test_latency_counts_from_arrival_and_is_the_reported_generation_time() -> None:
+    """The answer leaves `latency` after the request arrived, rendering included (not rendering
+    plus latency), and /generation reports that time, as the real API reports its own."""
+    with (
+        Sandbox(SandboxConfig(latency=0.3, generation_delay=0)) as sb,
+        httpx.Client(base_url=sb.base_url, headers={"Authorization": f"Bearer {SANDBOX_KEY}"}) as c,
+    ):
+        start = time.monotonic()
+        response = generate(c, model=KLEIN)
+        took = time.monotonic() - start
+        found = c.get("/generation", params={"id": response.headers["x-generation-id"]})
+    assert took >= 0.3
+    assert found.json()["data"]["latency"] == 300
+
+
+def test_peak_in_flight_counts_generations_answered_at_once() -> None:
+    import threading
+
+    with (
+        Sandbox(SandboxConfig(latency=0.3)) as sb,
+        httpx.Client(base_url=sb.base_url, headers={"Authorization": f"Bearer {SANDBOX_KEY}"}) as c,
+    ):
+        c.get("/images/models")  # not a generation: never counted
+        threads = [threading.Thread(target=generate, args=(c,)) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sb.peak_in_flight == 3
+        deadline = time.monotonic() + 5  # a handler counts down just after its last byte
+        while sb.in_flight and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sb.in_flight == 0
+
+
 def test_leading_whitespace_before_the_json(client: httpx.Client, sandbox: Sandbox) -> None:
     sandbox.push_fault("chat", Fault(kind="leading-whitespace"))
     response = chat(client)
