@@ -566,6 +566,17 @@ class Ledger:
                 raise _sqlite_failure(self.path, exc) from None
 
     @contextmanager
+    def _one_statement(self) -> Iterator[sqlite3.Connection]:
+        """One write statement in SQLite's autocommit mode: a single statement is a transaction
+        of its own (atomic, synced on commit), so it needs no BEGIN/COMMIT round trips. For
+        writes that read nothing first; anything that checks and then writes uses `_writing`."""
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise _sqlite_failure(self.path, exc) from None
+
+    @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             try:
@@ -633,7 +644,8 @@ class Ledger:
         now = now or _utcnow()
         stamp = _stamp(now)
         refusal: BudgetExceeded | None = None
-        with self._writing() as conn:
+        # Without budgets nothing is read first, and the INSERT alone is the transaction.
+        with self._writing() if budgets.any else self._one_statement() as conn:
             if budgets.any:
                 spent = self._spent(conn, entry.api, now)
                 checks: tuple[tuple[Literal["daily", "monthly"], int | None, int], ...] = (
@@ -733,7 +745,7 @@ class Ledger:
 
     def _set(self, row_id: int, fields: dict[str, object], where: str = "") -> bool:
         assignments = ", ".join(f"{name} = :{name}" for name in fields)
-        with self._writing() as conn:
+        with self._one_statement() as conn:
             cursor = conn.execute(
                 f"UPDATE calls SET {assignments} WHERE id = :row_id {where}",  # noqa: S608 - names are ours
                 {**fields, "row_id": row_id},
