@@ -4,7 +4,7 @@ Payloads (built once, deterministic): a 1 MP photo-like JPEG (gradients + blurre
 quality 90) and a 4 MP PNG of RGB noise (incompressible, the worst case ~12.6 MB). Each is
 wrapped as the images-route answer `{"created", "data":[{"b64_json", "media_type"}], "usage"}`.
 
-What is timed (medians, in this process, after warm-ups):
+What is timed (medians, in this process, after warm-ups; the path, the floor and the decode in turn):
 
 * **client path** = `OpenRouterClient.generate()` over an `httpx.MockTransport` that returns the
   prebuilt body, then what `cli/run.py::_save` does after it: `metadata.Recipe` +
@@ -19,7 +19,7 @@ What is timed (medians, in this process, after warm-ups):
 
 Target: client path ≤ 2 × floor + one full decode.
 
-Memory: peak RSS (VmHWM, reset via /proc/self/clear_refs; ru_maxrss where that is missing) after − before the client path (generate + save) in a fresh subprocess whose
+Memory (the median of five fresh processes): peak RSS (VmHWM, reset via /proc/self/clear_refs; ru_maxrss where that is missing) after − before the client path (generate + save) in a fresh subprocess whose
 baseline already holds the body bytes and has run the path once on a tiny image; target ≤ 3 ×
 the response body size. The tracemalloc peak of the same path (in this process) is shown too;
 it does not see Pillow's pixel buffers, which are allocated outside Python's allocator.
@@ -34,6 +34,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -238,6 +239,22 @@ def _timed(
     return out
 
 
+def _timed_in_turn(
+    fns: list[Callable[[], object]], runs: int, warmup: int, cleanup: Callable[[], None]
+) -> list[list[float]]:
+    """Time each of `fns` in turn, run after run; one list of figures per function."""
+    out: list[list[float]] = [[] for _ in fns]
+    for i in range(warmup + runs):
+        for fn, figures in zip(fns, out, strict=True):
+            started = time.perf_counter()
+            fn()
+            elapsed = time.perf_counter() - started
+            cleanup()
+            if i >= warmup:
+                figures.append(elapsed)
+    return out
+
+
 def _clear(directory: Path) -> Callable[[], None]:
     def clear() -> None:
         for child in directory.iterdir():
@@ -345,7 +362,21 @@ def measure(label: str, image: bytes, media_type: str, runs: int, warmup: int) -
         client = make_client(body)
         request = make_request()
         names = Counter()
-        t_path = _timed(lambda: client_path(client, request, outdir, names), runs, warmup, clear)
+        # The path, the floor and the decode are timed in turn, run after run, so all three meet
+        # the allocator and the CPU in the same state: big buffers come from fresh pages or from
+        # recycled ones depending on what ran before, which alone moves the 4 MP floor between
+        # 35 and 65 ms, and the machine's speed drifts over a run.
+        floor_path = outdir / "floor.bin"
+        t_path, t_floor, t_decode = _timed_in_turn(
+            [
+                lambda: client_path(client, request, outdir, names),
+                lambda: floor(body, floor_path),
+                lambda: full_decode(image),
+            ],
+            runs,
+            warmup,
+            clear,
+        )
         t_transport = _timed(lambda: transport_only(client), runs, warmup, lambda: None)
         client.close()
         step_runs: list[dict[str, float]] = []
@@ -354,13 +385,11 @@ def measure(label: str, image: bytes, media_type: str, runs: int, warmup: int) -
             clear()
             if i >= warmup:
                 step_runs.append(s)
-        floor_path = outdir / "floor.bin"
-        t_floor = _timed(lambda: floor(body, floor_path), runs, warmup, clear)
         t_floor_sync = _timed(lambda: floor(body, floor_path, fsync=True), runs, warmup, clear)
-        t_decode = _timed(lambda: full_decode(image), runs, warmup, lambda: None)
         peak_py = tracemalloc_peak(body, outdir)
-        rss_client = rss_delta("client", body, tmp)
-        rss_floor = rss_delta("floor", body, tmp)
+        # One fresh process per figure; the median of five, as the allocator's choices vary.
+        rss_client = int(statistics.median(rss_delta("client", body, tmp) for _ in range(5)))
+        rss_floor = int(statistics.median(rss_delta("floor", body, tmp) for _ in range(5)))
 
     path_s = median(t_path)
     transport_s = median(t_transport)
@@ -449,8 +478,9 @@ def measure(label: str, image: bytes, media_type: str, runs: int, warmup: int) -
 
 
 def run(runs: int = 15, warmup: int = 2) -> list[Row]:
+    # A 1 MP path takes milliseconds, where a scheduler hiccup is a large share: more runs.
     return [
-        *measure("1 MP JPEG", photo_jpeg(), "image/jpeg", runs, warmup),
+        *measure("1 MP JPEG", photo_jpeg(), "image/jpeg", runs * 4, warmup * 2),
         *measure("4 MP PNG", noise_png(), "image/png", runs, warmup),
     ]
 

@@ -23,7 +23,6 @@ import re
 import select
 import stat
 import tempfile
-import threading
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
@@ -313,24 +312,6 @@ def plan_outputs(spec: str | None, *, count: int, default_dir: Path) -> OutputPl
 
 # --- the file system ----------------------------------------------------------------------------
 
-_UMASK_LOCK = threading.Lock()
-
-
-def _umask() -> int:
-    """The process umask, read without changing it where the OS allows (Linux ≥ 4.7)."""
-    with (
-        contextlib.suppress(OSError, ValueError),
-        open("/proc/self/status", encoding="ascii", errors="replace") as status,
-    ):
-        for line in status:
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    with _UMASK_LOCK:  # os.umask can only be read by setting it; keep the window short
-        current = os.umask(0o077)
-        os.umask(current)
-    return current
-
-
 _HINTS = {
     errno.ENOSPC: "free some disk space or write somewhere else with -o",
     errno.EDQUOT: "the disk quota is used up; free some space or write somewhere else with -o",
@@ -465,7 +446,25 @@ def _replace_existing(tmp: str, final: str, display: Path) -> None:
     os.replace(tmp, final)
 
 
-def _write_atomic(directory: Path, name: str, data: bytes, *, force: bool, mode: int) -> Path:
+def _create_temp(directory: Path, name: str, mode: int) -> tuple[int, str]:
+    """A new file `.<name>.<random>.tmp` in `directory`, created with O_EXCL and `mode` (which
+    the kernel filters through the umask): (its descriptor, its path)."""
+    prefix = f".{_truncate_utf8(name, 200)}."
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        path = os.path.join(directory, f"{prefix}{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(path, flags, mode), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(directory))
+
+
+def _write_atomic(
+    directory: Path, name: str, data: bytes, *, force: bool, mode: int | None
+) -> Path:
+    """`mode` None: 0o666 less the umask, applied by the kernel as the file is created."""
     _check_component(name)
     target = directory / name
     # One component cannot leave the directory, but say so where it is decided.
@@ -473,12 +472,11 @@ def _write_atomic(directory: Path, name: str, data: bytes, *, force: bool, mode:
         raise OutputError(f"refusing to write {target}: it is outside {directory}")
     tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{_truncate_utf8(name, 200)}.", suffix=".tmp", dir=directory
-        )
+        fd, tmp = _create_temp(directory, name, 0o666 if mode is None else mode)
         try:
             _write_all(fd, data)
-            os.fchmod(fd, mode)
+            if mode is not None:
+                os.fchmod(fd, mode)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -515,7 +513,7 @@ def write_atomic(directory: Path, name: str, data: bytes, *, force: bool = False
     `name`, but a symlink, directory or FIFO there is an OutputError. The directory is fsynced.
     The temp file is always removed, so a failure leaves no partial file anywhere. Any OS error
     is an OutputError with the path and the reason. `name` must be one component (sanitised)."""
-    return _write_atomic(directory, name, data, force=force, mode=0o666 & ~_umask())
+    return _write_atomic(directory, name, data, force=force, mode=None)
 
 
 def rescue_dir() -> Path:

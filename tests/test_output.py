@@ -613,7 +613,8 @@ def test_disk_full_leaves_nothing_behind(out: Path, monkeypatch: pytest.MonkeyPa
         ("fsync", errno.EDQUOT),
         ("link", errno.EROFS),
         ("link", errno.EACCES),
-        ("fchmod", errno.EPERM),
+        ("write", errno.ENOSPC),
+        ("open", errno.EACCES),
     ],
 )
 def test_os_errors_become_output_errors(
