@@ -446,6 +446,53 @@ def _replace_existing(tmp: str, final: str, display: Path) -> None:
     os.replace(tmp, final)
 
 
+def _write_unnamed(directory: Path, name: str, data: bytes, mode: int | None) -> Path | None:
+    """Linux: write `data` to an unnamed file in `directory` (O_TMPFILE), sync it, link it to
+    the first free name of `name`, and sync the directory. Nothing is left behind if the process
+    dies at any point, and there is no temporary name to create and remove. None where the
+    system cannot do it (no O_TMPFILE, a file system without it, no /proc): the caller takes the
+    named-temp path. Errors writing or syncing are raised as they are."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        try:
+            fd = os.open(
+                directory, flag | os.O_WRONLY | os.O_CLOEXEC, 0o666 if mode is None else mode
+            )
+        except OSError:
+            return None
+        try:
+            _write_all(fd, data)
+            if mode is not None:
+                os.fchmod(fd, mode)
+            os.fsync(fd)
+            # linkat(AT_SYMLINK_FOLLOW) on the descriptor's /proc link names the unnamed file;
+            # a dir_fd makes Python use linkat (plain link() would link the /proc link itself).
+            source = f"/proc/self/fd/{fd}"
+            for candidate in _candidate_names(name):
+                try:
+                    os.link(source, candidate, dst_dir_fd=dir_fd, follow_symlinks=True)
+                except FileExistsError:
+                    continue
+                except OSError:
+                    return None  # no linking here: the named-temp path decides, and says why
+                os.fsync(dir_fd)
+                return directory / candidate
+        finally:
+            os.close(fd)
+    finally:
+        os.close(dir_fd)
+    raise OutputError(
+        f"cannot write {directory / name}: it and {MAX_SUFFIX} numbered variants exist",
+        hint="use --force to replace it, or choose another name with -o",
+    )
+
+
 def _create_temp(directory: Path, name: str, mode: int) -> tuple[int, str]:
     """A new file `.<name>.<random>.tmp` in `directory`, created with O_EXCL and `mode` (which
     the kernel filters through the umask): (its descriptor, its path)."""
@@ -470,6 +517,13 @@ def _write_atomic(
     # One component cannot leave the directory, but say so where it is decided.
     if os.path.realpath(target.parent) != os.path.realpath(directory):
         raise OutputError(f"refusing to write {target}: it is outside {directory}")
+    if not force:
+        try:
+            published = _write_unnamed(directory, name, data, mode)
+        except OSError as exc:
+            raise _os_error("cannot write", target, exc) from None
+        if published is not None:
+            return published
     tmp: str | None = None
     try:
         fd, tmp = _create_temp(directory, name, 0o666 if mode is None else mode)

@@ -650,7 +650,7 @@ def test_write_atomic_read_only_directory(locked_dir: Path) -> None:
 
 
 def test_file_systems_without_hard_links(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_links(src: object, dst: object) -> None:
+    def no_links(src: object, dst: object, **options: object) -> None:
         raise OSError(errno.EPERM, os.strerror(errno.EPERM))
 
     monkeypatch.setattr(os, "link", no_links)
