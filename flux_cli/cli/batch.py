@@ -9,10 +9,12 @@ nothing with --quiet; --json prints one line per item as it finishes; one summar
 from __future__ import annotations
 
 import json
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from concurrent.futures import wait as wait_for
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
@@ -275,8 +277,6 @@ def _plain_line(item: Item, done: int, total: int) -> str:
 
 
 def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> None:
-    import sys
-
     from flux_cli import output as out
     from flux_cli.ledger import Budgets, Ledger
     from flux_cli.settings import load_settings
@@ -367,6 +367,7 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
         # lock), and the lock is handed round every 1 ms instead of 5: a freed slot sends its
         # next request within milliseconds instead of waiting behind a round of answers.
         turns = threading.BoundedSemaphore(2)
+        switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(0.001)
 
         def one(item: Item) -> None:
@@ -408,6 +409,7 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
             _report(app, item, opts, lock, progress)
 
         with (
+            _restoring_switch_interval(switch_interval),
             client,
             ThreadPoolExecutor(
                 max_workers=2 * concurrency, thread_name_prefix="flux2-batch"
@@ -441,6 +443,14 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
                 raise
     _summary(app, items)
     _finish(items)
+
+
+@contextmanager
+def _restoring_switch_interval(interval: float) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
 
 
 class _Slot:
