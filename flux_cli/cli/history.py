@@ -459,6 +459,9 @@ def _show_rows(
         )
 
 
+ID_COLUMN_MIN_WIDTH = 120
+
+
 def _rows_table(app: App, rows: Sequence[Row], totals: Totals, label: str) -> Any:
     from rich.text import Text
 
@@ -471,13 +474,17 @@ def _rows_table(app: App, rows: Sequence[Row], totals: Totals, label: str) -> An
     table.caption = totals.line()
     table.caption_justify = "left"
     with_prompt = any(r.prompt for r in rows)
+    # The id's tail is for finding a row by eye (--json has it whole); below 120 columns it
+    # gives its room to the file and prompt, which would otherwise be cut to a few letters.
+    with_id = app.out.width >= ID_COLUMN_MIN_WIDTH
     table.add_column("time", no_wrap=True)
     table.add_column("model", overflow="fold")
     table.add_column("size", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("estimate", justify="right", no_wrap=True)
     table.add_column("charged", justify="right", no_wrap=True)
-    table.add_column("generation id", no_wrap=True)
+    if with_id:
+        table.add_column("generation id", no_wrap=True)
     table.add_column("file · prompt" if with_prompt else "file", overflow="fold", min_width=12)
     for row in rows:
         size = f"{row.width}×{row.height}" if row.width and row.height else "—"
@@ -488,16 +495,17 @@ def _rows_table(app: App, rows: Sequence[Row], totals: Totals, label: str) -> An
             # Stored prompts only (history.store_prompts); one short line, never markup.
             what.append("\n")
             what.append(strip_control(" ".join(row.prompt.split()), PROMPT_CHARS), style="dim")
-        table.add_row(
+        cells: list[Text | str] = [
             _local(row.created_at),
             Text(_alias(row.model) or strip_control(row.model)),
             size,
             Text(_status_text(row), style=_STATUS_STYLE.get(row.status, "")),
             format_usd(row.estimate_micros),
             _charged_cell(row),
-            Text(_short_id(row.generation_id)),
-            what,
-        )
+        ]
+        if with_id:
+            cells.append(Text(_short_id(row.generation_id)))
+        table.add_row(*cells, what)
     return table
 
 

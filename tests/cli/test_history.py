@@ -186,7 +186,7 @@ def test_table_shows_each_call_and_the_totals(ledger: Ledger) -> None:
     record(ledger, status="unknown", estimate=45_000)
     record(ledger, status="failed")
     record(ledger, status="pending", estimate=70_000)
-    result = flux2("history")
+    result = flux2("history", env={"COLUMNS": "140"})
     assert result.exit_code == 0, result.stderr
     out = result.stdout
     assert "History · OpenRouter" in out
@@ -200,6 +200,28 @@ def test_table_shows_each_call_and_the_totals(ledger: Ledger) -> None:
         "1 unknown: may have been billed, counted at $0.115 · counts as $0.159"
     ) in " ".join(out.split())
     assert "--reconcile" in result.stderr
+
+
+@pytest.mark.parametrize("columns", [80, 100])
+def test_below_120_columns_the_id_gives_way_to_the_file_and_prompt(
+    ledger: Ledger, columns: int
+) -> None:
+    record(
+        ledger,
+        generation_id="gen-img-1-aaaa",
+        prompt="give the fox a red scarf",
+        paths=["/renders/scarf.jpg"],
+    )
+    out = flux2("history", env={"COLUMNS": str(columns)}).stdout
+    assert "generation id" not in out
+    assert "gen-img-1-aaaa" not in out
+    assert "scarf.jpg" in out  # whole, not folded into pieces
+    if columns >= 100:
+        assert "give the fox a red scarf" in " ".join(out.split())
+    assert all(len(line) <= columns for line in out.splitlines())
+    wide = flux2("history", env={"COLUMNS": "140"}).stdout
+    assert "generation id" in wide
+    assert "gen-img-1-aaaa" in wide
 
 
 def test_prompts_are_shown_only_when_stored_and_never_as_markup(ledger: Ledger) -> None:
