@@ -310,11 +310,7 @@ def _key_info(key: ApiKey, base_url: str | None) -> KeyInfo:
 
 
 def _label(info: KeyInfo) -> str | None:
-    """The name the user gave the key. OpenRouter's default label is a fragment of the key
-    itself (`sk-or-v1-abc...xyz`), which shows more than the masked form: left out."""
-    if info.label is None or info.label.startswith("sk-or-"):
-        return None
-    return info.label
+    return info.user_label
 
 
 def _summary(info: KeyInfo) -> str:

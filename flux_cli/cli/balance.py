@@ -121,7 +121,7 @@ def _json(
         "base_url": base_url,
         "key": {
             "masked": key_masked,
-            "label": info.label,
+            "label": info.user_label,
             "limit_usd": _usd(info.limit_micros),
             "limit_remaining_usd": _usd(info.limit_remaining_micros),
             "limit_reset": info.limit_reset,
@@ -180,11 +180,13 @@ def _table(
         return missing if micros is None else format_usd(micros)
 
     where = "in-process sandbox" if label == SANDBOX else describe(label)
-    table = styled_table(app.out, f"Balance · {where}")
+    title = f"Balance · {where}"
+    table = styled_table(app.out, title)
+    table.min_width = len(title)  # the title is wrapped to the table's width otherwise
     table.show_header = False
     table.add_column("what", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
-    key_text = key_masked + (f" ({info.label})" if info.label else "")
+    key_text = key_masked + (f" ({info.user_label})" if info.user_label else "")
     table.add_row("key", Text(key_text))
     if isinstance(account_credits, Unavailable):
         table.add_row("credits", Text("not available to this key (see below)"))

@@ -64,6 +64,14 @@ class KeyInfo:
     def unlimited(self) -> bool:
         return self.limit_micros is None
 
+    @property
+    def user_label(self) -> str | None:
+        """The name the user gave the key. OpenRouter's default label is a fragment of the key
+        itself (`sk-or-v1-abc...xyz`), which shows more than the masked form: left out."""
+        if self.label is None or self.label.startswith("sk-or-"):
+            return None
+        return self.label
+
 
 @dataclass(frozen=True)
 class Credits:

@@ -142,3 +142,13 @@ def test_balance_in_a_real_process_against_a_sandbox(sandbox: Sandbox) -> None:
     assert "credits remaining" in proc.stdout
     assert CANARY_KEY not in proc.stdout + proc.stderr
     assert CANARY_KEY[9:] not in proc.stdout + proc.stderr
+
+
+def test_the_keys_default_label_is_not_shown(sandbox: Sandbox) -> None:
+    """OpenRouter names a key after a fragment of itself (`sk-or-v1-abc...xyz`) until the user
+    names it: that shows more of the key than the masked form, so it is left out, as in auth."""
+    out = flux2("balance").stdout
+    assert "(sk-or-" not in out
+    data = json.loads(flux2("balance", "--json").stdout)
+    assert data["key"]["label"] is None
+    assert data["key"]["masked"].startswith("sk-or-v1-…")
