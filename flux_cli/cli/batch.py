@@ -367,6 +367,26 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
         # lock), and the lock is handed round every 1 ms instead of 5: a freed slot sends its
         # next request within milliseconds instead of waiting behind a round of answers.
         turns = threading.BoundedSemaphore(2)
+        # And an answer is checked only once the requests its freed slot owes have been sent
+        # (or 100 ms have passed): a burst of answers would otherwise hold up the burst of
+        # requests that follows it.
+        owed = threading.Condition()
+        owing = [0, len(runnable)]  # requests owed by freed slots; items not started yet
+
+        def answer_in(slot: _Slot, turn: _Slot) -> None:
+            with owed:
+                if owing[1] > 0:
+                    owing[0] += 1
+            slot.release()
+            with owed:
+                owed.wait_for(lambda: owing[0] == 0, timeout=0.1)
+            turn.acquire()
+
+        def request_going() -> None:
+            with owed:
+                owing[0] = max(0, owing[0] - 1)
+                owed.notify_all()
+
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(0.001)
 
@@ -378,6 +398,8 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
             with _Slot(slots) as slot, turn:
                 if stop.is_set():  # interrupted while this item waited for a slot: never sent
                     return
+                with owed:
+                    owing[1] -= 1
                 spending = Spending(
                     ledger, api, budgets, plan, opts.command, settings.store_prompts
                 )
@@ -386,9 +408,12 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
                 outcome = Outcome(index=item.line - 1, seed=plan.seeds[0])
                 item.outcome = outcome
                 try:
-                    outcome.row_id = spending.reserve(0)
+                    try:
+                        outcome.row_id = spending.reserve(0)
+                    finally:
+                        request_going()  # or refused by a budget: this slot is in use either way
                     outcome.result = client.generate(
-                        plan.request(0), plan.route, on_answer=lambda: slot.swap(turn)
+                        plan.request(0), plan.route, on_answer=lambda: answer_in(slot, turn)
                     )
                 except Flux2Error as exc:
                     outcome.error = exc

@@ -361,6 +361,16 @@ def _output_size(job: Job, refs: list[render.Reference]) -> tuple[int, int]:
     return explicit
 
 
+def _let_the_burst_in(latency: float, arrived: float) -> None:
+    """Requests come in bursts (a batch's slots free up together), and rendering holds the
+    interpreter lock for milliseconds at a time, which would delay taking in (and timing) the
+    rest of a burst. When a generation is slow anyway, start rendering a little after arrival,
+    a tenth of the latency and at most 100 ms: the answer still leaves on time."""
+    pause = min(latency / 10, 0.1) - (time.monotonic() - arrived)
+    if pause > 0:
+        time.sleep(pause)
+
+
 def produce(
     job: Job,
     *,
@@ -388,6 +398,7 @@ def produce(
             fmt = "jpeg"  # §9.5: JPEG bytes where PNG was asked for and is claimed
         image = b""
         if fault is None or fault.kind != "error-in-200":
+            _let_the_burst_in(ctx.latency, record.time)
             image = render.render(
                 render.RenderSpec(
                     job.model.alias, job.prompt, job.seed, width, height, fmt, tuple(refs)
