@@ -455,39 +455,44 @@ def _write_unnamed(directory: Path, name: str, data: bytes, mode: int | None) ->
     flag = getattr(os, "O_TMPFILE", None)
     if flag is None or not os.path.isdir("/proc/self/fd"):
         return None
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
+    with contextlib.ExitStack() as close:
         try:
-            fd = os.open(
-                directory, flag | os.O_WRONLY | os.O_CLOEXEC, 0o666 if mode is None else mode
-            )
+            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            close.callback(os.close, dir_fd)
+            fd = os.open(directory, flag | os.O_WRONLY | os.O_CLOEXEC, _create_mode(mode))
+            close.callback(os.close, fd)
         except OSError:
             return None
-        try:
-            _write_all(fd, data)
-            if mode is not None:
-                os.fchmod(fd, mode)
-            os.fsync(fd)
-            # linkat(AT_SYMLINK_FOLLOW) on the descriptor's /proc link names the unnamed file;
-            # a dir_fd makes Python use linkat (plain link() would link the /proc link itself).
-            source = f"/proc/self/fd/{fd}"
-            for candidate in _candidate_names(name):
-                try:
-                    os.link(source, candidate, dst_dir_fd=dir_fd, follow_symlinks=True)
-                except FileExistsError:
-                    continue
-                except OSError:
-                    return None  # no linking here: the named-temp path decides, and says why
-                os.fsync(dir_fd)
-                return directory / candidate
-        finally:
-            os.close(fd)
-    finally:
-        os.close(dir_fd)
-    raise OutputError(
+        _fill(fd, data, mode)
+        # linkat(AT_SYMLINK_FOLLOW) on the descriptor's /proc link names the unnamed file;
+        # a dir_fd makes Python use linkat (plain link() would link the /proc link itself).
+        for candidate in _candidate_names(name):
+            try:
+                os.link(f"/proc/self/fd/{fd}", candidate, dst_dir_fd=dir_fd, follow_symlinks=True)
+            except FileExistsError:
+                continue
+            except OSError:
+                return None  # no linking here: the named-temp path decides, and says why
+            os.fsync(dir_fd)
+            return directory / candidate
+    raise _names_taken(directory, name)
+
+
+def _create_mode(mode: int | None) -> int:
+    """The mode to create a file with: `mode`, or 0o666 for the kernel to filter by the umask."""
+    return 0o666 if mode is None else mode
+
+
+def _fill(fd: int, data: bytes, mode: int | None) -> None:
+    """Write all of `data`, give the file `mode` exactly (when one is asked for) and sync it."""
+    _write_all(fd, data)
+    if mode is not None:
+        os.fchmod(fd, mode)
+    os.fsync(fd)
+
+
+def _names_taken(directory: Path, name: str) -> OutputError:
+    return OutputError(
         f"cannot write {directory / name}: it and {MAX_SUFFIX} numbered variants exist",
         hint="use --force to replace it, or choose another name with -o",
     )
@@ -526,12 +531,9 @@ def _write_atomic(
             return published
     tmp: str | None = None
     try:
-        fd, tmp = _create_temp(directory, name, 0o666 if mode is None else mode)
+        fd, tmp = _create_temp(directory, name, _create_mode(mode))
         try:
-            _write_all(fd, data)
-            if mode is not None:
-                os.fchmod(fd, mode)
-            os.fsync(fd)
+            _fill(fd, data, mode)
         finally:
             os.close(fd)
         for candidate in [name] if force else _candidate_names(name):
@@ -543,10 +545,7 @@ def _write_atomic(
             if _publish_new(tmp, final):
                 break
         else:
-            raise OutputError(
-                f"cannot write {directory / name}: it and {MAX_SUFFIX} numbered variants exist",
-                hint="use --force to replace it, or choose another name with -o",
-            )
+            raise _names_taken(directory, name)
     except OSError as exc:
         raise _os_error("cannot write", target, exc) from None
     finally:

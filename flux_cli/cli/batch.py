@@ -387,9 +387,6 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
                 owing[0] = max(0, owing[0] - 1)
                 owed.notify_all()
 
-        switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(0.001)
-
         def one(item: Item) -> None:
             plan, output_plan = item.plan, item.output
             assert plan is not None
@@ -434,7 +431,7 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
             _report(app, item, opts, lock, progress)
 
         with (
-            _restoring_switch_interval(switch_interval),
+            _switch_interval(0.001),
             client,
             ThreadPoolExecutor(
                 max_workers=2 * concurrency, thread_name_prefix="flux2-batch"
@@ -471,11 +468,14 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
 
 
 @contextmanager
-def _restoring_switch_interval(interval: float) -> Iterator[None]:
+def _switch_interval(seconds: float) -> Iterator[None]:
+    """The interpreter hands its lock round every `seconds` inside the block."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(seconds)
     try:
         yield
     finally:
-        sys.setswitchinterval(interval)
+        sys.setswitchinterval(before)
 
 
 class _Slot:
@@ -500,12 +500,6 @@ class _Slot:
         if self._held:
             self._held = False
             self._pool.release()
-
-    def swap(self, other: _Slot) -> None:
-        """Give this place back, then wait for one in `other` (the answer is in: let the next
-        request go, then wait for a turn to check it)."""
-        self.release()
-        other.acquire()
 
     def __exit__(self, *exc: object) -> None:
         self.release()

@@ -26,11 +26,12 @@ from flux_cli.sandbox import control
 from flux_cli.sandbox.faults import Fault, FaultBoard, parse_fault_spec
 from flux_cli.sandbox.generation import Context
 from flux_cli.sandbox.keys import is_well_formed, mask_authorization
-from flux_cli.sandbox.routes import Api
+from flux_cli.sandbox.routes import Api, match
 from flux_cli.sandbox.state import FileStore, GenerationRecord, Ledger, RecordedRequest, RequestLog
 from flux_cli.sandbox.wire import EXTRA_REASONS, Reply, Request, error_payload
 
 API_PREFIX = "/api/v1"
+GENERATION_ROUTES = ("images", "chat")  # `routes.match` names; counted in `in_flight`
 HOST = "127.0.0.1"
 # The real limit is not documented (openrouter-protocol.md §3C, §11): 50 MiB is ours.
 MAX_BODY_BYTES = 50 * 1024 * 1024
@@ -237,9 +238,6 @@ class Sandbox:
         return control.state(self)
 
 
-GENERATION_PATHS = (API_PREFIX + "/images", API_PREFIX + "/chat/completions")
-
-
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -323,7 +321,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         sandbox = self.server.sandbox
-        counted = urlsplit(self.path).path.endswith(GENERATION_PATHS)
+        path = urlsplit(self.path).path
+        route = match(path[len(API_PREFIX) :]) if path.startswith(API_PREFIX + "/") else None
+        counted = route is not None and route[0] in GENERATION_ROUTES
         end = sandbox.generation_started() if counted else None
         try:
             started, reply = self._handle(end)
