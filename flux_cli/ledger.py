@@ -477,6 +477,33 @@ def _check_status(status: str, allowed: Sequence[str] = STATUSES) -> None:
         raise ValueError(f"status must be one of {', '.join(allowed)}, got {status!r}")
 
 
+def _check_estimate(entry: NewEntry) -> None:
+    if entry.estimate_micros < 0:
+        raise ValueError("estimate_micros must not be negative")
+
+
+def _refusal(
+    budgets: Budgets, spent: Spent, before_micros: int, before_count: int, entry: NewEntry
+) -> BudgetExceeded | None:
+    """Why `entry` may not go, when `spent` plus `before_micros` (the estimates of
+    `before_count` calls reserved just before it) plus its estimate exceeds a budget."""
+    checks: tuple[tuple[Literal["daily", "monthly"], int | None, int], ...] = (
+        ("daily", budgets.daily_micros, spent.today_micros + before_micros),
+        ("monthly", budgets.monthly_micros, spent.month_micros + before_micros),
+    )
+    for kind, limit, so_far in checks:
+        if limit is not None and so_far + entry.estimate_micros > limit:
+            return BudgetExceeded(
+                budget=kind,
+                limit_micros=limit,
+                spent_micros=so_far,
+                estimate_micros=entry.estimate_micros,
+                pending_count=spent.pending_count + before_count,
+                unknown_count=spent.unknown_count,
+            )
+    return None
+
+
 class Ledger:
     """One connection to the ledger file; safe to share between threads of one process.
 
@@ -514,6 +541,9 @@ class Ledger:
             )
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            # Every commit waits for the disk (a `pending` row must exist before its request
+            # goes), whatever this SQLite build's default; settling may opt out (`update`).
+            conn.execute("PRAGMA synchronous = FULL")
             opened = conn
             _retry_while_locked(
                 lambda: opened.execute("PRAGMA journal_mode = WAL").fetchone(), busy_timeout
@@ -632,76 +662,100 @@ class Ledger:
         was attempted, and the exception carries its `row_id`. `max_cost_micros` is checked
         against this entry's estimate alone (the caller passes what is left of a per-run --max-cost).
         """
-        if entry.estimate_micros < 0:
-            raise ValueError("estimate_micros must not be negative")
         if max_cost_micros is not None and entry.estimate_micros > max_cost_micros:
+            _check_estimate(entry)
             raise BudgetExceeded(
                 budget="max-cost",
                 limit_micros=max_cost_micros,
                 spent_micros=0,
                 estimate_micros=entry.estimate_micros,
             )
+        (result,) = self.reserve_many([entry], budgets, now=now, record_refusal=record_refusal)
+        if isinstance(result, BudgetExceeded):
+            raise result
+        return result
+
+    def reserve_many(
+        self,
+        entries: Sequence[NewEntry],
+        budgets: Budgets,
+        *,
+        now: datetime | None = None,
+        record_refusal: bool = False,
+    ) -> list[int | BudgetExceeded]:
+        """`reserve` for several calls in one transaction, so they wait for the disk once; for
+        each, in order, its row id or its refusal (returned, not raised). Each is checked
+        against what was spent plus the estimates of the ones before it that were allowed."""
+        for entry in entries:
+            _check_estimate(entry)
         now = now or _utcnow()
         stamp = _stamp(now)
-        refusal: BudgetExceeded | None = None
-        # Without budgets nothing is read first, and the INSERT alone is the transaction.
-        with self._writing() if budgets.any else self._one_statement() as conn:
-            if budgets.any:
-                spent = self._spent(conn, entry.api, now)
-                checks: tuple[tuple[Literal["daily", "monthly"], int | None, int], ...] = (
-                    ("daily", budgets.daily_micros, spent.today_micros),
-                    ("monthly", budgets.monthly_micros, spent.month_micros),
-                )
-                for kind, limit, so_far in checks:
-                    if limit is not None and so_far + entry.estimate_micros > limit:
-                        refusal = BudgetExceeded(
-                            budget=kind,
-                            limit_micros=limit,
-                            spent_micros=so_far,
-                            estimate_micros=entry.estimate_micros,
-                            pending_count=spent.pending_count,
-                            unknown_count=spent.unknown_count,
-                        )
-                        break
-            if refusal is not None and not record_refusal:
-                raise refusal
-            cursor = conn.execute(
-                """
-                INSERT INTO calls (
-                    created_at, updated_at, status, api, command, model, provider, route, seed,
-                    width, height, output_mp, reference_count, reference_mp, estimate_micros,
-                    prompt, pid, hostname, charged_micros, exit_code, error
-                ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-                (
-                    stamp,
-                    stamp,
-                    "pending" if refusal is None else "failed",
-                    entry.api,
-                    entry.command,
-                    entry.model,
-                    entry.provider,
-                    entry.route,
-                    entry.seed,
-                    entry.width,
-                    entry.height,
-                    entry.output_mp,
-                    entry.reference_count,
-                    entry.reference_mp,
-                    entry.estimate_micros,
-                    entry.prompt,
-                    os.getpid(),
-                    self.hostname,
-                    None if refusal is None else 0,
-                    None if refusal is None else int(refusal.exit_code),
-                    None if refusal is None else strip_control(refusal.message, MAX_ERROR_CHARS),
-                ),
-            )
-            row_id = cursor.lastrowid
+        results: list[int | BudgetExceeded] = []
+        # Without budgets nothing is read first, and one INSERT alone is the transaction.
+        alone = not budgets.any and len(entries) == 1
+        with self._one_statement() if alone else self._writing() as conn:
+            spent = self._spent(conn, entries[0].api, now) if budgets.any and entries else None
+            allowed_micros = allowed_count = 0
+            for entry in entries:
+                refusal = None
+                if spent is not None:
+                    if entry.api != entries[0].api:
+                        raise ValueError("reserve_many takes calls to one API")
+                    refusal = _refusal(budgets, spent, allowed_micros, allowed_count, entry)
+                if refusal is not None and not record_refusal:
+                    results.append(refusal)
+                    continue
+                row_id = self._insert(conn, entry, stamp, refusal)
+                if refusal is None:
+                    allowed_micros += entry.estimate_micros
+                    allowed_count += 1
+                    results.append(row_id)
+                else:
+                    refusal.row_id = row_id
+                    results.append(refusal)
+        return results
+
+    def _insert(
+        self,
+        conn: sqlite3.Connection,
+        entry: NewEntry,
+        stamp: str,
+        refusal: BudgetExceeded | None,
+    ) -> int:
+        cursor = conn.execute(
+            """
+            INSERT INTO calls (
+                created_at, updated_at, status, api, command, model, provider, route, seed,
+                width, height, output_mp, reference_count, reference_mp, estimate_micros,
+                prompt, pid, hostname, charged_micros, exit_code, error
+            ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            (
+                stamp,
+                stamp,
+                "pending" if refusal is None else "failed",
+                entry.api,
+                entry.command,
+                entry.model,
+                entry.provider,
+                entry.route,
+                entry.seed,
+                entry.width,
+                entry.height,
+                entry.output_mp,
+                entry.reference_count,
+                entry.reference_mp,
+                entry.estimate_micros,
+                entry.prompt,
+                os.getpid(),
+                self.hostname,
+                None if refusal is None else 0,
+                None if refusal is None else int(refusal.exit_code),
+                None if refusal is None else strip_control(refusal.message, MAX_ERROR_CHARS),
+            ),
+        )
+        row_id = cursor.lastrowid
         assert row_id is not None
-        if refusal is not None:
-            refusal.row_id = row_id
-            raise refusal
         return row_id
 
     # -- settling a row -------------------------------------------------------------------------
@@ -720,8 +774,15 @@ class Ledger:
         error: str | None = None,
         elapsed_s: float | None = None,
         now: datetime | None = None,
+        synced: bool = True,
     ) -> None:
-        """Settle (or re-settle) a row. Arguments left at None / empty keep what the row holds."""
+        """Settle (or re-settle) a row. Arguments left at None / empty keep what the row holds.
+
+        `synced=False` commits without waiting for the disk (SQLite's `synchronous = NORMAL`):
+        the row is safe if flux2 is killed and becomes durable with the next synced write; only
+        a power cut in between could undo it, leaving the row as it was (`pending`, which counts
+        at its estimate and `history --reconcile` settles). For settling a call, never for
+        reserving one."""
         _check_status(status)
         fields: dict[str, object] = {"status": status, "updated_at": _stamp(now or _utcnow())}
         optional: dict[str, object] = {
@@ -735,7 +796,7 @@ class Ledger:
             "sha256s": json.dumps(list(sha256s)) if sha256s else None,
         }
         fields.update({name: value for name, value in optional.items() if value is not None})
-        self._set(row_id, fields)
+        self._set(row_id, fields, synced=synced)
 
     def note_generation_id(
         self, row_id: int, generation_id: str, now: datetime | None = None
@@ -743,13 +804,21 @@ class Ledger:
         """Save an id seen in response headers before the body has arrived."""
         self._set(row_id, {"generation_id": generation_id, "updated_at": _stamp(now or _utcnow())})
 
-    def _set(self, row_id: int, fields: dict[str, object], where: str = "") -> bool:
+    def _set(
+        self, row_id: int, fields: dict[str, object], where: str = "", *, synced: bool = True
+    ) -> bool:
         assignments = ", ".join(f"{name} = :{name}" for name in fields)
         with self._one_statement() as conn:
-            cursor = conn.execute(
-                f"UPDATE calls SET {assignments} WHERE id = :row_id {where}",  # noqa: S608 - names are ours
-                {**fields, "row_id": row_id},
-            )
+            if not synced:
+                conn.execute("PRAGMA synchronous = NORMAL")
+            try:
+                cursor = conn.execute(
+                    f"UPDATE calls SET {assignments} WHERE id = :row_id {where}",  # noqa: S608 - names are ours
+                    {**fields, "row_id": row_id},
+                )
+            finally:
+                if not synced:
+                    conn.execute("PRAGMA synchronous = FULL")
             changed = cursor.rowcount > 0
             if not changed and not where:
                 raise LedgerError(f"the spending ledger has no row {row_id}")

@@ -618,3 +618,57 @@ def test_threads_share_one_ledger(ledger: Ledger, utc_zone: None) -> None:
         results = list(pool.map(one, range(16)))
     assert results.count("ok") == 5
     assert results.count("refused") == 11
+
+
+# -- several rows in one transaction, and settling without waiting for the disk ------------------
+
+
+def test_reserve_many_checks_each_against_the_ones_before_it(
+    ledger: Ledger, utc_zone: None
+) -> None:
+    ledger.reserve(entry(), Budgets(), now=NOW)  # 0.03 already spent today
+    budgets = Budgets(daily_micros=100_000)
+    results = ledger.reserve_many(
+        [entry(), entry(), entry(), entry(10_000)], budgets, now=NOW, record_refusal=True
+    )
+    first, second, third, fourth = results
+    assert isinstance(first, int)
+    assert isinstance(second, int)
+    assert isinstance(third, BudgetExceeded)  # + 0.03 would be 0.12
+    assert (third.spent_micros, third.pending_count) == (90_000, 3)
+    assert isinstance(fourth, int)  # a cheaper one still fits: 0.09 + 0.01
+    rows = {row.id: row for row in ledger.rows("openrouter")}
+    assert third.row_id is not None
+    refusal = rows[third.row_id]
+    assert (refusal.status, refusal.charged_micros, refusal.exit_code) == ("failed", 0, 7)
+    assert [rows[i].status for i in (first, second, fourth)] == ["pending"] * 3
+    assert ledger.spent("openrouter", now=NOW).today_micros == 100_000
+
+
+def test_reserve_many_without_recording_refusals_writes_only_the_allowed(
+    ledger: Ledger, utc_zone: None
+) -> None:
+    results = ledger.reserve_many([entry(), entry()], Budgets(daily_micros=CENTS_3), now=NOW)
+    assert isinstance(results[0], int)
+    assert isinstance(results[1], BudgetExceeded)
+    assert results[1].row_id is None
+    assert len(ledger.rows("openrouter")) == 1
+    assert ledger.reserve_many([], Budgets(daily_micros=1), now=NOW) == []
+    with pytest.raises(ValueError, match="one API"):
+        ledger.reserve_many([entry(), entry(api="sandbox")], Budgets(daily_micros=10**9), now=NOW)
+
+
+def test_settling_unsynced_keeps_the_row_and_every_other_write_synced(ledger: Ledger) -> None:
+    def synchronous() -> int:
+        return int(ledger._conn.execute("PRAGMA synchronous").fetchone()[0])
+
+    assert synchronous() == 2  # FULL: a pending row is on disk before its request goes
+    row_id = ledger.reserve(entry(), Budgets())
+    ledger.update(row_id, status="ok", charged_micros=CENTS_3, synced=False)
+    assert synchronous() == 2
+    with pytest.raises(LedgerError):
+        ledger.update(row_id + 1000, status="ok", synced=False)
+    assert synchronous() == 2  # also after a failed statement
+    with Ledger.open(ledger.path) as other:  # committed: another connection sees it
+        (row,) = other.rows("openrouter")
+    assert (row.status, row.charged_micros) == ("ok", CENTS_3)

@@ -9,8 +9,10 @@ nothing with --quiet; --json prints one line per item as it finishes; one summar
 from __future__ import annotations
 
 import json
+import queue
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from concurrent.futures import wait as wait_for
@@ -36,6 +38,8 @@ from flux_cli.cli.run import (
     _target_format,
     make_client,
     parse_money,
+    ready_for_answers,
+    reserve_ahead,
 )
 from flux_cli.errors import Flux2Error, Interrupted, UsageError
 from flux_cli.exit_codes import ExitCode
@@ -45,6 +49,10 @@ from flux_cli.pricing import format_usd
 from flux_cli.sizes import SizeError, parse_size
 
 MAX_ITEMS = 10_000
+QUIET_S = 0.005
+TURNS = 2  # answers worked on at once while requests remain to be sent
+LAST_TURNS = 4  # and once every request has been sent
+HOLD_S = 0.1
 MAX_LINE_BYTES = 256 * 1024
 ITEM_KEYS = frozenset(
     {"prompt", "model", "seed", "size", "aspect_ratio", "output", "images", "format"}
@@ -353,70 +361,138 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
             if item.error is not None:
                 _report(app, item, opts, lock, progress)
         client = make_client(
-            app, opts, base_url, key, announce_retries=lambda: progress._bar is None
+            app,
+            opts,
+            base_url,
+            key,
+            announce_retries=lambda: progress._bar is None,
+            lanes=concurrency,
         )
 
         # `concurrency` requests are out at once. A worker gives its slot back as soon as the
         # answer's bytes are in, and checks, saves and records the image while the next request
         # of the batch is already on its way; twice as many workers as slots keep every slot busy.
         slots = threading.BoundedSemaphore(concurrency)
+        # Each slot has its own connection pool (a lane of the client): threads that share
+        # one pool queue on its lock, and with the interpreter lock changing hands in between,
+        # a burst of answers and requests would crawl.
+        lanes: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for lane in range(concurrency):
+            lanes.put(lane)
         stop = threading.Event()
         # A thread that sends waits for the interpreter lock behind the threads that check and
         # save answers: every ledger write and socket call gives the lock up and must win it
         # back. So answers are worked on two at a time (one per core; more only queue for the
         # lock), and the lock is handed round every 1 ms instead of 5: a freed slot sends its
         # next request within milliseconds instead of waiting behind a round of answers.
-        turns = threading.BoundedSemaphore(2)
+        turns = threading.Semaphore(TURNS)
         # And an answer is checked only once the requests its freed slot owes have been sent
         # (or 100 ms have passed): a burst of answers would otherwise hold up the burst of
         # requests that follows it.
         owed = threading.Condition()
-        owing = [0, len(runnable)]  # requests owed by freed slots; items not started yet
+        # Answers are worked on once what that needs has been imported, while the first
+        # round of requests was out.
+        warmed = threading.Event()
+        # [requests owed by slots that are free or about to be taken, items not started yet]
+        owing = [min(concurrency, len(runnable)), len(runnable)]
+
+        last_answer = [0.0]
 
         def answer_in(slot: _Slot, turn: _Slot) -> None:
             with owed:
                 if owing[1] > 0:
                     owing[0] += 1
+                last_answer[0] = time.monotonic()
             slot.release()
-            with owed:
-                owed.wait_for(lambda: owing[0] == 0, timeout=0.1)
+            warmed.wait()  # (never importing while the main thread imports)
             turn.acquire()
+            # Holding a turn, wait for a burst of answers to pass: until the requests that freed
+            # slots owe have gone and no answer has come for QUIET_S (HOLD_S at most).
+            deadline = time.monotonic() + HOLD_S
+            with owed:
+                while owing[1] > 0 and (now := time.monotonic()) < deadline:
+                    quiet_in = last_answer[0] + QUIET_S - now
+                    if owing[0] == 0 and quiet_in <= 0:
+                        break
+                    owed.wait(min(quiet_in if quiet_in > 0 else HOLD_S, deadline - now))
 
+        # Waiters only care about "nothing owed": waking them all on every change would have
+        # every waiting thread take the interpreter lock in turn, in the middle of a burst.
         def request_going() -> None:
             with owed:
                 owing[0] = max(0, owing[0] - 1)
-                owed.notify_all()
+                if owing[0] == 0:
+                    owed.notify_all()
 
-        def one(item: Item) -> None:
+        def started(*, sends: bool) -> None:
+            with owed:
+                owing[1] -= 1
+                if owing[1] == 0:
+                    # Nothing is left to send: answers need not make way for requests any
+                    # more, and more of them at once overlap their waits for the disk.
+                    turns.release(LAST_TURNS - TURNS)
+                    owed.notify_all()
+                # No more requests are owed than there are items left to send.
+                owing[0] = min(owing[0], owing[1] + sends)
+                if owing[0] == 0:
+                    owed.notify_all()
+
+        def prepare(item: Item) -> tuple[Spending, Outcome]:
+            plan = item.plan
+            assert plan is not None
+            spending = Spending(ledger, api, budgets, plan, opts.command, settings.store_prompts)
+            with lock:
+                spendings.append(spending)
+            return spending, Outcome(index=item.line - 1, seed=plan.seeds[0])
+
+        def one(item: Item, prepared: tuple[Spending, Outcome] | None = None) -> None:
             plan, output_plan = item.plan, item.output
             assert plan is not None
             assert output_plan is not None
-            turn = _Slot(turns, held=False)
-            with _Slot(slots) as slot, turn:
+            spending, outcome = prepared or prepare(item)
+            slot, turn = _Slot(slots, held=False, lanes=lanes), _Slot(turns, held=False)
+            with slot, turn:
+                # (An item of the first round comes with its row, or with a budget's refusal.)
+                if outcome.error is None and not slot.acquire(blocking=False):
+                    if outcome.row_id is None:
+                        # Every slot is busy: check the budgets and write this item's ledger
+                        # row while it waits (once the requests that are due have gone), so
+                        # that a freed slot has nothing left to do but send.
+                        with owed:
+                            owed.wait_for(lambda: owing[0] == 0, timeout=0.1)
+                        if not stop.is_set():
+                            try:
+                                outcome.row_id = spending.reserve(0, ahead=True)
+                            except Flux2Error as exc:  # refused by a budget: it needs no slot
+                                outcome.error = exc
+                    if outcome.error is None:
+                        slot.acquire()
                 if stop.is_set():  # interrupted while this item waited for a slot: never sent
+                    if outcome.row_id is not None:
+                        spending.not_sent(outcome.row_id)
                     return
-                with owed:
-                    owing[1] -= 1
-                spending = Spending(
-                    ledger, api, budgets, plan, opts.command, settings.store_prompts
-                )
-                with lock:
-                    spendings.append(spending)
-                outcome = Outcome(index=item.line - 1, seed=plan.seeds[0])
+                started(sends=outcome.error is None)
                 item.outcome = outcome
-                try:
+                if outcome.error is None:
                     try:
-                        outcome.row_id = spending.reserve(0)
-                    finally:
-                        request_going()  # or refused by a budget: this slot is in use either way
-                    outcome.result = client.generate(
-                        plan.request(0), plan.route, on_answer=lambda: answer_in(slot, turn)
-                    )
-                except Flux2Error as exc:
-                    outcome.error = exc
-                except Interrupted:
-                    _keep_interrupted(app, outcome, spending)
-                    raise
+                        try:
+                            if outcome.row_id is None:
+                                outcome.row_id = spending.reserve(0)
+                            elif not spending.sending(outcome.row_id):
+                                return  # the run was interrupted; the row says not sent
+                        finally:
+                            request_going()  # or refused by a budget: this slot is free again
+                        outcome.result = client.generate(
+                            plan.request(0),
+                            plan.route,
+                            on_answer=lambda: answer_in(slot, turn),
+                            lane=slot.lane,
+                        )
+                    except Flux2Error as exc:
+                        outcome.error = exc
+                    except Interrupted:
+                        _keep_interrupted(app, outcome, spending)
+                        raise
                 try:
                     if outcome.error is not None:
                         raise outcome.error
@@ -437,20 +513,40 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
                 max_workers=2 * concurrency, thread_name_prefix="flux2-batch"
             ) as pool,
         ):
-            futures: list[Future[None]] = [pool.submit(one, item) for item in runnable]
+            futures: list[Future[None]] = []  # in the order of `runnable`
             try:
+                # The first round: its rows are written in one transaction (one wait for the
+                # disk instead of one each), and the rest start once its requests have gone, so
+                # that starting their threads does not hold these up.
+                first = [(item, prepare(item)) for item in runnable[:concurrency]]
+                reserved = reserve_ahead([spending for _, (spending, _) in first])
+                for (_, (_, outcome)), result in zip(first, reserved, strict=True):
+                    if isinstance(result, int):
+                        outcome.row_id = result
+                    else:
+                        outcome.error = result
+                futures += [pool.submit(one, item, prepared) for item, prepared in first]
+                with owed:
+                    owed.wait_for(lambda: owing[0] == 0, timeout=0.1)
+                futures += [pool.submit(one, item) for item in runnable[concurrency:]]
+                try:
+                    ready_for_answers()
+                finally:
+                    warmed.set()
                 for future in as_completed(futures):
                     future.result()
             except Interrupted:
+                warmed.set()
                 stop.set()
                 pool.shutdown(wait=False, cancel_futures=True)
                 # Only what a worker is running: futures cancelled in the queue are never
-                # "notified", and concurrent.futures.wait() would wait for them forever. Workers
-                # still waiting for a slot return at once (`stop`).
+                # "notified", and concurrent.futures.wait() would wait for them forever. A
+                # worker waiting for a slot stops once it gets one (`stop`), and settles the row
+                # it wrote ahead as not sent.
                 in_flight = [f for f in futures if f.running()]
                 busy = sum(
                     1
-                    for item, future in zip(runnable, futures, strict=True)
+                    for item, future in zip(runnable, futures, strict=False)
                     if item.outcome is not None and not future.done()
                 )
                 app.warn(
@@ -480,25 +576,43 @@ def _switch_interval(seconds: float) -> Iterator[None]:
 
 class _Slot:
     """A place in a bounded pool (the batch's request slots, or its turns at working on
-    answers), given back at most once: on `release` or when the `with` block ends."""
+    answers), given back at most once: on `release` or when the `with` block ends. With
+    `lanes`, a place comes with a lane of the client, given back with it."""
 
-    def __init__(self, pool: threading.BoundedSemaphore, *, held: bool = True) -> None:
+    def __init__(
+        self,
+        pool: threading.Semaphore,
+        *,
+        held: bool = True,
+        lanes: queue.SimpleQueue[int] | None = None,
+    ) -> None:
         self._pool = pool
         self._take = held
         self._held = False
+        self._lanes = lanes
+        self.lane = 0
 
     def __enter__(self) -> _Slot:
         if self._take:
             self.acquire()
         return self
 
-    def acquire(self) -> None:
-        self._pool.acquire()
-        self._held = True
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def acquire(self, *, blocking: bool = True) -> bool:
+        self._held = self._pool.acquire(blocking)
+        if self._held and self._lanes is not None:
+            # There are never fewer free lanes than free places: a lane is put back first.
+            self.lane = self._lanes.get_nowait()
+        return self._held
 
     def release(self) -> None:
         if self._held:
             self._held = False
+            if self._lanes is not None:
+                self._lanes.put(self.lane)
             self._pool.release()
 
     def __exit__(self, *exc: object) -> None:

@@ -10,7 +10,7 @@ import hashlib
 import json
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,7 +41,7 @@ from flux_cli.pricing import format_usd, micros_to_usd, usd_to_micros
 from flux_cli.sizes import SizeError, parse_size
 
 if TYPE_CHECKING:
-    from flux_cli.ledger import Budgets, Ledger
+    from flux_cli.ledger import Budgets, Ledger, NewEntry
 _FORMAT_ALIASES = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp"}
 
 
@@ -425,8 +425,10 @@ def make_client(
     key: ApiKey,
     *,
     announce_retries: Callable[[], bool] = lambda: True,
+    lanes: int = 1,
 ) -> OpenRouterClient:
-    """The run's one client: its timeout, retry counts, and retries announced on stderr."""
+    """The run's one client: its timeout, retry counts, and retries announced on stderr;
+    `lanes` connection pools for that many requests at once."""
 
     def notice(n: RetryNotice) -> None:
         if announce_retries():
@@ -439,6 +441,7 @@ def make_client(
         max_retries=opts.retries,
         retry_ambiguous=1 if opts.retry_ambiguous else 0,
         on_retry=notice,
+        lanes=lanes,
     )
 
 
@@ -476,6 +479,8 @@ class Spending:
         self.ledger, self.api, self.budgets, self.plan = ledger, api, budgets, plan
         self.command, self.store_prompts = command, store_prompts
         self._open: set[int] = set()
+        self._ahead: set[int] = set()  # reserved ahead, request not sent yet
+        self._closed = False  # interrupted: no request may start any more
         self._lock = threading.Lock()
 
     def remaining_text(self) -> str | None:
@@ -493,13 +498,24 @@ class Spending:
             )
         return "budget: " + " · ".join(parts)
 
-    def reserve(self, index: int) -> int:
+    def reserve(self, index: int, *, ahead: bool = False) -> int:
+        """Check the budgets and write the `pending` row (synced) for request `index`; its id.
+
+        `ahead`: the row is written while the request still waits for its turn (a batch's
+        slot); `sending` must then be called just before it goes, and an interrupted run
+        settles the row as not sent instead of unknown."""
+        row_id = self.ledger.reserve(self.entry(index), self.budgets, record_refusal=True)
+        self.track(row_id, ahead=ahead)
+        return row_id
+
+    def entry(self, index: int) -> NewEntry:
+        """The ledger row of request `index`, as it is written before the request goes."""
         from flux_cli.ledger import NewEntry
         from flux_cli.pricing import billed_megapixels
 
         plan = self.plan
         width, height = plan.size
-        entry = NewEntry(
+        return NewEntry(
             api=self.api,
             command=self.command,
             model=plan.model.id,
@@ -513,10 +529,41 @@ class Spending:
             reference_mp=sum(billed_megapixels(w, h) for w, h in plan.reference_sizes),
             prompt=plan.prompt if self.store_prompts else None,
         )
-        row_id = self.ledger.reserve(entry, self.budgets, record_refusal=True)
+
+    def track(self, row_id: int, *, ahead: bool = False) -> None:
+        """Count a `pending` row written for this run as open (see `reserve`)."""
         with self._lock:
             self._open.add(row_id)
-        return row_id
+            if ahead:
+                self._ahead.add(row_id)
+
+    def sending(self, row_id: int) -> bool:
+        """The request of a row reserved ahead is about to be sent. False once the run has been
+        interrupted: it must not be sent then (its row is or will be settled as not sent)."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._ahead.discard(row_id)
+            return True
+
+    def not_sent(self, row_id: int) -> None:
+        """A row reserved ahead whose request was never sent (the run was interrupted first):
+        `failed`, charged nothing."""
+        with self._lock:
+            if row_id not in self._open:
+                return
+            self._open.discard(row_id)
+            self._ahead.discard(row_id)
+        self._settle_not_sent(row_id)
+
+    def _settle_not_sent(self, row_id: int) -> None:
+        self.ledger.update(
+            row_id,
+            status="failed",
+            charged_micros=0,
+            exit_code=int(ExitCode.INTERRUPTED),
+            error="interrupted before the request was sent",
+        )
 
     def finish(self, outcome: Outcome) -> None:
         if outcome.row_id is None:
@@ -544,18 +591,56 @@ class Spending:
             exit_code=int(error.exit_code) if error else 0,
             error=error.message if error else None,
             elapsed_s=result.elapsed_s if result else None,
+            synced=False,
         )
         with self._lock:
             self._open.discard(outcome.row_id)
 
     def interrupted(self) -> None:
-        """Rows of requests cut off by Ctrl-C: the call may have gone through."""
+        """Rows of requests cut off by Ctrl-C: the call may have gone through. Rows reserved
+        ahead whose requests were never sent are settled as such, and none of them is sent now."""
         with self._lock:
+            self._closed = True
             rows = list(self._open)
+            ahead = set(self._ahead)
+            self._open.clear()
+            self._ahead.clear()
         for row_id in rows:
-            self.ledger.update(
-                row_id, status="unknown", error="interrupted while waiting for the answer"
-            )
+            if row_id in ahead:
+                self._settle_not_sent(row_id)
+            else:
+                self.ledger.update(
+                    row_id, status="unknown", error="interrupted while waiting for the answer"
+                )
+
+
+def ready_for_answers() -> None:
+    """Import what checking and saving an answer needs (Pillow with the codecs it loads on first
+    use, and the metadata writer: some 40 ms) while requests are out, rather than after the first
+    answer has come."""
+    try:
+        from PIL import Image
+
+        Image.preinit()
+        import flux_cli.metadata  # noqa: F401
+    except ImportError:
+        pass  # it fails again where it is needed, and is reported there
+
+
+def reserve_ahead(spendings: Sequence[Spending]) -> list[int | BudgetError]:
+    """The rows of the first request of each run, reserved ahead (see `Spending.reserve`) in one
+    transaction, so that they wait for the disk once; for each, its row id or its refusal.
+    They must share a ledger, an API and budgets."""
+    if not spendings:
+        return []
+    first = spendings[0]
+    results = first.ledger.reserve_many(
+        [spending.entry(0) for spending in spendings], first.budgets, record_refusal=True
+    )
+    for spending, result in zip(spendings, results, strict=True):
+        if isinstance(result, int):
+            spending.track(result, ahead=True)
+    return list(results)
 
 
 @contextmanager

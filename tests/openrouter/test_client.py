@@ -531,3 +531,48 @@ def test_a_plain_http_client_loads_no_ca_bundle_and_could_never_skip_verificatio
     assert context.cert_store_stats()["x509_ca"] == 0
     client = OpenRouterClient("http://127.0.0.1:8788/api/v1", ApiKey(CANARY_KEY, "test"))
     client.close()
+
+
+def test_lanes_are_separate_connection_pools_sharing_one_tls_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch sends each of its K requests at once through its own pool: threads sharing one
+    pool queue on its lock. Over https the lanes share one TLS context (one CA bundle load)."""
+    built: list[object] = []
+    real = httpx.create_ssl_context
+
+    def counting(*args: object, **kwargs: object) -> object:
+        built.append(real(*args, **kwargs))  # type: ignore[arg-type]
+        return built[-1]
+
+    monkeypatch.setattr(httpx, "create_ssl_context", counting)
+    client = OpenRouterClient(BASE, ApiKey(CANARY_KEY, "test"), lanes=3)
+    pools = [lane._transport._pool for lane in client._lanes]  # type: ignore[attr-defined]
+    assert len({id(pool) for pool in pools}) == 3
+    assert len(built) == 1  # shared (each httpx client would otherwise build its own)
+    assert {id(pool._ssl_context) for pool in pools} == {id(built[0])}
+    client.close()
+    assert all(lane.is_closed for lane in client._lanes)
+
+    plain = OpenRouterClient("http://127.0.0.1:8788/api/v1", ApiKey(CANARY_KEY, "t"), lanes=2)
+    assert plain._lanes[0]._transport is not plain._lanes[1]._transport
+    plain.close()
+
+
+def test_each_lane_sends_and_a_lane_is_used_as_asked() -> None:
+    seen: list[int] = []
+    transports = []
+    for number in range(2):
+
+        def handler(request: httpx.Request, number: int = number) -> httpx.Response:
+            seen.append(number)
+            return _ok()
+
+        transports.append(httpx.MockTransport(handler))
+    client = OpenRouterClient(BASE, ApiKey(CANARY_KEY, "test"), transport=transports[0], lanes=2)
+    client._lanes[1]._transport = transports[1]  # tell the lanes apart
+    for lane in (1, 0, 1):
+        result = client.generate(REQUEST, lane=lane)
+        assert result.width == 64
+    assert seen == [1, 0, 1]
+    client.close()
