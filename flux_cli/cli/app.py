@@ -76,6 +76,10 @@ def main(
         ctx.obj.debug = True
 
 
+# Commands that turn the garbage collector back on themselves, once their imports are done.
+REQUESTING = frozenset({"generate", "edit"})
+
+
 def build(only: str | None = None) -> typer.Typer:
     """The application with every command, or with only the command `only`."""
     application = typer.Typer(
@@ -96,7 +100,7 @@ def build(only: str | None = None) -> typer.Typer:
     for name, (module, attribute) in COMMANDS.items():
         if only is None or only == name:
             command = getattr(import_module(f"flux_cli.cli.{module}"), attribute)
-            application.command(name=name)(guarded(command))
+            application.command(name=name)(guarded(command, gc_from_start=name not in REQUESTING))
     for name, (module, attribute) in GROUPS.items():
         if only is None or only == name:
             application.add_typer(

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import sys
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
@@ -33,9 +34,24 @@ def report_error(message: str, hint: str | None = None) -> None:
         pass
 
 
-def guarded(command: Callable[P, R]) -> Callable[P, R]:
+def resume_gc() -> None:
+    """The console script starts with the cyclic garbage collector off (`main.main`): start-up
+    makes tens of thousands of objects that live as long as the process, and collecting while
+    importing only scans them again and again (some 20 ms). A command's work runs with it on,
+    and without rescanning what start-up made (`gc.freeze`)."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
+def guarded(command: Callable[P, R], *, gc_from_start: bool = True) -> Callable[P, R]:
+    """`command` behind the error boundary. `gc_from_start=False`: the command calls
+    `resume_gc` itself once its imports are done (generate and edit, before their requests)."""
+
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if gc_from_start:
+            resume_gc()
         try:
             return command(*args, **kwargs)
         except Flux2Error as exc:

@@ -7,6 +7,7 @@ stderr, plus a hint on what to do next. Anything else is a bug: exit 1, and a tr
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -81,7 +82,10 @@ def main() -> NoReturn:
 
     By the time `run` ends, every file flux2 wrote is synced and closed, the ledger is closed and
     stdout and stderr are flushed; what is left is joining idle worker threads and freeing
-    modules, which takes tens of milliseconds and changes nothing (tests call `run`)."""
+    modules, which takes tens of milliseconds and changes nothing (tests call `run`).
+
+    Start-up runs without the cyclic garbage collector; see `boundary.resume_gc`."""
+    gc.disable()
     try:
         run()
     except SystemExit as exc:

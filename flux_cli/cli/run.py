@@ -430,11 +430,13 @@ def make_client(
     """The run's one client: its timeout, retry counts, and retries announced on stderr;
     `lanes` connection pools for that many requests at once."""
 
+    from flux_cli.cli.boundary import resume_gc
+
     def notice(n: RetryNotice) -> None:
         if announce_retries():
             app.info(f"attempt {n.attempt} failed ({n.reason}); retrying in {n.delay:.1f} s")
 
-    return OpenRouterClient(
+    client = OpenRouterClient(
         base_url,
         key,
         timeouts=Timeouts(attempt=opts.timeout),
@@ -443,6 +445,8 @@ def make_client(
         on_retry=notice,
         lanes=lanes,
     )
+    resume_gc()  # what start-up imports is in by now (generate and edit; see `guarded`)
+    return client
 
 
 def run_cli(ctx: Any, command: str) -> None:

@@ -125,3 +125,26 @@ def test_a_key_pasted_as_a_stray_argument_is_masked_in_usage_errors() -> None:
     assert CANARY_KEY not in result.stderr
     assert CANARY_KEY[9:] not in result.stderr
     assert "sk-or-v1-…" in result.stderr
+
+
+def test_the_garbage_collector_comes_back_on_for_every_command_s_work() -> None:
+    """The console script starts with the cyclic collector off; a command's body runs with it
+    on (generate and edit turn it on themselves, once their client is made)."""
+    import gc
+
+    from flux_cli.cli.boundary import guarded, resume_gc
+
+    seen: list[bool] = []
+    try:
+        gc.disable()
+        guarded(lambda: seen.append(gc.isenabled()))()
+        gc.disable()
+        guarded(lambda: seen.append(gc.isenabled()), gc_from_start=False)()
+        assert seen == [True, False]
+        resume_gc()
+        assert gc.isenabled()
+        resume_gc()  # on already: nothing changes
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
