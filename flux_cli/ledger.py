@@ -688,6 +688,8 @@ class Ledger:
         against what was spent plus the estimates of the ones before it that were allowed."""
         for entry in entries:
             _check_estimate(entry)
+            if entry.api != entries[0].api:
+                raise ValueError("reserve_many takes calls to one API")
         now = now or _utcnow()
         stamp = _stamp(now)
         results: list[int | BudgetExceeded] = []
@@ -699,8 +701,6 @@ class Ledger:
             for entry in entries:
                 refusal = None
                 if spent is not None:
-                    if entry.api != entries[0].api:
-                        raise ValueError("reserve_many takes calls to one API")
                     refusal = _refusal(budgets, spent, allowed_micros, allowed_count, entry)
                 if refusal is not None and not record_refusal:
                     results.append(refusal)

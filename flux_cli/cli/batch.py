@@ -386,9 +386,9 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
         # lock), and the lock is handed round every 1 ms instead of 5: a freed slot sends its
         # next request within milliseconds instead of waiting behind a round of answers.
         turns = threading.Semaphore(TURNS)
-        # And an answer is checked only once the requests its freed slot owes have been sent
-        # (or 100 ms have passed): a burst of answers would otherwise hold up the burst of
-        # requests that follows it.
+        # And an answer is checked only once a burst of answers has passed and the requests
+        # the freed slots owe have been sent (see `answer_in`): checking during a burst would
+        # hold up the burst of requests that follows it.
         owed = threading.Condition()
         # Answers are worked on once what that needs has been imported, while the first
         # round of requests was out.
@@ -596,10 +596,6 @@ class _Slot:
         if self._take:
             self.acquire()
         return self
-
-    @property
-    def held(self) -> bool:
-        return self._held
 
     def acquire(self, *, blocking: bool = True) -> bool:
         self._held = self._pool.acquire(blocking)
