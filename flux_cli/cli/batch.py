@@ -32,14 +32,13 @@ from flux_cli.cli.run import (
     _endpoint,
     _keep_interrupted,
     _real_endpoint,
-    _rescue_if_paid,
     _resolve_model,
-    _save,
     _target_format,
     make_client,
     parse_money,
     ready_for_answers,
     reserve_ahead,
+    save_and_settle,
 )
 from flux_cli.errors import Flux2Error, Interrupted, UsageError
 from flux_cli.exit_codes import ExitCode
@@ -493,17 +492,7 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
                     except Interrupted:
                         _keep_interrupted(app, outcome, spending)
                         raise
-                try:
-                    if outcome.error is not None:
-                        raise outcome.error
-                    _save(app, plan, output_plan, outcome, opts.force, opts.metadata)
-                except Flux2Error as exc:
-                    outcome.error = exc
-                    _rescue_if_paid(app, outcome, exc)
-                except Interrupted:
-                    _keep_interrupted(app, outcome, spending)
-                    raise
-                spending.finish(outcome)
+                save_and_settle(app, plan, output_plan, outcome, opts, spending)
             _report(app, item, opts, lock, progress)
 
         with (

@@ -374,14 +374,12 @@ def _send_all(
             try:
                 outcome.row_id = spending.reserve(index)
                 outcome.result = client.generate(plan.request(index), plan.route)
-                _save(app, plan, output_plan, outcome, opts.force, opts.metadata)
             except Flux2Error as exc:
                 outcome.error = exc
-                _rescue_if_paid(app, outcome, exc)
             except Interrupted:
                 _keep_interrupted(app, outcome, spending)
                 raise
-            spending.finish(outcome)
+            save_and_settle(app, plan, output_plan, outcome, opts, spending)
             with lock:
                 _emit(app, plan, outcome, opts.json_lines)
                 outcomes.append(outcome)
@@ -745,6 +743,29 @@ def _save(
     )
     path = out.write_atomic(output_plan.directory, output_plan.name_for(fields), data, force=force)
     outcome.path = str(path)
+
+
+def save_and_settle(
+    app: App,
+    plan: Plan,
+    output_plan: OutputPlan,
+    outcome: Outcome,
+    opts: GenerateOptions,
+    spending: Spending,
+) -> None:
+    """After a call: write its image (or keep a paid one that cannot be written, or that failed
+    our checks), then settle its ledger row. `outcome.error` is the call's own failure, if any."""
+    try:
+        if outcome.error is not None:
+            raise outcome.error
+        _save(app, plan, output_plan, outcome, opts.force, opts.metadata)
+    except Flux2Error as exc:
+        outcome.error = exc
+        _rescue_if_paid(app, outcome, exc)
+    except Interrupted:
+        _keep_interrupted(app, outcome, spending)
+        raise
+    spending.finish(outcome)
 
 
 def _keep_interrupted(app: App, outcome: Outcome, spending: Spending) -> None:
