@@ -272,6 +272,14 @@ SCHEMA: tuple[Setting, ...] = (
         _usd,
     ),
     Setting(
+        "mcp.max_cost_per_call_usd",
+        "USD",
+        Decimal("0.50"),
+        "FLUX2_MCP_MAX_COST_PER_CALL_USD",
+        "flux2 mcp: refuse any call whose estimate is above this",
+        _usd,
+    ),
+    Setting(
         "history.store_prompts",
         "boolean",
         True,

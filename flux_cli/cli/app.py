@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "balance": ("balance", "balance"),
     "inspect": ("inspect_cmd", "inspect_command"),
     "sandbox": ("sandbox", "sandbox"),
+    "mcp": ("mcp", "mcp_command"),
     "help": ("help_cmd", "help_command"),
 }
 # name → (module, Typer sub-application)

@@ -1,0 +1,129 @@
+"""`flux2 mcp`: serve the tools to an MCP client (an agent) over stdin/stdout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from flux_cli.cli.context import App
+
+CEILING_KEY = "mcp.max_cost_per_call_usd"
+
+
+def mcp_command(
+    ctx: typer.Context,
+    sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--sandbox",
+            help="Serve against a built-in local stand-in for OpenRouter: no key, no cost.",
+        ),
+    ] = False,
+    output_dir: Annotated[
+        Path,
+        typer.Option(
+            "--output-dir",
+            metavar="DIR",
+            help="The only directory images are written in (default: the current one).",
+            show_default=False,
+        ),
+    ] = Path("."),
+    allow_read: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--allow-read",
+            metavar="DIR",
+            help="A directory reference images may be read from, with what is below it "
+            "(repeatable; none: no edits).",
+            show_default=False,
+        ),
+    ] = None,
+    max_cost_per_call: Annotated[
+        str | None,
+        typer.Option(
+            "--max-cost-per-call",
+            metavar="USD",
+            help=f"Refuse any call whose estimate is above this (default: config {CEILING_KEY}, "
+            "else 0.50).",
+            show_default=False,
+        ),
+    ] = None,
+    no_budget: Annotated[
+        bool,
+        typer.Option(
+            "--no-budget",
+            help="Serve even though no daily or monthly budget is set (refused otherwise).",
+        ),
+    ] = False,
+) -> None:
+    """Serve flux2 to an agent over MCP (stdio), under the same budgets and ledger.
+
+    Tools: make_image, edit_image, estimate_cost, list_models, spending, balance. Needs the
+    optional SDK: pip install 'flux2-cli[mcp]'. See README "Agents (MCP)".
+    """
+    run_mcp(
+        ctx.obj,
+        sandbox=sandbox,
+        output_dir=output_dir,
+        allow_read=allow_read or [],
+        max_cost_per_call=max_cost_per_call,
+        no_budget=no_budget,
+    )
+
+
+def run_mcp(
+    app: App,
+    *,
+    sandbox: bool,
+    output_dir: Path,
+    allow_read: list[Path],
+    max_cost_per_call: str | None,
+    no_budget: bool,
+) -> None:
+    from flux_cli.errors import BudgetError, UsageError
+    from flux_cli.settings import load_settings, load_values
+
+    try:
+        from flux_cli.mcp.server import serve
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in {"mcp", "mcp_types", "pydantic", "anyio"}:
+            raise UsageError(
+                "flux2 mcp needs the MCP SDK, which is not installed",
+                hint="pip install 'flux2-cli[mcp]'",
+            ) from None
+        raise
+    from flux_cli.cli.run import parse_money
+    from flux_cli.mcp.policy import Policy
+    from flux_cli.pricing import usd_to_micros
+
+    settings = load_settings()
+    if not no_budget and (
+        settings.daily_budget_micros is None and settings.monthly_budget_micros is None
+    ):
+        raise BudgetError(
+            "flux2 mcp will not serve an agent without a daily or monthly budget",
+            hint="set one (FLUX2_BUDGET_DAILY_USD=2.00, or flux2 config set budget.daily_usd "
+            "2.00), or pass --no-budget to serve without one",
+        )
+    if max_cost_per_call is not None:
+        ceiling = parse_money(max_cost_per_call, "--max-cost-per-call")
+    else:
+        ceiling = usd_to_micros(load_values()[CEILING_KEY].value)
+    if not sandbox:
+        from flux_cli.config import resolve_base_url, resolve_key
+
+        resolve_base_url()
+        resolve_key()  # no key: refuse now rather than fail every call
+    policy = Policy.create(
+        output_dir=output_dir,
+        allow_read=allow_read,
+        max_cost_per_call_micros=ceiling,
+        no_budget=no_budget,
+        sandbox=sandbox,
+    )
+    if app.stdin_is_tty():
+        app.info("waiting for an MCP client on stdin (this is not interactive; Ctrl-C stops it)")
+    serve(policy)

@@ -1,0 +1,535 @@
+"""The work behind each MCP tool, on the same pipeline, budgets and ledger as the command line.
+
+This is the one module that knows how the command line's generate/edit path is reached: a call
+runs `flux_cli.cli.run.run_generate` with `command="mcp"` and JSON Lines, in an `App` of its own
+whose stdout and stderr stay in memory, and reads back the JSON records it wrote. So a call gets
+the same budget check (one transaction with its `pending` row), the same ledger row, the same
+billing-aware retries and the same no-clobber writes as `flux2 generate`. Calls run at once on
+worker threads; each has its own App and ledger connection, and the ledger's write lock keeps
+two calls from slipping under the same budget.
+
+Nothing here speaks MCP: results are plain dicts, failures are the typed errors of
+`flux_cli.errors`, `flux_cli.ledger` and `flux_cli.openrouter.errors`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flux_cli.cli.context import App
+from flux_cli.errors import BudgetError, Flux2Error, UsageError
+from flux_cli.mcp.policy import Policy, check_written, next_resets, output_spec, readable_reference
+from flux_cli.pricing import format_usd, micros_to_usd, usd_to_micros
+
+if TYPE_CHECKING:
+    from flux_cli.config import ApiKey
+    from flux_cli.generation import Plan
+    from flux_cli.settings import Settings
+
+COMMAND = "mcp"  # the ledger's `command` column for every call made through the server
+TIMEOUT_S = 300.0  # per attempt, as `flux2 generate`
+RETRIES = 2  # of failures that cannot have been billed; an unknown outcome is never retried
+THUMBNAIL_PX = 256
+
+
+class CeilingRefused(BudgetError):
+    """The call's estimate is above the server's per-call ceiling (or the agent's own)."""
+
+    def __init__(self, estimate_micros: int, ceiling_micros: int, whose: str) -> None:
+        self.estimate_micros = estimate_micros
+        self.ceiling_micros = ceiling_micros
+        super().__init__(
+            f"this call would cost {format_usd(estimate_micros)}, more than {whose} "
+            f"{format_usd(ceiling_micros)}; nothing was sent",
+            hint="ask for fewer or smaller images, fewer references or a cheaper model"
+            if whose != "the server's per-call ceiling"
+            else "ask for fewer or smaller images, fewer references or a cheaper model; only "
+            "the user can raise the ceiling (flux2 mcp --max-cost-per-call)",
+        )
+
+
+class NoBudget(BudgetError):
+    """The server runs without --no-budget, and no daily or monthly budget is set any more."""
+
+
+def usd(micros: int | None) -> float | None:
+    # JSON has no decimal type: the exact micro-dollar amount, written as the shortest float.
+    return None if micros is None else float(micros_to_usd(micros))
+
+
+# -- an App per call ------------------------------------------------------------------------------
+
+
+class CapturedApp(App):
+    """An App whose stdout (the JSON records) and stderr (warnings) are kept in memory.
+
+    Over stdio, the process's own stdout carries the protocol: nothing of a call may reach it."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        self._data = io.StringIO()
+        self._messages = io.StringIO()
+        console = Console(
+            file=self._messages,
+            highlight=False,
+            markup=False,
+            emoji=False,
+            no_color=True,
+            soft_wrap=True,
+            width=400,
+        )
+        super().__init__(quiet=True, _err=console, _out=console)
+
+    @property
+    def stdout(self) -> io.StringIO:
+        return self._data
+
+    @property
+    def stdin(self) -> io.StringIO:
+        return io.StringIO()
+
+    def stdout_is_tty(self) -> bool:
+        return False
+
+    def stdin_is_tty(self) -> bool:
+        return False
+
+    def stderr_is_tty(self) -> bool:
+        return False
+
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self._data.getvalue().splitlines() if line.strip()]
+
+    def messages(self) -> list[str]:
+        """What the run said to people: warnings, without the `flux2: ` prefix."""
+        lines = self._messages.getvalue().splitlines()
+        return [line.removeprefix("flux2: ").strip() for line in lines if line.strip()]
+
+
+# -- the one in-process sandbox of a --sandbox server --------------------------------------------
+
+
+def share_sandbox(base_url: str) -> None:
+    """Send every `--sandbox` call to the server's one sandbox at `base_url`, instead of one
+    started per call (the command line's way): its balance and faults then span the session,
+    and its rows are still filed under the `sandbox` API."""
+    from flux_cli.cli import run
+    from flux_cli.config import ApiKey
+    from flux_cli.sandbox import SANDBOX_KEY
+
+    original = run._endpoint
+
+    @contextmanager
+    def endpoint(
+        use_sandbox: bool, real: tuple[str, ApiKey] | None
+    ) -> Iterator[tuple[str, ApiKey]]:
+        if use_sandbox:
+            yield base_url, ApiKey(SANDBOX_KEY, "sandbox")
+            return
+        with original(use_sandbox, real) as found:
+            yield found
+
+    run._endpoint = endpoint
+
+
+# -- requests -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """What an agent asks of make_image / edit_image; None: the config's value (as the CLI)."""
+
+    prompt: str
+    model: str | None = None
+    aspect_ratio: str | None = None
+    size: str | None = None
+    seed: int | None = None
+    image_format: str | None = None
+    count: int = 1
+    filename: str | None = None
+    max_cost_usd: str | None = None
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Estimate:
+    micros: int
+    ceiling: int | None  # the lower of the server's ceiling and the agent's max_cost_usd
+
+
+@dataclass
+class Made:
+    """What a make/edit call did: one record per image (the CLI's --json lines), and `error`
+    when no image was made at all."""
+
+    records: list[dict[str, Any]]
+    estimate_micros: int
+    notes: list[str] = field(default_factory=list)
+    error: Flux2Error | None = None
+
+    @property
+    def written(self) -> list[dict[str, Any]]:
+        return [r for r in self.records if r.get("status") == "ok"]
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [r for r in self.records if r.get("status") != "ok"]
+
+
+class Calls:
+    """The tools' work for one server: its policy, and the sandbox of a --sandbox server."""
+
+    def __init__(self, policy: Policy, sandbox_url: str | None = None) -> None:
+        self.policy = policy
+        self.sandbox_url = sandbox_url
+
+    # -- money ------------------------------------------------------------------------------
+
+    def _settings(self) -> Settings:
+        from flux_cli.settings import load_settings
+
+        settings = load_settings()
+        if not self.policy.no_budget and not (
+            settings.daily_budget_micros is not None or settings.monthly_budget_micros is not None
+        ):
+            raise NoBudget(
+                "no daily or monthly budget is set, and this server spends only under one; "
+                "nothing was sent",
+                hint="the user can set FLUX2_BUDGET_DAILY_USD (or flux2 config set "
+                "budget.daily_usd 2.00)",
+            )
+        return settings
+
+    def api(self) -> str:
+        from flux_cli.cli.api import SANDBOX, current_api
+
+        return SANDBOX if self.policy.sandbox else current_api()[0]
+
+    def budget_status(self, settings: Settings | None = None) -> dict[str, Any]:
+        """The budgets, what is spent and left of each, and when each resets."""
+        from flux_cli import ledger as ledger_module
+        from flux_cli.settings import load_settings
+
+        settings = settings or load_settings()
+        budgets = ledger_module.Budgets(
+            settings.daily_budget_micros, settings.monthly_budget_micros
+        )
+        spent = self._spent()
+        daily_reset, monthly_reset = next_resets()
+        status: dict[str, Any] = {
+            "api": self.api(),
+            "spent_today_usd": usd(spent.today_micros),
+            "spent_this_month_usd": usd(spent.month_micros),
+            "pending_calls": spent.pending_count,
+            "unknown_outcome_calls": spent.unknown_count,
+            "per_call_ceiling_usd": usd(self.policy.max_cost_per_call_micros),
+        }
+        for name, limit, used, reset in (
+            ("daily", budgets.daily_micros, spent.today_micros, daily_reset),
+            ("monthly", budgets.monthly_micros, spent.month_micros, monthly_reset),
+        ):
+            status[name] = (
+                None
+                if limit is None
+                else {
+                    "limit_usd": usd(limit),
+                    "left_usd": usd(max(0, limit - used)),
+                    "resets_at": reset.isoformat(timespec="seconds"),
+                }
+            )
+        return status
+
+    def _spent(self) -> Any:
+        from flux_cli import ledger as ledger_module
+
+        path = ledger_module.default_path()
+        if not path.exists():  # nothing spent yet; a look creates no ledger
+            return ledger_module.Spent(0, 0, 0, 0)
+        with ledger_module.Ledger.open(path) as ledger:
+            return ledger.spent(self.api())
+
+    def spending(self) -> dict[str, Any]:
+        """Spending so far from the ledger: today, this month, and this month by model."""
+        from flux_cli import ledger as ledger_module
+
+        status = self.budget_status()
+        day_start, month_start = ledger_module.window_starts(datetime.now().astimezone())
+        by_model: dict[str, list[Any]] = {"today": [], "this_month": []}
+        path = ledger_module.default_path()
+        if path.exists():
+            with ledger_module.Ledger.open(path) as ledger:
+                for period, since in (("today", day_start), ("this_month", month_start)):
+                    by_model[period] = ledger.totals(self.api(), since=since, by="model")
+        for period, totals in by_model.items():
+            status[f"by_model_{period}"] = [
+                {
+                    "model": t.key,
+                    "calls": t.count,
+                    "ok": t.ok_count,
+                    "failed": t.failed_count,
+                    "pending": t.pending_count,
+                    "unknown_outcome": t.unknown_count,
+                    "charged_usd": usd(t.charged_micros),
+                    "counted_usd": usd(t.counted_micros),
+                }
+                for t in totals
+            ]
+        return status
+
+    # -- pricing ----------------------------------------------------------------------------
+
+    def _plan(
+        self,
+        *,
+        model: str,
+        aspect_ratio: str | None,
+        size: str | None,
+        count: int,
+        references: list[str],
+        route: str,
+    ) -> tuple[Plan, list[str]]:
+        """The call's plan and its reference labels, priced as `flux2 cost` prices it."""
+        from flux_cli import inputs
+        from flux_cli.cli.estimate import reference_sizes
+        from flux_cli.generation import plan_generation, resolve_model
+        from flux_cli.sizes import SizeError, parse_size
+
+        try:
+            explicit = parse_size(size) if size is not None else None
+        except SizeError as exc:
+            raise UsageError(str(exc)) from None
+        sizes, labels = reference_sizes(references, inputs.max_pixels_for(None))
+        if self.policy.sandbox:
+            spec = resolve_model(model)  # the in-process sandbox serves the embedded table
+        else:
+            from flux_cli.config import resolve_base_url
+            from flux_cli.openrouter.catalog import load_catalog
+
+            spec = resolve_model(model, load_catalog(resolve_base_url(), offline=True))
+        plan = plan_generation(
+            model=spec,
+            prompt=None,
+            route=route,
+            aspect_ratio=aspect_ratio,
+            size=explicit,
+            seed=0,
+            count=count,
+            references=list(references),
+            reference_sizes=sizes,
+        )
+        return plan, labels
+
+    def estimate(
+        self,
+        *,
+        model: str | None,
+        aspect_ratio: str | None,
+        size: str | None,
+        count: int,
+        references: list[str],
+    ) -> dict[str, Any]:
+        """What a call would cost, offline, and whether the ceiling and budgets would let it go."""
+        from flux_cli.cli.estimate import estimate_json
+        from flux_cli.settings import load_settings
+
+        settings = load_settings()
+        checked = [self._reference_or_size(r) for r in references]
+        plan, labels = self._plan(
+            model=model or settings.model,
+            aspect_ratio=aspect_ratio if aspect_ratio or size else settings.aspect_ratio,
+            size=size,
+            count=count,
+            references=checked,
+            route=settings.route,
+        )
+        result = estimate_json(plan, labels)
+        result["notes"] = list(plan.notes)
+        total = plan.estimate.total_micros
+        status = self.budget_status(settings)
+        ceiling = self.policy.max_cost_per_call_micros
+        refusals = []
+        if ceiling is not None and total > ceiling:
+            refusals.append(f"above the per-call ceiling {format_usd(ceiling)}")
+        for name in ("daily", "monthly"):
+            budget = status[name]
+            if budget is not None and total > usd_to_micros(budget["left_usd"]):
+                refusals.append(f"more than is left of the {name} budget ({budget['left_usd']})")
+        result["allowed"] = not refusals
+        result["refused_because"] = refusals
+        result["budget"] = status
+        return result
+
+    def _reference_or_size(self, text: str) -> str:
+        from flux_cli.cli.estimate import _SIZE
+
+        if _SIZE.match(text):
+            return text.strip()
+        return str(readable_reference(text, self.policy))
+
+    # -- images -----------------------------------------------------------------------------
+
+    def make(self, request: ImageRequest) -> Made:
+        """make_image and edit_image: checks, the ceiling, then the generate/edit pipeline."""
+        from flux_cli.cli.run import GenerateOptions, apply_settings, run_generate
+
+        settings = self._settings()
+        if request.prompt.strip() == "-":  # the CLI reads stdin for "-": here stdin is MCP
+            raise UsageError("the prompt must be the text itself")
+        if not 1 <= request.count <= 8:
+            raise UsageError(f"count must be 1 to 8, got {request.count}")
+        references = tuple(str(readable_reference(r, self.policy)) for r in request.references)
+        explicit = {"output", "api", "metadata"}
+        values: dict[str, Any] = {}
+        for name in ("model", "aspect_ratio", "size", "image_format"):
+            value = getattr(request, name)
+            if value is not None:
+                values[name] = value
+                explicit.add(name)
+        opts = GenerateOptions(
+            prompt=request.prompt,
+            prompt_file=None,
+            model=values.get("model", "pro"),
+            aspect_ratio=values.get("aspect_ratio"),
+            size=values.get("size"),
+            seed=request.seed,
+            image_format=values.get("image_format"),
+            count=request.count,
+            output=output_spec(self.policy, settings.output_template, request.filename),
+            force=False,
+            max_cost=None,
+            dry_run=False,
+            json_lines=True,
+            quiet=True,
+            api=settings.route,
+            timeout=TIMEOUT_S,
+            retries=RETRIES,
+            retry_ambiguous=False,
+            sandbox=self.policy.sandbox,
+            command=COMMAND,
+            metadata=settings.metadata,
+            images=references,
+        )
+        opts, _ = apply_settings(opts, 1, frozenset(explicit))
+        estimate = self._check_ceiling(opts, request)
+        if estimate.ceiling is not None:
+            from dataclasses import replace
+
+            # The pipeline checks it again against its own (live) prices before sending.
+            opts = replace(opts, max_cost=str(micros_to_usd(estimate.ceiling)))
+        app = CapturedApp()
+        error: Flux2Error | None = None
+        try:
+            run_generate(app, opts)
+        except Flux2Error as exc:
+            error = exc
+        made = Made(app.records(), estimate.micros, app.messages(), None)
+        for record in made.written:
+            check_written(self.policy, record["path"])
+        if not made.written:
+            made.error = error or Flux2Error("no image was made")
+        return made
+
+    def _check_ceiling(self, opts: Any, request: ImageRequest) -> _Estimate:
+        """Refuse before anything is sent when the estimate is above the server's per-call
+        ceiling or the agent's own max_cost."""
+        plan, _ = self._plan(
+            model=opts.model,
+            aspect_ratio=opts.aspect_ratio,
+            size=opts.size,
+            count=opts.count,
+            references=list(opts.images),
+            route=opts.api,
+        )
+        total = plan.estimate.total_micros
+        ceilings = []
+        if self.policy.max_cost_per_call_micros is not None:
+            ceilings.append((self.policy.max_cost_per_call_micros, "the server's per-call ceiling"))
+        if request.max_cost_usd is not None:
+            from flux_cli.cli.run import parse_money
+
+            ceilings.append((parse_money(request.max_cost_usd, "max_cost_usd"), "max_cost_usd"))
+        for ceiling, whose in sorted(ceilings):
+            if total > ceiling:
+                raise CeilingRefused(total, ceiling, whose)
+        return _Estimate(total, min(ceilings)[0] if ceilings else None)
+
+    # -- catalog and account ----------------------------------------------------------------
+
+    def models(self) -> list[dict[str, Any]]:
+        from flux_cli.cli.models import entry_record, ordered
+        from flux_cli.openrouter.catalog import Catalog, fetch_catalog, load_catalog
+
+        if self.sandbox_url is not None:
+            from datetime import timedelta, timezone
+
+            catalog = Catalog(
+                fetch_catalog(self.sandbox_url), "live", datetime.now(timezone.utc), timedelta(0)
+            )
+        else:
+            from flux_cli.config import resolve_base_url
+
+            catalog = load_catalog(resolve_base_url())
+        return [entry_record(entry, catalog) for entry in ordered(catalog)]
+
+    def _account_endpoint(self) -> tuple[str, ApiKey]:
+        from flux_cli.config import ApiKey, resolve_base_url, resolve_key
+
+        if self.sandbox_url is not None:
+            from flux_cli.sandbox import SANDBOX_KEY
+
+            return self.sandbox_url, ApiKey(SANDBOX_KEY, "sandbox")
+        return resolve_base_url(), resolve_key()
+
+    def balance(self) -> dict[str, Any]:
+        """The key's limit and usage, the account's credits where the key may see them, and
+        the local budgets."""
+        from flux_cli.openrouter import account
+        from flux_cli.openrouter.client import OpenRouterClient, Timeouts
+
+        base_url, key = self._account_endpoint()
+        with OpenRouterClient(base_url, key, timeouts=Timeouts(attempt=60.0)) as client:
+            info = account.key_info(client)
+            account_credits = account.credits(client)
+        record: dict[str, Any] = {
+            "api": self.api(),
+            "key": {
+                "masked": key.masked,
+                "limit_usd": usd(info.limit_micros),
+                "limit_remaining_usd": usd(info.limit_remaining_micros),
+                "limit_reset": info.limit_reset,
+                "usage_usd": usd(info.usage_micros),
+                "usage_daily_usd": usd(info.usage_daily_micros),
+                "usage_monthly_usd": usd(info.usage_monthly_micros),
+            },
+        }
+        if isinstance(account_credits, account.Unavailable):
+            record["credits"] = None
+            record["credits_unavailable"] = account_credits.reason
+        else:
+            record["credits"] = {
+                "total_usd": usd(account_credits.total_micros),
+                "usage_usd": usd(account_credits.usage_micros),
+                "remaining_usd": usd(account_credits.remaining_micros),
+            }
+        record["budget"] = self.budget_status()
+        return record
+
+
+def thumbnail(path: str, max_side: int = THUMBNAIL_PX) -> bytes:
+    """A small JPEG of an image this server wrote, for the agent to look at."""
+    from PIL import Image
+
+    with Image.open(Path(path)) as image:
+        image.thumbnail((max_side, max_side))
+        small = image.convert("RGB")
+    buffer = io.BytesIO()
+    small.save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()

@@ -1,0 +1,131 @@
+"""What an agent may do through `flux2 mcp`: the directories it may read and write, the ceiling
+on one call, and how a refusal is worded so that the agent can tell its user instead of retrying.
+
+Plain functions over paths and micro-dollars; no MCP, typer or rich here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from flux_cli.errors import UsageError
+
+__all__ = [
+    "PathRefused",
+    "Policy",
+    "check_written",
+    "next_resets",
+    "output_spec",
+    "readable_reference",
+]
+
+
+class PathRefused(UsageError):
+    """A path the server was not allowed to read or write."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Fixed when the server starts; every tool call is checked against it."""
+
+    output_dir: Path  # absolute, resolved: every image is written directly in it
+    allow_read: tuple[Path, ...]  # absolute, resolved: references are read only below these
+    max_cost_per_call_micros: int | None  # None: no ceiling (only with an explicit 0 or none)
+    no_budget: bool  # started with --no-budget: calls go without a daily or monthly budget
+    sandbox: bool  # the in-process sandbox: no key, no money
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        output_dir: Path,
+        allow_read: list[Path],
+        max_cost_per_call_micros: int | None,
+        no_budget: bool,
+        sandbox: bool,
+    ) -> Policy:
+        """Resolve the directories now, so a symlink swapped later cannot widen them."""
+        out = output_dir.expanduser().resolve()
+        if not out.is_dir():
+            raise UsageError(f"--output-dir {output_dir} is not a directory")
+        readable = []
+        for directory in allow_read:
+            resolved = directory.expanduser().resolve()
+            if not resolved.is_dir():
+                raise UsageError(f"--allow-read {directory} is not a directory")
+            readable.append(resolved)
+        return cls(out, tuple(readable), max_cost_per_call_micros, no_budget, sandbox)
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    return path == directory or directory in path.parents
+
+
+def readable_reference(text: str, policy: Policy) -> Path:
+    """The file an agent names as a reference image, once it is known to lie below a directory
+    the user allowed with --allow-read (after following symlinks). Relative paths are taken from
+    the server's working directory. URLs and `-` (stdin carries the protocol) are refused."""
+    raw = text.strip()
+    if not raw or raw == "-" or "\x00" in raw:
+        raise PathRefused(f"{text!r} is not a file path")
+    if "://" in raw or raw.lower().startswith("data:"):
+        raise PathRefused(
+            f"references must be paths of local files, not URLs ({raw[:60]!r})",
+            hint="save the image in a directory the server may read and pass its path",
+        )
+    if not policy.allow_read:
+        raise PathRefused(
+            "this server may not read any files, so it cannot edit images",
+            hint="the user can allow a directory by starting flux2 mcp with --allow-read DIR",
+        )
+    candidate = Path(os.path.expanduser(raw))
+    try:
+        resolved = candidate.resolve(strict=True)
+    except (OSError, RuntimeError):
+        resolved = None
+    allowed = ", ".join(str(d) for d in policy.allow_read)
+    if resolved is None or not any(_inside(resolved, d) for d in policy.allow_read):
+        # The same answer whether or not the file exists: nothing is learnt about other dirs.
+        if resolved is None and any(_inside(candidate.absolute(), d) for d in policy.allow_read):
+            raise PathRefused(f"no such file: {raw}")
+        raise PathRefused(
+            f"{raw} is outside the directories this server may read ({allowed})",
+            hint="the user can allow another directory with --allow-read DIR",
+        )
+    if not resolved.is_file():
+        raise PathRefused(f"{raw} is not a file")
+    return resolved
+
+
+def output_spec(policy: Policy, template: str, name: str | None) -> str:
+    """The `-o` value for a call: the output directory with the configured name template, or
+    with a file name (or name template) the agent chose, which must be one path component."""
+    if name is None or not name.strip():
+        return f"{policy.output_dir}{os.sep}{template}"
+    chosen = name.strip()
+    if "/" in chosen or "\\" in chosen or chosen in {".", ".."} or "\x00" in chosen:
+        raise PathRefused(
+            f"the file name {name!r} must be a single name without directories",
+            hint=f"images are written in {policy.output_dir}; give only a name like fox.png",
+        )
+    return f"{policy.output_dir}{os.sep}{chosen}"
+
+
+def check_written(policy: Policy, path: str) -> None:
+    """A last check that what was written lies in the output directory."""
+    if not _inside(Path(path).resolve(), policy.output_dir):  # pragma: no cover - defence
+        raise PathRefused(f"refusing a result outside the output directory: {path}")
+
+
+def next_resets(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """When the daily and the monthly budget windows start again: the next local midnight and
+    the 1st of next month, as local aware datetimes (the ledger's windows, docs in ledger.py)."""
+    local = (now or datetime.now()).astimezone().replace(tzinfo=None)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    tomorrow = (midnight + timedelta(days=1, hours=2)).replace(hour=0)  # 2 h: DST-safe
+    first = midnight.replace(day=1)
+    next_month = (first + timedelta(days=32)).replace(day=1)
+    return tomorrow.astimezone(), next_month.astimezone()
