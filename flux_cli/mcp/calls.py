@@ -46,8 +46,8 @@ class CeilingRefused(BudgetError):
         self.estimate_micros = estimate_micros
         self.ceiling_micros = ceiling_micros
         super().__init__(
-            f"this call would cost {format_usd(estimate_micros)}, more than {whose} "
-            f"{format_usd(ceiling_micros)}; nothing was sent",
+            f"this call would cost {format_usd(estimate_micros, 2)}, more than {whose} "
+            f"{format_usd(ceiling_micros, 2)}; nothing was sent",
             hint="ask for fewer or smaller images, fewer references or a cheaper model"
             if whose != "the server's per-call ceiling"
             else "ask for fewer or smaller images, fewer references or a cheaper model; only "
@@ -357,7 +357,7 @@ class Calls:
         ceiling = self.policy.max_cost_per_call_micros
         refusals = []
         if ceiling is not None and total > ceiling:
-            refusals.append(f"above the per-call ceiling {format_usd(ceiling)}")
+            refusals.append(f"above the per-call ceiling {format_usd(ceiling, 2)}")
         for name in ("daily", "monthly"):
             budget = status[name]
             if budget is not None and total > usd_to_micros(budget["left_usd"]):

@@ -311,8 +311,8 @@ def error_result(exc: Flux2Error, made: Made | None = None) -> CallToolResult:
         )
         text = (
             f"refused by the {exc.budget} budget, nothing was sent: "
-            f"{format_usd(exc.remaining_micros)} of {format_usd(exc.limit_micros)} is left "
-            f"{period} and this call would cost {format_usd(exc.estimate_micros)}. "
+            f"{format_usd(exc.remaining_micros, 2)} of {format_usd(exc.limit_micros, 2)} is left "
+            f"{period} and this call would cost {format_usd(exc.estimate_micros, 2)}. "
             f"The {exc.budget} budget resets at {reset:%Y-%m-%d %H:%M %Z}. "
             "Do not retry before then; tell the user (only they can raise the budget)."
         )
@@ -377,6 +377,6 @@ def _announce(policy: Policy, where: str) -> None:
         f"serving on stdio; API: {where}; writing in {policy.output_dir}; reading "
         + (", ".join(str(d) for d in policy.allow_read) or "nothing")
         + "; per-call ceiling "
-        + (format_usd(ceiling) if ceiling is not None else "none")
+        + (format_usd(ceiling, 2) if ceiling is not None else "none")
         + ("; NO BUDGET (--no-budget)" if policy.no_budget else "")
     )
