@@ -190,6 +190,7 @@ FROM_ENV = {
     "budget.daily_usd": ("1.25", Decimal("1.25")),
     "budget.monthly_usd": ("$40", Decimal("40")),
     "history.store_prompts": ("0", False),
+    "mcp.max_cost_per_call_usd": ("0.20", Decimal("0.20")),
 }
 
 

@@ -32,7 +32,7 @@ def mcp_command(
         ),
     ] = Path("."),
     allow_read: Annotated[
-        list[Path] | None,
+        list[str] | None,
         typer.Option(
             "--allow-read",
             metavar="DIR",
@@ -68,7 +68,7 @@ def mcp_command(
         ctx.obj,
         sandbox=sandbox,
         output_dir=output_dir,
-        allow_read=allow_read or [],
+        allow_read=[Path(d) for d in allow_read or []],
         max_cost_per_call=max_cost_per_call,
         no_budget=no_budget,
     )
