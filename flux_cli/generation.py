@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 from flux_cli.errors import UsageError
 from flux_cli.models import MODELS, PriceRule, embedded_model, resolve_model_id
-from flux_cli.openrouter.wire import ImageRequest
 from flux_cli.pricing import TOKENS_PER_MEGAPIXEL, Estimate, billed_megapixels, estimate
 
 if TYPE_CHECKING:
     from flux_cli.openrouter.catalog import Catalog, CatalogEntry
+    from flux_cli.openrouter.wire import ImageRequest
 from flux_cli.sizes import SizeError, nearest_aspect_ratio, output_size
 
 FORMATS = ("png", "jpeg", "webp")
@@ -84,6 +84,8 @@ class Plan:
         return estimate(self.model.price, self.size, self.reference_sizes, count=self.count)
 
     def request(self, index: int) -> ImageRequest:
+        from flux_cli.openrouter.wire import ImageRequest  # not at import: `cost` sends nothing
+
         options = None
         if self.explicit_size is not None:
             options = {"width": self.explicit_size[0], "height": self.explicit_size[1]}

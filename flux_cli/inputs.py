@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from flux_cli import images
 from flux_cli.errors import UsageError
 from flux_cli.pricing import MEGAPIXEL
 from flux_cli.sizes import MIN_SIDE, SIDE_STEP
@@ -167,6 +166,8 @@ def load_references(
     """Every `-i` value, prepared; the first problem is a UsageError naming the input."""
     if sum(1 for spec in specs if spec == "-") > 1:
         raise UsageError("only one -i can read from stdin (-)")
+    from flux_cli import images  # here, not at import: `flux2 cost` needs only the sizes
+
     references: list[Reference] = []
     for spec in specs:
         if spec == "-":
@@ -193,6 +194,8 @@ def load_references(
 
 def prepare(data: bytes, source: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Reference:
     """Decode, orient, strip, shrink and encode one local image (see the module docstring)."""
+    from flux_cli import images
+
     try:
         image, _info = images.decode_image(
             data, max_pixels=MAX_INPUT_PIXELS, max_side=MAX_INPUT_SIDE
@@ -289,6 +292,8 @@ def sent_size(
 def probe_file(path: Path) -> tuple[int, int]:
     """The upright size of a local image from its header alone (fast: no pixels are decoded)."""
     from PIL import Image as PILImage
+
+    from flux_cli import images
 
     data = read_file(path)
     fmt = images.sniff_format(data)

@@ -11,8 +11,10 @@ import threading
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-_KEY_PATTERN = re.compile(r"sk-or-(?:v\d+-)?[A-Za-z0-9_\-]{8,}")
-_BEARER_PATTERN = re.compile(r"(?i)(bearer\s+)[^\s'\",]+")
+# Patterns, not compiled ones: `re` compiles them on first use (and keeps them), so a run that
+# never writes to stderr does not pay for them at start-up.
+_KEY_PATTERN = r"sk-or-(?:v\d+-)?[A-Za-z0-9_\-]{8,}"
+_BEARER_PATTERN = r"(?i)(bearer\s+)[^\s'\",]+"
 _lock = threading.Lock()
 _secrets: set[str] = set()
 _public: set[str] = set()
@@ -46,10 +48,12 @@ def redact(text: str) -> str:
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, mask_key(secret))
-    text = _KEY_PATTERN.sub(
-        lambda m: m.group(0) if m.group(0) in public else mask_key(m.group(0)), text
+    text = re.sub(
+        _KEY_PATTERN,
+        lambda m: m.group(0) if m.group(0) in public else mask_key(m.group(0)),
+        text,
     )
-    return _BEARER_PATTERN.sub(lambda m: f"{m.group(1)}[redacted]", text)
+    return re.sub(_BEARER_PATTERN, lambda m: f"{m.group(1)}[redacted]", text)
 
 
 class RedactingStream:

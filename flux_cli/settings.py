@@ -42,8 +42,9 @@ MIN_CONCURRENCY, MAX_CONCURRENCY = 1, 32
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
-_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._:~-]*")
-_ASPECT_RATIO = re.compile(r"([1-9][0-9]{0,2}):([1-9][0-9]{0,2})")
+# Compiled by `re` on first use, not at import (start-up).
+_MODEL_ID = r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._:~-]*"
+_ASPECT_RATIO = r"([1-9][0-9]{0,2}):([1-9][0-9]{0,2})"
 
 
 def config_path() -> Path:
@@ -83,7 +84,7 @@ def _model(raw: object) -> str:
     text = _text(raw)
     if text.lower() in ALIASES:
         return text.lower()
-    if _MODEL_ID.fullmatch(text):
+    if re.fullmatch(_MODEL_ID, text):
         return text
     raise InvalidValue(
         f"must be {', '.join(ALIASES)} or an OpenRouter model id such as {ALIASES['pro']}"
@@ -92,7 +93,7 @@ def _model(raw: object) -> str:
 
 def _aspect_ratio(raw: object) -> str:
     text = _text(raw).lower()
-    if text == "auto" or _ASPECT_RATIO.fullmatch(text):
+    if text == "auto" or re.fullmatch(_ASPECT_RATIO, text):
         return text
     raise InvalidValue(
         f"must be auto or W:H, such as {' '.join(FLUX2_ASPECT_RATIOS)} (what FLUX.2 takes)"
@@ -525,7 +526,7 @@ def file_value(value: Any) -> Any:
 
 # -- a TOML writer for what config files hold ----------------------------------------------------
 
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_BARE_KEY = r"[A-Za-z0-9_-]+"
 _ESCAPES = {
     '"': '\\"',
     "\\": "\\\\",
@@ -538,7 +539,7 @@ _ESCAPES = {
 
 
 def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
+    return key if re.fullmatch(_BARE_KEY, key) else _toml_string(key)
 
 
 def _toml_string(text: str) -> str:

@@ -117,11 +117,35 @@ def for_args(args: Sequence[str]) -> typer.Typer:
     command. A known command gets an application holding only it; anything else (no command,
     a typo that should get "did you mean", `flux2 help`, shell completion) gets the whole one."""
     if any(key.startswith("_FLUX2_COMPLETE") for key in os.environ):
-        return _whole()
-    name = next((arg for arg in args if not arg.startswith("-")), None)
+        name = _completed_command()
+    else:
+        name = next((arg for arg in args if not arg.startswith("-")), None)
+        if name is None and any(arg in _VERSION for arg in args):
+            return build(only="")  # the version needs no command
     if name is None or name in _NEEDS_ALL or (name not in COMMANDS and name not in GROUPS):
         return _whole()
     return build(name)
+
+
+_VERSION = frozenset({"--version", "-V"})
+
+
+def _completed_command() -> str | None:
+    """The command of the line being completed, once its name is typed in full (another word
+    follows it): completing its options and values needs only that command. Bash passes the
+    words and the index of the one completed; zsh and fish pass the line."""
+    if "COMP_WORDS" in os.environ:
+        words = os.environ["COMP_WORDS"].split()
+        try:
+            current = int(os.environ.get("COMP_CWORD", ""))
+        except ValueError:
+            return None
+        done = words[1:current]
+    else:
+        line = os.environ.get("_TYPER_COMPLETE_ARGS", "")
+        words = line.split()
+        done = words[1:] if line.endswith(" ") else words[1:-1]
+    return next((word for word in done if not word.startswith("-")), None)
 
 
 @functools.cache

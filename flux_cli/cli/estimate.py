@@ -15,8 +15,13 @@ from flux_cli.generation import Plan, plan_generation, resolve_model
 from flux_cli.pricing import megapixels, micros_to_usd
 from flux_cli.sizes import SizeError, parse_size
 
-_SIZE = re.compile(r"^\s*\d+\s*[xX×]\s*\d+\s*$")
+_SIZE = r"\s*\d+\s*[xX×]\s*\d+\s*"  # compiled by `re` on first use, not at import
 _CENT = Decimal("0.01")
+
+
+def is_size(spec: str) -> bool:
+    """`WxH` (a reference given by its size, not as a file)."""
+    return re.fullmatch(_SIZE, spec) is not None
 
 
 def reference_sizes(specs: list[str], max_pixels: int) -> tuple[list[tuple[int, int]], list[str]]:
@@ -26,7 +31,7 @@ def reference_sizes(specs: list[str], max_pixels: int) -> tuple[list[tuple[int, 
     sizes: list[tuple[int, int]] = []
     labels: list[str] = []
     for spec in specs:
-        if _SIZE.match(spec) and not Path(spec).exists():
+        if is_size(spec) and not Path(spec).exists():
             parts = re.split(r"[xX×]", spec.strip())
             width, height = int(parts[0]), int(parts[1])
             if width <= 0 or height <= 0:

@@ -368,9 +368,9 @@ class Calls:
         return result
 
     def _reference_or_size(self, text: str) -> str:
-        from flux_cli.cli.estimate import _SIZE
+        from flux_cli.cli.estimate import is_size
 
-        if _SIZE.match(text):
+        if is_size(text):
             return text.strip()
         return str(readable_reference(text, self.policy))
 

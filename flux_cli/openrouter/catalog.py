@@ -73,8 +73,9 @@ FETCH_WORKERS = 4
 #: No image model costs more per megapixel than this; a bigger number is a misreading.
 MAX_USD_PER_LINE = Decimal(1000)
 
-_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}/[A-Za-z0-9][A-Za-z0-9._:~-]{0,199}")
-_TOKEN = re.compile(r"[A-Za-z0-9._:+-]{1,64}")  # enum values and passthrough names
+# Compiled by `re` on first use, not at import (start-up).
+_MODEL_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}/[A-Za-z0-9][A-Za-z0-9._:~-]{0,199}"
+_PLAIN_VALUE = r"[A-Za-z0-9._:+-]{1,64}"  # enum values and passthrough names
 
 _OUTPUT_LINE = "output_image"
 _INPUT_LINES = frozenset({"input_reference", "input_image"})
@@ -254,7 +255,7 @@ def _text(value: object, limit: int = 200) -> str:
 def _tokens(values: object, what: str) -> tuple[str, ...]:
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise _Unreadable(f"{what} is not a list of strings")
-    kept = [v for v in values if _TOKEN.fullmatch(v)]
+    kept = [v for v in values if re.fullmatch(_PLAIN_VALUE, v)]
     return tuple(dict.fromkeys(kept))
 
 
@@ -283,7 +284,7 @@ def _parse_model(item: object) -> _ModelRecord:
     if not isinstance(item, Mapping):
         raise _Unreadable("not an object")
     model_id = item.get("id")
-    if not isinstance(model_id, str) or not _MODEL_ID.fullmatch(model_id):
+    if not isinstance(model_id, str) or not re.fullmatch(_MODEL_ID, model_id):
         raise _Unreadable("no usable id")
     params = item.get("supported_parameters")
     if not isinstance(params, Mapping):

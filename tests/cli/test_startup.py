@@ -67,11 +67,27 @@ def test_for_args_picks_the_command_or_the_whole_app(monkeypatch: pytest.MonkeyP
     assert commands(["cost", "-m", "pro"]) == ["cost"]
     assert commands(["--debug", "config", "show"]) == ["config"]
     assert commands([]) == every
-    assert commands(["--version"]) == every
+    assert commands(["--version"]) == []  # the version needs no command
+    assert commands(["-V", "cost"]) == ["cost"]
     assert commands(["generat", "x"]) == every  # a typo gets "did you mean"
     assert commands(["help", "generate"]) == every  # help lists and resolves every command
     monkeypatch.setenv("_FLUX2_COMPLETE", "complete_bash")
     assert commands(["cost"]) == every
+    # Completing a command's options needs only that command, once its name is typed in full.
+    for words, index, built in (
+        ("flux2 generate -m ", "3", ["generate"]),
+        ("flux2 --debug config set budget.", "4", ["config"]),
+        ("flux2 gen", "1", every),
+        ("flux2 help gen", "2", every),
+    ):
+        monkeypatch.setenv("COMP_WORDS", words)
+        monkeypatch.setenv("COMP_CWORD", index)
+        assert commands([]) == built, words
+    monkeypatch.delenv("COMP_WORDS")
+    monkeypatch.setenv("_FLUX2_COMPLETE", "complete_fish")
+    for line, built in (("flux2 edit -i ", ["edit"]), ("flux2 edit", every)):
+        monkeypatch.setenv("_TYPER_COMPLETE_ARGS", line)
+        assert commands([]) == built, line
 
 
 def test_a_typo_still_gets_a_suggestion() -> None:
