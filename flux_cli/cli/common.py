@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from flux_cli.models import ALIASES, FLUX2_ASPECT_RATIOS
-
 
 def explicit_options(ctx: typer.Context) -> frozenset[str]:
     """The options given on the command line (not defaults), for "flags override --from" and
@@ -21,11 +19,16 @@ def explicit_options(ctx: typer.Context) -> frozenset[str]:
     return frozenset(given)
 
 
+# The model table is imported only when a TAB asks for it, not by every run that declares options.
 def _complete_models(incomplete: str) -> list[str]:
+    from flux_cli.models import ALIASES
+
     return [name for name in (*ALIASES, *ALIASES.values()) if name.startswith(incomplete)]
 
 
 def _complete_ratios(incomplete: str) -> list[str]:
+    from flux_cli.models import FLUX2_ASPECT_RATIOS
+
     return [r for r in FLUX2_ASPECT_RATIOS if r.startswith(incomplete)]
 
 
