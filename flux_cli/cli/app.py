@@ -116,6 +116,10 @@ def for_args(args: Sequence[str]) -> typer.Typer:
     The global options take no values, so the first argument that is not an option names the
     command. A known command gets an application holding only it; anything else (no command,
     a typo that should get "did you mean", `flux2 help`, shell completion) gets the whole one."""
+    if any(arg.startswith(("--show-completion", "--install-completion")) for arg in args):
+        from flux_cli.cli.completion import install
+
+        install()
     if any(key.startswith("_FLUX2_COMPLETE") for key in os.environ):
         name = _completed_command()
     else:

@@ -53,3 +53,23 @@ def test_fish_completes_with_one_process_per_tab(tmp_path: Path) -> None:
     assert _fish_tab(tmp_path, "flux2 gen") == (["generate"], 1)
     # No candidates from flux2 (a path): fish's own file names, still one process.
     assert _fish_tab(tmp_path, "flux2 edit -i pic") == (["pictures/"], 1)
+
+
+def test_install_completion_writes_the_one_process_fish_script(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [*flux2_command(), "--install-completion", "fish"],
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "HOME": str(tmp_path),
+            "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1",
+        },
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    installed = tmp_path / ".config/fish/completions/flux2.fish"
+    shipped = (ROOT / "completions" / "flux2.fish").read_text(encoding="utf-8")
+    assert installed.read_text(encoding="utf-8").strip() == shipped.strip()
+    assert "is-args" not in shipped
