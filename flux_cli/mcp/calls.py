@@ -161,7 +161,7 @@ class ImageRequest:
 
 @dataclass(frozen=True)
 class _Estimate:
-    micros: int
+    micros: int | None  # None: not known before the pipeline prices the call
     ceiling: int | None  # the lower of the server's ceiling and the agent's max_cost_usd
 
 
@@ -430,7 +430,15 @@ class Calls:
             run_generate(app, opts)
         except Flux2Error as exc:
             error = exc
-        made = Made(app.records(), estimate.micros, app.messages(), None)
+        records = app.records()
+        if estimate.micros is None:
+            estimate = _Estimate(
+                sum(
+                    usd_to_micros(str(r["estimate_usd"])) for r in records if r.get("estimate_usd")
+                ),
+                estimate.ceiling,
+            )
+        made = Made(records, estimate.micros or 0, app.messages(), None)
         for record in made.written:
             check_written(self.policy, record["path"])
         if not made.written:
@@ -440,15 +448,6 @@ class Calls:
     def _check_ceiling(self, opts: Any, request: ImageRequest) -> _Estimate:
         """Refuse before anything is sent when the estimate is above the server's per-call
         ceiling or the agent's own max_cost."""
-        plan, _ = self._plan(
-            model=opts.model,
-            aspect_ratio=opts.aspect_ratio,
-            size=opts.size,
-            count=opts.count,
-            references=list(opts.images),
-            route=opts.api,
-        )
-        total = plan.estimate.total_micros
         ceilings = []
         if self.policy.max_cost_per_call_micros is not None:
             ceilings.append((self.policy.max_cost_per_call_micros, "the server's per-call ceiling"))
@@ -456,6 +455,22 @@ class Calls:
             from flux_cli.cli.run import parse_money
 
             ceilings.append((parse_money(request.max_cost_usd, "max_cost_usd"), "max_cost_usd"))
+        try:
+            plan, _ = self._plan(
+                model=opts.model,
+                aspect_ratio=opts.aspect_ratio,
+                size=opts.size,
+                count=opts.count,
+                references=list(opts.images),
+                route=opts.api,
+            )
+        except UsageError:
+            if self.policy.sandbox:
+                raise
+            # A model the cached catalog does not know yet: the pipeline prices it from the
+            # live catalog and refuses above the same ceiling (its --max-cost) before sending.
+            return _Estimate(None, min(ceilings)[0] if ceilings else None)
+        total = plan.estimate.total_micros
         for ceiling, whose in sorted(ceilings):
             if total > ceiling:
                 raise CeilingRefused(total, ceiling, whose)

@@ -73,7 +73,11 @@ class Server:
 
 @asynccontextmanager
 async def serving(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None, command: list[str] | None = None
+    tmp_path: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    command: list[str] | None = None,
+    sandbox: bool = True,
 ) -> AsyncIterator[Server]:
     out, refs = tmp_path / "out", tmp_path / "refs"
     out.mkdir(exist_ok=True)
@@ -81,7 +85,7 @@ async def serving(
     argv = command or [
         *flux2_command(),
         "mcp",
-        "--sandbox",
+        *(["--sandbox"] if sandbox else []),
         "--output-dir",
         str(out),
         "--allow-read",

@@ -17,6 +17,8 @@ import pytest
 from PIL import Image
 
 from flux_cli.ledger import Ledger
+from flux_cli.sandbox import Sandbox, SandboxConfig
+from tests.conftest import CANARY_KEY
 from tests.e2e.conftest import flux2_command
 from tests.mcp.conftest import Server, run, server_env, serving
 
@@ -326,3 +328,33 @@ def test_the_readme_snippet_starts_a_server_that_makes_an_image(tmp_path: Path) 
     assert written.exists()
     assert written.parent in {p.resolve() for p in places.values()}
     assert os.path.getsize(written) > 1000
+
+
+def test_serves_the_real_api_with_the_key_from_the_environment(tmp_path: Path) -> None:
+    """Without --sandbox: the API of FLUX2_BASE_URL (here a sandbox in this process) and the
+    user's key, which never shows in a result or the log."""
+
+    async def main(base_url: str) -> Any:
+        env = {
+            "FLUX2_BASE_URL": base_url,
+            "OPENROUTER_API_KEY": CANARY_KEY,
+            "FLUX2_BUDGET_DAILY_USD": "1.00",
+        }
+        async with serving(tmp_path, env=env, sandbox=False) as server:
+            made = await server.call("make_image", {"prompt": "fox"})
+            balance = await server.call("balance", {})
+            return made, balance, server.log.read_text()
+
+    with Sandbox(SandboxConfig(port=0)) as sandbox:
+        base_url = sandbox.base_url
+        made, balance, log = asyncio.run(main(base_url))
+        billed = len(sandbox.generations)
+    assert not made.is_error, _text(made)
+    assert billed == 1
+    with Ledger.open() as ledger:
+        (row,) = ledger.rows(base_url)
+    assert (row.command, row.status) == ("mcp", "ok")
+    everything = log + _text(made) + _text(balance) + json.dumps(balance.structured_content)
+    assert CANARY_KEY not in everything
+    assert CANARY_KEY[9:] not in everything
+    assert balance.structured_content["key"]["masked"].endswith(CANARY_KEY[-4:])
