@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -358,3 +359,22 @@ def test_serves_the_real_api_with_the_key_from_the_environment(tmp_path: Path) -
     assert CANARY_KEY not in everything
     assert CANARY_KEY[9:] not in everything
     assert balance.structured_content["key"]["masked"].endswith(CANARY_KEY[-4:])
+
+
+def test_without_the_sdk_it_says_how_to_install_it(tmp_path: Path) -> None:
+    code = (
+        "import sys\nsys.modules['mcp'] = None  # as if the extra were not installed\n"
+        "from flux_cli.cli.main import run\nrun(['mcp', '--sandbox'])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=server_env(FLUX2_BUDGET_DAILY_USD="1"),
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "flux2 mcp needs the MCP SDK" in proc.stderr
+    assert "pip install 'flux2-cli[mcp]'" in proc.stderr
