@@ -48,9 +48,11 @@ class Policy:
         sandbox: bool,
     ) -> Policy:
         """Resolve the directories now, so a symlink swapped later cannot widen them."""
+        try:  # made if missing, as generate makes an -o directory
+            output_dir.expanduser().mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--output-dir {output_dir}: {exc.strerror}") from None
         out = output_dir.expanduser().resolve()
-        if not out.is_dir():
-            raise UsageError(f"--output-dir {output_dir} is not a directory")
         readable = []
         for directory in allow_read:
             resolved = directory.expanduser().resolve()
