@@ -41,6 +41,7 @@ GROUPS: dict[str, tuple[str, str]] = {
 }
 # `flux2 help` lists and resolves every command, so it always gets the whole app.
 _NEEDS_ALL = frozenset({"help"})
+_VERSION = frozenset({"--version", "-V"})
 
 
 class _Group(typer.core.TyperGroup):
@@ -114,8 +115,10 @@ def for_args(args: Sequence[str]) -> typer.Typer:
     """The application for one run with these arguments.
 
     The global options take no values, so the first argument that is not an option names the
-    command. A known command gets an application holding only it; anything else (no command,
-    a typo that should get "did you mean", `flux2 help`, shell completion) gets the whole one."""
+    command. A known command gets an application holding only it, and so does a TAB that
+    completes a known command's options; `--version` alone gets one with no command; anything
+    else (no command, a typo that should get "did you mean", `flux2 help`, a TAB completing the
+    command's name) gets the whole one."""
     if any(arg.startswith(("--show-completion", "--install-completion")) for arg in args):
         from flux_cli.cli.completion import install
 
@@ -129,9 +132,6 @@ def for_args(args: Sequence[str]) -> typer.Typer:
     if name is None or name in _NEEDS_ALL or (name not in COMMANDS and name not in GROUPS):
         return _whole()
     return build(name)
-
-
-_VERSION = frozenset({"--version", "-V"})
 
 
 def _completed_command() -> str | None:
