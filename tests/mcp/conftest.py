@@ -55,8 +55,10 @@ class Server:
         assert found, self.log.read_text()
         return found.group(1) + "/_sandbox"
 
-    def push_fault(self, spec: str) -> None:
-        httpx.post(f"{self.control}/faults", json={"spec": spec}).raise_for_status()
+    def push_fault(self, spec: str, *, rule: bool = False) -> None:
+        """The next request to the route takes it, or (`rule`) every request does."""
+        body = {"spec": spec, "rule": rule}
+        httpx.post(f"{self.control}/faults", json=body).raise_for_status()
 
     def generations(self) -> list[dict[str, Any]]:
         """What the sandbox billed."""

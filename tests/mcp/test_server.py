@@ -216,6 +216,9 @@ def test_an_unknown_outcome_is_reported_as_maybe_billed_and_not_retried(tmp_path
 
 def test_eight_calls_at_once_under_a_budget_for_five_bill_exactly_five(tmp_path: Path) -> None:
     async def body(server: Server) -> tuple[list[Any], int]:
+        # Each answer takes a second: the calls let through are out at once, and the budget
+        # has to count the ones still waiting for their answer.
+        server.push_fault("images:slow:delay=1:times=always", rule=True)
         results = await asyncio.gather(
             *(server.call("make_image", {"prompt": f"fox {i}", "seed": i}) for i in range(8))
         )
