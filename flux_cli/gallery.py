@@ -379,6 +379,14 @@ def _href(path: Path, page_dir: Path) -> str:
     return quote(relative.replace(os.sep, "/"), safe="/")
 
 
+def _model_html(model: str) -> str:
+    """`pro` for a known model (its id on hover), else the id."""
+    from flux_cli.models import ALIASES
+
+    alias = next((name for name, known in ALIASES.items() if known == model), None)
+    return _e(model) if alias is None else f'<span title="{_e(model)}">{_e(alias)}</span>'
+
+
 def _local_time(moment: datetime) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M")
 
@@ -426,7 +434,7 @@ def _card_html(card: Card, eager_left: list[int]) -> str:
     charged = "not reported" if row.charged_micros is None else format_usd(row.charged_micros)
     fields = [
         ("status", f'<span class="status {_e(status)}">{_e(status)}</span>'),
-        ("model", _e(row.model)),
+        ("model", _model_html(row.model)),
         ("size", _e(size)),
         ("seed", _e(row.seed) if row.seed is not None else "?"),
         ("estimate", _e(format_usd(row.estimate_micros))),
