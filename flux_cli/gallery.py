@@ -29,6 +29,7 @@ Relative paths in the ledger are taken from `base_dir` (the current directory of
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import html
 import io
@@ -458,14 +459,25 @@ def _card_html(card: Card, eager_left: list[int]) -> str:
 
 
 def _thumbnail(
-    cache: ThumbnailCache, path_text: str, sha256: str | None, base_dir: Path, page_dir: Path
+    cache: ThumbnailCache,
+    path_text: str,
+    sha256: str | None,
+    base_dir: Path,
+    page_dir: Path,
+    shared: Thumbnail | None = None,
 ) -> Thumbnail:
+    """The thumbnail of one recorded image; `shared`: one already made for the same sha256."""
     if not path_text or path_text == "-":
         return Thumbnail(path=path_text, href=None, data_uri=None, problem="written to stdout")
     path = Path(path_text)
     if not path.is_absolute():
         path = base_dir / path
     href = _href(path, page_dir)
+    if shared is not None and shared.data_uri is not None:
+        problem = None if path.exists() else "file missing"
+        return dataclasses.replace(
+            shared, path=path_text, href=href, problem=problem, origin="cached"
+        )
     data = cache.get(sha256) if sha256 else None
     problem = None
     origin: Literal["cached", "made"] = "cached"
@@ -513,26 +525,40 @@ def build_page(
     base_dir = base_dir or Path.cwd()
     page_dir = page_path.absolute().parent
     stats = BuildStats(calls=len(rows))
+    # (row index, position in the row, path, sha256)
     jobs = [
-        (index, path, row.sha256s[i] if i < len(row.sha256s) else None)
+        (index, position, path, row.sha256s[position] if position < len(row.sha256s) else None)
         for index, row in enumerate(rows)
-        for i, path in enumerate(row.paths)
+        for position, path in enumerate(row.paths)
     ]
-    made: dict[int, list[Thumbnail]] = {}
+    # Jobs for the same image (one file recorded twice, or copies) share one thumbnail: the
+    # first makes it, the others take it (two threads must not make the same one at once).
+    same: dict[str, list[tuple[int, int, str, str | None]]] = {}
+    for job in jobs:
+        same.setdefault(job[3] or f"path:{job[2]}", []).append(job)
 
-    def one(job: tuple[int, str, str | None]) -> tuple[int, Thumbnail]:
-        index, path, sha = job
-        return index, _thumbnail(cache, path, sha, base_dir, page_dir)
+    def one(group: list[tuple[int, int, str, str | None]]) -> list[tuple[int, int, Thumbnail]]:
+        results: list[tuple[int, int, Thumbnail]] = []
+        shared: Thumbnail | None = None
+        for index, position, path, sha in group:
+            thumb = _thumbnail(cache, path, sha, base_dir, page_dir, shared)
+            if thumb.data_uri is not None and shared is None:
+                shared = thumb
+            results.append((index, position, thumb))
+        return results
 
+    placed: dict[int, dict[int, Thumbnail]] = {}
     cache.kind  # noqa: B018 - decided once, before the threads ask
     with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
-        for index, thumb in pool.map(one, jobs):
-            made.setdefault(index, []).append(thumb)
-            stats.images += thumb.data_uri is not None
-            stats.thumbnails_made += thumb.origin == "made"
-            stats.thumbnails_cached += thumb.origin == "cached"
-            stats.missing += thumb.problem == "file missing"
-            stats.undecodable += thumb.origin == "undecodable"
+        for results in pool.map(one, same.values()):
+            for index, position, thumb in results:
+                placed.setdefault(index, {})[position] = thumb
+                stats.images += thumb.data_uri is not None
+                stats.thumbnails_made += thumb.origin == "made"
+                stats.thumbnails_cached += thumb.origin == "cached"
+                stats.missing += thumb.problem == "file missing"
+                stats.undecodable += thumb.origin == "undecodable"
+    made = {index: [by[k] for k in sorted(by)] for index, by in placed.items()}
 
     groups: dict[str, list[Card]] = {}
     for index, row in enumerate(rows):
