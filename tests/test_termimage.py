@@ -328,3 +328,72 @@ def test_inspect_takes_a_protocol_and_refuses_an_unknown_one(tmp_path: Path) -> 
     bad = CliRunner().invoke(app, ["inspect", str(path), "--preview-protocol", "png"])
     assert bad.exit_code == 2
     assert "'png' is not one of auto, blocks, kitty, iterm, sixel" in bad.stderr
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("args", "environ", "marker"),
+    [
+        (["--preview-protocol", "kitty"], {"TERM": "xterm-256color"}, b"\x1b_Ga=T,f=100"),
+        (
+            ["--preview"],
+            {"TERM": "xterm-256color", "TERM_PROGRAM": "iTerm.app"},
+            b"\x1b]1337;File=",
+        ),
+        (
+            ["--preview"],
+            {"TERM": "xterm-256color", "FLUX2_PREVIEW_PROTOCOL": "sixel"},
+            b"\x1bP0;1;0q",
+        ),
+    ],
+)
+def test_generate_draws_on_a_real_terminal_with_the_chosen_protocol(
+    tmp_path: Path, args: list[str], environ: dict[str, str], marker: bytes
+) -> None:
+    """The installed flux2 with stderr on a pseudo-terminal: what reaches it decodes to the file."""
+    import os
+    import pty
+    import subprocess
+
+    from tests.e2e.conftest import flux2_command
+
+    primary, secondary = pty.openpty()
+    env = {**os.environ, "COLUMNS": "80", "LINES": "48", **environ}
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen(
+        [*flux2_command(), "generate", "a red fox", "--sandbox", "-q", *args],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the other end closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    out, _ = proc.communicate(timeout=60)
+    os.close(primary)
+    assert proc.returncode == 0
+    written = tmp_path / out.decode().strip()
+    seen = b"".join(chunks)
+    assert marker in seen
+    text = seen.decode("ascii", "replace")
+    with Image.open(written) as original:
+        if marker.startswith(b"\x1b_G"):
+            decoded = decode_kitty(text)[0]
+        elif marker.startswith(b"\x1b]"):
+            decoded = decode_iterm(text)[0]
+        else:
+            decoded = decode_sixel(text)
+        # 1024x1024 into 80 columns x 24 rows of 10x20 px: 480x480, the same picture
+        assert decoded.size == (480, 480)
+        expected = original.convert("RGB").resize(decoded.size, Image.Resampling.BILINEAR)
+        # PNG is lossless (the only error is resampling twice); sixel adds its 256-colour palette
+        assert mean_error(decoded, expected) < (8 if marker.endswith(b"q") else 3)
