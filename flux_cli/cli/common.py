@@ -249,8 +249,8 @@ PreviewProtocolOption = Annotated[
     str | None,
     typer.Option(
         "--preview-protocol",
-        metavar="auto|blocks|kitty|iterm|sixel",
-        help="Preview with this terminal graphics protocol instead of the guess (implies --preview).",
+        metavar="NAME",
+        help="Preview with auto, blocks, kitty, iterm or sixel instead of the guess (implies --preview).",
         callback=_remember_preview_protocol,
         autocompletion=lambda incomplete: [
             p for p in ("auto", "blocks", "kitty", "iterm", "sixel") if p.startswith(incomplete)

@@ -168,6 +168,8 @@ def run_gallery(
                 statuses=tuple(dict.fromkeys(wanted)) or None,  # type: ignore[arg-type]
             )
     if run is not None:
+        if rows and not any(gallery_module.run_id(row) for row in rows):
+            app.info("no call here belongs to a batch run: this ledger records no run ids")
         rows = [row for row in rows if gallery_module.run_id(row) == run]
     if not rows:
         app.info(f"no calls match for {describe(label)}; the page says so")
