@@ -9,11 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import response, startup, throughput
+from benchmarks import gallery, response, startup, throughput
 from benchmarks.common import Row
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
-SECTIONS = ("startup", "response", "throughput")
+SECTIONS = ("startup", "response", "throughput", "gallery")
 
 
 def table(rows: list[Row]) -> str:
@@ -51,6 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     if "throughput" in chosen:
         print(f"throughput: {images} images at 1, 4, 8, 16 (1 s latency) …", file=sys.stderr)
         rows += throughput.run(images)
+    if "gallery" in chosen:
+        calls, distinct = (1_000, 200) if args.quick else (10_000, 2_000)
+        print(
+            f"gallery: {calls} calls over {distinct} images, cold and warm; chromium …",
+            file=sys.stderr,
+        )
+        rows += gallery.run(calls, distinct, browser_runs=1 if args.quick else 3)
 
     mode = "QUICK (not the spec)" if args.quick else "full spec"
     print(f"flux2 benchmarks — {mode}; {platform.python_version()} on {platform.platform()}")

@@ -289,6 +289,24 @@ SCHEMA: tuple[Setting, ...] = (
         _bool,
         choices=("true", "false"),
     ),
+    Setting(
+        "preview.protocol",
+        "auto|blocks|kitty|iterm|sixel",
+        "auto",
+        "FLUX2_PREVIEW_PROTOCOL",
+        "how --preview draws (auto: what the terminal announces, else half-blocks)",
+        _choice("auto", "blocks", "kitty", "iterm", "sixel"),
+        choices=("auto", "blocks", "kitty", "iterm", "sixel"),
+    ),
+    Setting(
+        "preview.tmux_passthrough",
+        "boolean",
+        False,
+        "FLUX2_PREVIEW_TMUX_PASSTHROUGH",
+        "inside tmux, pass graphics through (needs tmux's allow-passthrough on)",
+        _bool,
+        choices=("true", "false"),
+    ),
 )
 KEYS: dict[str, Setting] = {s.key: s for s in SCHEMA}
 _NOT_SETTINGS = frozenset({"api_key", "key", "openrouter_api_key", "token", "auth.key"})

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("models", "models"),
     "balance": ("balance", "balance"),
     "inspect": ("inspect_cmd", "inspect_command"),
+    "gallery": ("gallery", "gallery"),
     "sandbox": ("sandbox", "sandbox"),
     "mcp": ("mcp", "mcp_command"),
     "help": ("help_cmd", "help_command"),

@@ -219,10 +219,45 @@ FromOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def _preview_implied(ctx: typer.Context, value: bool) -> bool:
+    """--preview-protocol asks for a preview too. Typer handles the options given on the command
+    line first, so a given --preview-protocol is already in ctx.params when --preview defaults."""
+    return bool(value) or ctx.params.get("preview_protocol") is not None
+
+
+def _remember_preview_protocol(ctx: typer.Context, value: str | None) -> str | None:
+    from flux_cli.termimage import PROTOCOLS
+
+    if value is None:
+        return None
+    name = value.strip().lower()
+    if name not in (*PROTOCOLS, "auto"):
+        raise typer.BadParameter(f"{value!r} is not one of auto, {', '.join(PROTOCOLS)}.")
+    if ctx.obj is not None:
+        ctx.obj.preview_protocol = name
+    return name
+
+
 PreviewOption = Annotated[
     bool,
     typer.Option(
         "--preview",
         help="After saving, draw the image in the terminal (on stderr, only when it is a terminal).",
+        callback=_preview_implied,
+    ),
+]
+PreviewProtocolOption = Annotated[
+    str | None,
+    typer.Option(
+        "--preview-protocol",
+        metavar="NAME",
+        help="Preview with auto, blocks, kitty, iterm or sixel instead of the guess (implies --preview).",
+        callback=_remember_preview_protocol,
+        autocompletion=lambda incomplete: [
+            p for p in ("auto", "blocks", "kitty", "iterm", "sixel") if p.startswith(incomplete)
+        ],
+        show_default=False,
     ),
 ]

@@ -101,9 +101,9 @@ def set_(
 
     KEY is one of: model, aspect_ratio, format, output_dir, output_template, metadata, route,
     concurrency, budget.daily_usd, budget.monthly_usd, mcp.max_cost_per_call_usd,
-    history.store_prompts (flux2 config show lists them with their values). A bad value is
-    refused with the values that fit. The file is written atomically, readable only by you (0600,
-    in a 0700 directory); comments in it are not kept.
+    history.store_prompts, preview.protocol, preview.tmux_passthrough (flux2 config show lists
+    them with their values). A bad value is refused with the values that fit. The file is written
+    atomically, readable only by you (0600, in a 0700 directory); comments in it are not kept.
     """
     from flux_cli import settings
 

@@ -23,6 +23,7 @@ class App:
     debug: bool = field(default_factory=lambda: _env_flag("FLUX2_DEBUG"))
     quiet: bool = False
     stdout_closed: bool = False
+    preview_protocol: str | None = None  # --preview-protocol, when given
     _err: Console | None = None
     _out: Console | None = None
 

@@ -23,6 +23,7 @@ from flux_cli.cli.common import (
     ModelOption,
     OutputOption,
     PreviewOption,
+    PreviewProtocolOption,
     PromptFileOption,
     QuietOption,
     RetriesOption,
@@ -93,6 +94,7 @@ def edit(
     metadata: MetadataOption = "full",
     from_file: FromOption = None,
     preview: PreviewOption = False,
+    preview_protocol: PreviewProtocolOption = None,
 ) -> None:
     """Edit images, or make a new one from reference images, guided by a prompt.
 

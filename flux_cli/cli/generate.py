@@ -23,6 +23,7 @@ from flux_cli.cli.common import (
     ModelOption,
     OutputOption,
     PreviewOption,
+    PreviewProtocolOption,
     PromptFileOption,
     QuietOption,
     RetriesOption,
@@ -67,6 +68,7 @@ def generate(
     metadata: MetadataOption = "full",
     from_file: FromOption = None,
     preview: PreviewOption = False,
+    preview_protocol: PreviewProtocolOption = None,
 ) -> None:
     """Generate images from a text prompt.
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from flux_cli.cli.common import PreviewProtocolOption
+
 if TYPE_CHECKING:
     from flux_cli.cli.context import App
     from flux_cli.images import ImageInfo
@@ -40,12 +42,14 @@ def inspect_command(
             help="Also draw the image in the terminal (on stderr, only when it is a terminal).",
         ),
     ] = False,
+    preview_protocol: PreviewProtocolOption = None,
 ) -> None:
     """Show what an image made by flux2 carries: prompt, model, seed, size, cost, generation id.
 
     Reads the recipe flux2 embeds in every image it writes (see --metadata), e.g.
     flux2 inspect fox.png --json
     """
+    preview = preview or preview_protocol is not None
     run_inspect(ctx.obj, file, json_output=json_output, preview=preview)
 
 

@@ -1,8 +1,11 @@
-"""`--preview`: the image drawn in the terminal with half-block characters (product.md §2).
+"""`--preview`: the image drawn in the terminal (product.md §2, §11).
 
-Each terminal cell is '▀' with the upper pixel as its foreground colour and the lower pixel as its
-background, so one cell shows two pixel rows. The preview goes to stderr (stdout is data only), and
-only to a terminal that takes colour; it is a convenience, so a failure to draw is a warning.
+Where the terminal announces a graphics protocol (kitty, iTerm2; sixel on request) the real image
+is drawn with it (`flux_cli.termimage`); everywhere else with half-block characters: each cell is
+'▀' with the upper pixel as its foreground colour and the lower pixel as its background, so one
+cell shows two pixel rows. The choice: `--preview-protocol`, else the `preview.protocol` setting,
+else the guess from the environment. The preview goes to stderr (stdout is data only), and only to
+a terminal; it is a convenience, so a failure to draw is a warning.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ if TYPE_CHECKING:
     from rich.segment import Segment
 
     from flux_cli.cli.context import App
+    from flux_cli.termimage import Choice
 
 UPPER_HALF = "▀"
 NOT_A_TERMINAL = "stderr is not a terminal"
 NO_COLOUR = "colour is off"
+DUMB_TERMINAL = "TERM is dumb"
 
 
 class HalfBlocks:
@@ -59,10 +64,13 @@ class HalfBlocks:
                 yield Segment.line()
 
 
-def blocked(app: App) -> str | None:
-    """Why no preview can be drawn here, or None when it can."""
+def blocked(app: App, protocol: str = "blocks") -> str | None:
+    """Why no preview can be drawn here with `protocol`, or None when it can. A graphics
+    protocol is no colour text, so NO_COLOR stops only the half-blocks."""
     if not app.stderr_is_tty():
         return NOT_A_TERMINAL
+    if protocol != "blocks":
+        return DUMB_TERMINAL if os.environ.get("TERM", "").strip().lower() == "dumb" else None
     if (
         "NO_COLOR" in os.environ
         or os.environ.get("TERM", "").strip().lower() == "dumb"
@@ -80,8 +88,12 @@ def fit(image_size: tuple[int, int], columns: int, rows: int) -> tuple[int, int]
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def prepare(data: bytes, columns: int, rows: int) -> Image.Image:
-    """The image decoded under the usual checks, upright, shrunk to fit and composited on black."""
+def prepare(
+    data: bytes, columns: int, rows: int, box: tuple[int, int] | None = None
+) -> Image.Image:
+    """The image decoded under the usual checks, upright, shrunk to fit and composited on black.
+
+    It fits `columns` × two pixel rows per cell of `rows` (the half-blocks), or the pixel `box`."""
     from PIL import Image, ImageOps
 
     from flux_cli.images import decode_image
@@ -90,7 +102,8 @@ def prepare(data: bytes, columns: int, rows: int) -> Image.Image:
     try:
         upright = ImageOps.exif_transpose(image)
         rgba = upright.convert("RGBA")
-        rgba.thumbnail(fit(rgba.size, columns, rows), Image.Resampling.BILINEAR)
+        target = fit(rgba.size, columns, rows) if box is None else box
+        rgba.thumbnail(target, Image.Resampling.BILINEAR)
         black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
         black.alpha_composite(rgba)
         return black.convert("RGB")
@@ -98,24 +111,57 @@ def prepare(data: bytes, columns: int, rows: int) -> Image.Image:
         image.close()
 
 
+def choice(app: App) -> Choice:
+    """The protocol for this run: `--preview-protocol`, else the setting, else the guess."""
+    from flux_cli.settings import effective
+    from flux_cli.termimage import choose
+
+    requested = app.preview_protocol
+    if requested is None:
+        requested, _ = effective("preview.protocol")
+    passthrough, _ = effective("preview.tmux_passthrough")
+    return choose(requested, os.environ, tmux_passthrough=bool(passthrough))
+
+
 def show_preview(app: App, source: bytes | str | Path, *, announce_skip: bool = True) -> None:
     """Draw the image on stderr, sized to the terminal: the full width at most and about half
-    its height. Off a terminal, says so once (unless -q); with colour off, draws nothing."""
-    reason = blocked(app)
+    its height. Off a terminal, says so once (unless -q); with colour off, half-blocks draw
+    nothing. A bad `preview.*` setting is a warning: the image is already saved."""
+    from flux_cli.errors import UsageError
+
+    try:
+        chosen = choice(app)
+    except UsageError as exc:
+        app.warn(f"cannot preview the image: {exc.message}")
+        return
+    reason = blocked(app, chosen.protocol)
     if reason is not None:
         if reason == NOT_A_TERMINAL and announce_skip:
             app.info(f"preview skipped: {reason}")
         return
+    if chosen.note is not None and announce_skip:
+        app.info(chosen.note)
     from flux_cli.images import InvalidImage
+    from flux_cli.termimage import encode, pixel_box, tmux_wrap
 
     console = app.err
+    columns, rows = console.width, max(1, console.height // 2)
+    box = None if chosen.protocol == "blocks" else pixel_box(columns, rows)
     try:
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
-        image = prepare(data, console.width, max(1, console.height // 2))
+        image = prepare(data, columns, rows, box)
     except InvalidImage as exc:
         app.warn(f"cannot preview the image: {exc.reason}")
         return
     except OSError as exc:
         app.warn(f"cannot preview the image: {exc.strerror or type(exc).__name__}")
         return
-    console.print(HalfBlocks(image), soft_wrap=True, crop=False)
+    if chosen.protocol == "blocks":
+        console.print(HalfBlocks(image), soft_wrap=True, crop=False)
+        return
+    sequences = encode(chosen.protocol, image, columns, rows)
+    if chosen.wrap_for_tmux:
+        sequences = [tmux_wrap(sequence) for sequence in sequences]
+    stream = console.file
+    stream.write("".join(sequences) + "\n")
+    stream.flush()
