@@ -4,13 +4,10 @@ against servers that drip their headers or their image one byte at a time."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import io
 import json
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -22,62 +19,12 @@ from flux_cli.openrouter import errors as E
 from flux_cli.openrouter.client import OpenRouterClient, Timeouts
 from flux_cli.openrouter.wire import ImageRequest
 from tests.conftest import CANARY_KEY
+from tests.faults.conftest import DripServer
 
 REQUEST = ImageRequest(model="black-forest-labs/flux.2-pro", prompt="a fox", seed=1)
 
 
-class Dripper:
-    """A loopback server that reads a request head, then answers with `reply(path)` one byte
-    every `every` seconds, until it is done or stopped."""
-
-    def __init__(self, reply: Callable[[str], bytes], every: float = 0.05) -> None:
-        self.reply = reply
-        self.every = every
-        self.paths: list[str] = []
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self._sock.settimeout(0.1)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-
-    def __enter__(self) -> Dripper:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._sock.close()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-
-    def _answer(self, conn: socket.socket) -> None:
-        with conn, contextlib.suppress(OSError):
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            path = data.split(b" ", 2)[1].decode()
-            self.paths.append(path)
-            for byte in self.reply(path):
-                if self._stop.is_set():
-                    return
-                conn.sendall(bytes([byte]))
-                time.sleep(self.every)
-
-
-def _endless_headers(_path: str) -> bytes:
+def _endless_headers(_method: str, _path: str) -> bytes:
     return b"HTTP/1.1 200 OK\r\n" + b"X-Slow: a\r\n" * 10_000
 
 
@@ -93,11 +40,11 @@ def _client(base_url: str, attempt: float, **kwargs: object) -> OpenRouterClient
 
 
 def test_headers_sent_one_byte_at_a_time_end_at_the_attempt_limit() -> None:
-    with Dripper(_endless_headers) as server:
+    with DripServer(_endless_headers) as server:
         started = time.monotonic()
         with (
             pytest.raises(E.OutcomeUnknownError) as info,
-            _client(server.url + "/api/v1", 0.6) as client,
+            _client(server.base_url, 0.6) as client,
         ):
             client.generate(REQUEST)
         elapsed = time.monotonic() - started
@@ -115,20 +62,20 @@ def _jpeg() -> bytes:
 def test_the_chat_routes_image_download_counts_within_the_same_attempt() -> None:
     image = _jpeg()
 
-    def reply(path: str) -> bytes:
+    def reply(_method: str, _path: str) -> bytes:
         return (
             b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\n"
             + f"Content-Length: {len(image) * 100}\r\n\r\n".encode()
             + image * 100
         )
 
-    with Dripper(reply) as cdn:
+    with DripServer(reply) as cdn:
         chat = {
             "choices": [
                 {
                     "message": {
                         "role": "assistant",
-                        "images": [{"image_url": {"url": cdn.url + "/img.jpg"}}],
+                        "images": [{"image_url": {"url": cdn.root_url + "/img.jpg"}}],
                     }
                 }
             ],
@@ -136,17 +83,17 @@ def test_the_chat_routes_image_download_counts_within_the_same_attempt() -> None
         }
         body = json.dumps(chat).encode()
         head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
-        with Dripper(lambda _path: head.encode() + b"\r\n\r\n" + body, every=0) as api:
+        with DripServer(lambda _m, _p: head.encode() + b"\r\n\r\n" + body, every=0) as api:
             started = time.monotonic()
             with (
                 pytest.raises(E.BadResponseError) as info,
-                _client(api.url + "/api/v1", 0.6) as client,
+                _client(api.base_url, 0.6) as client,
             ):
                 client.generate(REQUEST, "chat")
         elapsed = time.monotonic() - started
     assert elapsed < 0.6 + 1.0, elapsed
     assert "limit" in info.value.message
-    assert cdn.paths == ["/img.jpg"]
+    assert cdn.requests == [("GET", "/img.jpg")]
     assert info.value.cost_micros == 30_000  # billed: the charge is kept for the ledger
 
 

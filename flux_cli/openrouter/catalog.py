@@ -384,16 +384,21 @@ def _get_json(http: httpx.Client, path: str) -> object:
 def _fetch(
     base_url: str, *, transport: httpx.BaseTransport | None, timeout: float, now: datetime
 ) -> tuple[dict[str, CatalogEntry], list[str]]:
-    from flux_cli.http_client import make_client
+    import time
+
+    from flux_cli.http_client import deadline, make_client
 
     base_url = validate_base_url(base_url)
     notes: list[str] = []
-    with make_client(
-        base_url=base_url + "/",
-        transport=transport,
-        headers={"Accept": "application/json"},  # public routes: no Authorization header, ever
-        timeout=timeout,
-    ) as http:
+    with (
+        deadline(time.monotonic() + timeout),
+        make_client(
+            base_url=base_url + "/",
+            transport=transport,
+            headers={"Accept": "application/json"},  # public routes: no Authorization header, ever
+            timeout=timeout,
+        ) as http,
+    ):
         try:
             listing = _get_json(http, "images/models")
         except _Unreadable as exc:

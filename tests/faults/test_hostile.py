@@ -1,0 +1,167 @@
+"""Hostile servers, files and streams: no hang, no crash, no lost paid image.
+
+Each case runs the installed `flux2` in a real subprocess, against the sandbox or a small hostile
+server on loopback, and checks the exit code, the time taken, the ledger row and what was kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CANARY_KEY
+from tests.faults.conftest import (
+    Case,
+    DripServer,
+    FaultEnv,
+    flux2_command,
+    ledger_statuses,
+)
+
+# -- a server that sends its headers one byte at a time ----------------------------------------
+
+
+NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 0.0
+
+
+def _endless_headers(method: str, _path: str) -> bytes | tuple[bytes, float]:
+    if method == "GET":
+        return NOT_FOUND  # the model catalog: not there, at once
+    return b"HTTP/1.1 200 OK\r\n" + b"X-Slow: a\r\n" * 10_000
+
+
+@pytest.fixture
+def header_drip() -> Iterator[DripServer]:
+    with DripServer(_endless_headers, every=0.05) as server:
+        yield server
+
+
+@pytest.fixture
+def image_url_drip() -> Iterator[DripServer]:
+    """/chat/completions answers at once with an image URL on the same server; the image itself
+    comes one byte at a time."""
+
+    def reply(method: str, path: str) -> bytes | tuple[bytes, float]:
+        if path.endswith("/models"):
+            return NOT_FOUND
+        if method == "POST":
+            chat = {
+                "choices": [
+                    {
+                        "message": {
+                            "role": "assistant",
+                            "images": [{"image_url": {"url": server.root_url + "/img.png"}}],
+                        }
+                    }
+                ],
+                "usage": {"cost": 0.03},
+            }
+            body = json.dumps(chat).encode()
+            return (
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body,
+                0.0,
+            )
+        return b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n" + (
+            b"\x89PNG" * 25_000
+        )
+
+    with DripServer(reply, every=0.05) as server:
+        yield server
+
+
+WALL_CLOCK = [
+    Case(
+        60,
+        "header-drip",
+        "response headers arrive one byte every 50 ms, without end",
+        9,
+        paid=1,
+        ledger="unknown",
+        args=("a red fox", "--timeout", "2"),
+        stderr_has=("2 s limit",),
+        max_seconds=5,
+        why="sent, no complete answer within --timeout: may have been billed",
+    ),
+    Case(
+        61,
+        "image-url-drip",
+        "the chat route's image URL sends one byte every 50 ms",
+        10,
+        paid=1,
+        ledger="failed",  # with the charge the answer reported
+        args=("a red fox", "--api", "chat", "--timeout", "2"),
+        stderr_has=("--timeout",),
+        max_seconds=5,
+        why="the image was made and billed, but did not arrive within the attempt's limit",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", [c.param() for c in WALL_CLOCK])
+def test_timeout_is_a_wall_clock_limit(
+    case: Case, fault_env: FaultEnv, header_drip: DripServer, image_url_drip: DripServer
+) -> None:
+    server = header_drip if case.number == 60 else image_url_drip
+    fault_env.extra_paid = server.paid
+    fault_env.check(replace(case, base_url=server.base_url))
+
+
+# -- closed standard streams ---------------------------------------------------------------------
+
+
+def _run_closed(
+    workdir: Path, base_url: str, redirect: str, *args: str
+) -> subprocess.CompletedProcess[bytes]:
+    """`flux2 ARGS` with `redirect` applied by a shell (`>&-` closes stdout, `2>&-` stderr)."""
+    env = {**os.environ, "FLUX2_BASE_URL": base_url, "OPENROUTER_API_KEY": CANARY_KEY}
+    script = f'exec "$@" {redirect}'
+    return subprocess.run(
+        ["/bin/sh", "-c", script, "sh", *flux2_command(), *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _rescued(tmp: Path) -> list[Path]:
+    root = tmp / "state" / "rescue"
+    return sorted(p for p in root.iterdir() if p.is_file()) if root.exists() else []
+
+
+def test_closed_stdout_with_o_dash_keeps_the_bytes_and_settles_the_row(
+    fault_env: FaultEnv,
+) -> None:
+    run = _run_closed(
+        fault_env.workdir, fault_env.sandbox.base_url, ">&-", "generate", "a fox", "-q", "-o", "-"
+    )
+    stderr = run.stderr.decode()
+    assert run.returncode == 11, stderr  # the image could not go where it was asked to
+    assert "Traceback" not in stderr
+    assert "closed" in stderr
+    assert len(_rescued(fault_env.tmp)) == 1  # the paid bytes were kept
+    assert ledger_statuses(fault_env.api_label(Case(0, "", "", 0)))[:1] == ["ok"]
+
+
+@pytest.mark.parametrize("redirect", [">&-", "2>&-", ">&- 2>&-"])
+def test_a_closed_stream_does_not_change_the_exit_code_of_the_work(
+    fault_env: FaultEnv, redirect: str
+) -> None:
+    run = _run_closed(fault_env.workdir, fault_env.sandbox.base_url, redirect, "generate", "a fox")
+    assert run.returncode == 0, run.stderr.decode()
+    assert b"Traceback" not in run.stderr
+    if "2>&-" in redirect:
+        assert run.stderr == b""  # nothing reached the closed stream (nor anything else)
+    images = list(fault_env.workdir.glob("*.jpg"))
+    assert len(images) == 1
+    assert ledger_statuses(fault_env.api_label(Case(0, "", "", 0)))[:1] == ["ok"]
+    assert _rescued(fault_env.tmp) == []
