@@ -165,3 +165,43 @@ def test_a_closed_stream_does_not_change_the_exit_code_of_the_work(
     assert len(images) == 1
     assert ledger_statuses(fault_env.api_label(Case(0, "", "", 0)))[:1] == ["ok"]
     assert _rescued(fault_env.tmp) == []
+
+
+# -- one size rule, checked before sending ------------------------------------------------------
+
+
+def _wide_reference(env: FaultEnv) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (9000, 100), (30, 90, 200)).save(env.workdir / "wide.png")
+
+
+SIZES = [
+    Case(
+        62,
+        "size-side-too-long",
+        "--size 16384x64: 1 MP, one side past what an answer may measure",
+        2,
+        paid=0,
+        ledger=None,
+        args=("a red fox", "--size", "16384x64"),
+        stderr_has=("at most 8192",),
+    ),
+    Case(
+        63,
+        "edit-very-wide-reference",
+        "edit with a 9000x100 reference: the planned output keeps within every side limit",
+        0,
+        paid=1,
+        ledger="ok",
+        command=("edit",),
+        args=("make it blue", "-i", "wide.png"),
+        setup=_wide_reference,
+        images=2,  # the reference and the result
+    ),
+]
+
+
+@pytest.mark.parametrize("case", [c.param() for c in SIZES])
+def test_sizes_are_checked_by_one_rule_before_sending(case: Case, fault_env: FaultEnv) -> None:
+    fault_env.check(case)
