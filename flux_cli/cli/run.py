@@ -39,6 +39,7 @@ from flux_cli.openrouter.errors import BadResponseError, OpenRouterError
 from flux_cli.output import NameFields, OutputPlan
 from flux_cli.pricing import format_usd, micros_to_usd, usd_to_micros
 from flux_cli.sizes import SizeError, parse_size
+from flux_cli.userfiles import read_regular
 
 if TYPE_CHECKING:
     from flux_cli.ledger import Budgets, Ledger, NewEntry
@@ -109,7 +110,8 @@ def read_prompt(app: App, prompt: str | None, prompt_file: Path | None) -> str:
             raise UsageError("give the prompt as an argument or with --prompt-file, not both")
         try:
             return _decode_prompt(
-                prompt_file.read_bytes()[: MAX_PROMPT_CHARS * 4 + 1], str(prompt_file)
+                read_regular(prompt_file, "the prompt file", MAX_PROMPT_CHARS * 4 + 1),
+                str(prompt_file),
             )
         except OSError as exc:
             raise UsageError(f"cannot read the prompt file {prompt_file}: {exc.strerror}") from None

@@ -205,3 +205,84 @@ SIZES = [
 @pytest.mark.parametrize("case", [c.param() for c in SIZES])
 def test_sizes_are_checked_by_one_rule_before_sending(case: Case, fault_env: FaultEnv) -> None:
     fault_env.check(case)
+
+
+# -- files the user names: bounded, never blocking, regular files only --------------------------
+
+
+def _fifo(env: FaultEnv) -> None:
+    os.mkfifo(env.tmp / "key.fifo")  # no writer: opening it to read would block for ever
+
+
+def _public_key_file(env: FaultEnv) -> None:
+    path = env.tmp / "key.txt"
+    path.write_text(CANARY_KEY + "\n")
+    path.chmod(0o644)
+
+
+FILES = [
+    Case(
+        64,
+        "key-file-fifo",
+        "OPENROUTER_API_KEY_FILE names a FIFO no one writes to",
+        4,
+        key=None,
+        env={"OPENROUTER_API_KEY_FILE": "{tmp}/key.fifo"},
+        setup=_fifo,
+        stderr_has=("not a regular file",),
+        max_seconds=10,
+    ),
+    Case(
+        65,
+        "key-file-dev-zero",
+        "OPENROUTER_API_KEY_FILE=/dev/zero",
+        4,
+        key=None,
+        env={"OPENROUTER_API_KEY_FILE": "/dev/zero"},
+        stderr_has=("not a regular file",),
+    ),
+    Case(
+        66,
+        "key-file-world-readable",
+        "OPENROUTER_API_KEY_FILE names a 0644 file of this user",
+        4,
+        key=None,
+        env={"OPENROUTER_API_KEY_FILE": "{tmp}/key.txt"},
+        setup=_public_key_file,
+        stderr_has=("read by other users", "chmod 600"),
+        secret_files=("key.txt",),
+    ),
+    Case(
+        67,
+        "batch-dev-zero",
+        "--batch /dev/zero",
+        2,
+        args=("--batch", "/dev/zero"),
+        stderr_has=("not a regular file",),
+    ),
+    Case(
+        68,
+        "prompt-file-dev-zero",
+        "--prompt-file /dev/zero",
+        2,
+        args=("--prompt-file", "/dev/zero"),
+        stderr_has=("not a regular file",),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", [c.param() for c in FILES])
+def test_user_named_files_are_read_with_a_bound(case: Case, fault_env: FaultEnv) -> None:
+    fault_env.check(case)
+
+
+def test_a_batch_of_one_endless_line_is_read_with_a_bound(fault_env: FaultEnv) -> None:
+    """A regular file of 64 MiB with no line break: one failed line, not 64 MiB in memory."""
+    batch = fault_env.workdir / "huge.txt"
+    with batch.open("wb") as handle:
+        handle.truncate(64 * 1024 * 1024)
+    out = fault_env.run(Case(69, "batch-endless-line", "", 2, args=("--batch", "huge.txt")))
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr
+    assert "longer than 256 KiB" in out.stderr
+    assert out.paid == 0
