@@ -127,11 +127,25 @@ def resolve_key() -> ApiKey:
 
 
 def is_loopback_host(host: str) -> bool:
+    """An IP literal on loopback, or `localhost` / `*.localhost` when every address the name
+    resolves to is a loopback address. The name alone is not enough: it is resolved through the
+    configured resolver, whose answer could send the key over plain http anywhere."""
     host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
     try:
         return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    if host != "localhost" and not host.endswith(".localhost"):
+        return False
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False
+    addresses = {str(info[4][0]).partition("%")[0] for info in infos}
+    try:
+        return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
     except ValueError:
         return False
 
@@ -147,7 +161,8 @@ def validate_base_url(url: str) -> str:
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise UsageError(
             f"{BASE_URL_ENV} uses plain http to {parts.hostname}; flux2 sends the API key only over "
-            "https (plain http is allowed for 127.0.0.1/localhost)",
+            "https (plain http is allowed for 127.0.0.1, ::1, and localhost names that resolve "
+            "only to loopback addresses)",
         )
     return url
 

@@ -197,3 +197,39 @@ def test_a_huge_key_file_is_refused_after_a_bounded_read(
     monkeypatch.setenv("OPENROUTER_API_KEY_FILE", str(big))
     with pytest.raises(ConfigError, match="larger than 4096 bytes"):
         resolve_key()
+
+
+@pytest.mark.parametrize(
+    ("answers", "ok"),
+    [
+        (["127.0.0.1"], True),
+        (["127.0.0.1", "::1"], True),
+        (["203.0.113.7"], False),  # a DNS answer off this machine
+        (["127.0.0.1", "203.0.113.7"], False),  # one address off it is one too many
+        ([], False),
+        (None, False),  # does not resolve
+    ],
+)
+def test_a_localhost_name_is_loopback_only_if_it_resolves_to_loopback(
+    monkeypatch: pytest.MonkeyPatch, answers: list[str] | None, ok: bool
+) -> None:
+    import socket
+
+    asked: list[str] = []
+
+    def getaddrinfo(host: str, *_args: object, **_kwargs: object) -> list[tuple[object, ...]]:
+        asked.append(host)
+        if answers is None:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, 0)) for a in answers]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    url = "http://evil.localhost:8788/api/v1"
+    if ok:
+        assert validate_base_url(url) == url
+    else:
+        with pytest.raises(UsageError, match="plain http"):
+            validate_base_url(url)
+    assert asked == ["evil.localhost"]
+    assert validate_base_url("http://127.0.0.1:1/api/v1")  # literals need no resolver
+    assert asked == ["evil.localhost"]
