@@ -286,3 +286,25 @@ def test_a_batch_of_one_endless_line_is_read_with_a_bound(fault_env: FaultEnv) -
     assert "Traceback" not in out.stderr
     assert "longer than 256 KiB" in out.stderr
     assert out.paid == 0
+
+
+# -- what flux2 writes for others to read --------------------------------------------------------
+
+
+def test_history_csv_neutralises_formulas_and_escape_codes(fault_env: FaultEnv) -> None:
+    import csv
+    import io
+
+    from tests.e2e.conftest import Flux2
+
+    flux2 = Flux2(fault_env.workdir, fault_env.sandbox.base_url)
+    prompt = '=HYPERLINK("http://evil.example","click") \x1b[2J'
+    assert flux2("generate", prompt).returncode == 0
+    run = flux2("history", "--csv")
+    assert run.returncode == 0, run.stderr
+    assert "\x1b" not in run.out
+    rows = list(csv.DictReader(io.StringIO(run.out)))
+    assert rows[0]["prompt"].startswith("'=HYPERLINK(")
+    for row in rows:
+        for cell in row.values():
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), row
