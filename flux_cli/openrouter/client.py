@@ -26,9 +26,11 @@ from flux_cli.openrouter.fetch import image_bytes, inspect_image
 from flux_cli.openrouter.retry import (
     DEFAULT_MAX_RETRIES,
     MAX_RETRY_AFTER,
+    RETRY_AFTER_CEILING,
     Decision,
     body_allows_retry,
     classify_status,
+    describe_wait,
     parse_retry_after,
     retry_delay,
 )
@@ -456,13 +458,13 @@ class OpenRouterClient:
         return error
 
     def _too_long(self, error: E.OpenRouterError, wait: float, attempts: int) -> E.OpenRouterError:
-        minutes = max(1, round(wait / 60))
+        asked = "a day or more" if wait >= RETRY_AFTER_CEILING else f"{wait:g} s"
         error.message = (
-            f"{error.message}; the server asked to wait {wait:g} s, longer than flux2 waits "
+            f"{error.message}; the server asked to wait {asked}, longer than flux2 waits "
             f"({MAX_RETRY_AFTER:g} s)"
         )
         error.args = (error.message,)
-        error.hint = f"nothing was billed; run again in about {minutes} min"
+        error.hint = f"nothing was billed; run again in {describe_wait(wait)}"
         error.attempts = attempts
         return error
 

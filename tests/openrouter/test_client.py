@@ -576,3 +576,15 @@ def test_each_lane_sends_and_a_lane_is_used_as_asked() -> None:
         assert result.width == 64
     assert seen == [1, 0, 1]
     client.close()
+
+
+def test_a_huge_retry_after_is_capped_in_the_message_and_not_waited_for() -> None:
+    h = Harness([_err(429, "slow down", headers={"Retry-After": "1e20"})])
+    with pytest.raises(E.UnavailableError) as info:
+        h.generate()
+    assert len(h.requests) == 1
+    assert h.sleeps == []
+    text = f"{info.value.message} {info.value.hint}"
+    assert "a day or more" in text
+    assert "1666666" not in text
+    assert "e+20" not in text
