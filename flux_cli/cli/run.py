@@ -261,7 +261,7 @@ def run_command(
             raise UsageError("--from and --batch do not combine")
         opts = apply_recipe(opts, from_file, explicit)
 
-    with hold(lock) if lock else nullcontext():
+    with hold(lock) if lock is not None else nullcontext():
         if batch is not None:
             from flux_cli.cli.batch import run_batch
 

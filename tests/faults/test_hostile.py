@@ -308,3 +308,16 @@ def test_history_csv_neutralises_formulas_and_escape_codes(fault_env: FaultEnv) 
     for row in rows:
         for cell in row.values():
             assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), row
+
+
+def test_an_empty_lock_name_is_a_usage_error(fault_env: FaultEnv) -> None:
+    fault_env.check(
+        Case(
+            70,
+            "lock-empty-name",
+            '--lock "" (a variable that was never set)',
+            2,
+            args=("a red fox", "--lock", ""),
+            stderr_has=("--lock name",),
+        )
+    )
