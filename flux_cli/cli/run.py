@@ -381,7 +381,12 @@ def _send_all(
             except Interrupted:
                 _keep_interrupted(app, outcome, spending)
                 raise
-            save_and_settle(app, plan, output_plan, outcome, opts, spending)
+            try:
+                save_and_settle(app, plan, output_plan, outcome, opts, spending)
+            except Flux2Error:  # settling the row failed (the ledger stayed locked)
+                with lock:  # the image is written, only its row could not be: still name it
+                    _emit(app, plan, outcome, opts.json_lines)
+                raise
             with lock:
                 _emit(app, plan, outcome, opts.json_lines)
                 outcomes.append(outcome)

@@ -22,6 +22,7 @@ from tests.faults.conftest import (
     FaultEnv,
     flux2_command,
     ledger_statuses,
+    paid_requests,
 )
 
 # -- a server that sends its headers one byte at a time ----------------------------------------
@@ -321,3 +322,48 @@ def test_an_empty_lock_name_is_a_usage_error(fault_env: FaultEnv) -> None:
             stderr_has=("--lock name",),
         )
     )
+
+
+@pytest.mark.slow
+def test_a_ledger_locked_while_the_request_is_out_still_names_the_written_image(
+    fault_env: FaultEnv,
+) -> None:
+    """Another process holds the ledger's write lock from the moment the request is out until
+    flux2 gives up on it: the image is written, its path is on stdout, exit 11."""
+    import sqlite3
+    import time
+
+    from flux_cli.ledger import BUSY_TIMEOUT_S, default_path
+    from flux_cli.sandbox import Fault
+
+    fault_env.sandbox.push_fault("images", Fault(kind="slow", delay=1))
+    env = {**os.environ, "FLUX2_BASE_URL": fault_env.sandbox.base_url}
+    env["OPENROUTER_API_KEY"] = CANARY_KEY
+    process = subprocess.Popen(
+        [*flux2_command(), "generate", "a red fox"],
+        cwd=fault_env.workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while paid_requests(fault_env.sandbox) == 0:
+            assert time.monotonic() < deadline, "the request never left"
+            time.sleep(0.02)
+        holder = sqlite3.connect(default_path(), timeout=10, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # the write lock, held until flux2 has given up
+        stdout, stderr = process.communicate(timeout=BUSY_TIMEOUT_S + 30)
+        holder.execute("ROLLBACK")
+        holder.close()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    text = stderr.decode()
+    assert process.returncode == 11, text
+    assert "locked" in text
+    assert "Traceback" not in text
+    written = sorted(fault_env.workdir.glob("*.jpg"))
+    assert len(written) == 1, (text, sorted(fault_env.workdir.iterdir()))
+    assert stdout.decode().strip() == written[0].name  # the path as it was asked for
