@@ -29,6 +29,7 @@ __all__ = [
     "deadline",
     "deadline_passed",
     "make_client",
+    "plain_http_transport",
     "read_capped",
     "time_left",
 ]
@@ -172,6 +173,20 @@ def make_client(
     )
     _install_deadline(client)
     return client
+
+
+def plain_http_transport(base_url: str) -> httpx.HTTPTransport | None:
+    """For a plain-http base URL (only ever loopback: a sandbox), a transport that does not load
+    the CA bundle (slow to load at start-up); None (httpx's default) for https.
+
+    A client on it sends every request to the base URL and follows no redirects, so it never
+    speaks TLS. Its context still demands verified certificates and trusts none: a TLS
+    connection made through it could only fail, never go unverified."""
+    from urllib.parse import urlsplit
+
+    if urlsplit(base_url).scheme != "http":
+        return None
+    return httpx.HTTPTransport(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
 
 
 def read_capped(

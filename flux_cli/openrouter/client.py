@@ -153,7 +153,7 @@ class OpenRouterClient:
                 headers=headers,
                 transport=transport
                 if transport is not None
-                else _plain_http_transport(self.base_url),
+                else http_client.plain_http_transport(self.base_url),
                 verify=verify,
                 follow_redirects=False,  # the key goes to the configured host and nowhere else
                 timeout=self._httpx_timeout(self.timeouts.attempt),
@@ -488,15 +488,3 @@ class OpenRouterClient:
         if route == "images":
             return wire.parse_images_success(obj, raw.headers)
         return wire.parse_chat_success(obj, raw.headers)
-
-
-def _plain_http_transport(base_url: str) -> httpx.HTTPTransport | None:
-    """For a plain-http base URL (only ever loopback: a sandbox), a transport that does not load
-    the CA bundle, which costs some 60 ms at start-up; None (httpx's default) for https.
-
-    This client sends every request to the base URL and follows no redirects, so it never
-    speaks TLS. Its context still demands verified certificates and trusts none: a TLS
-    connection made through it could only fail, never go unverified."""
-    if urlsplit(base_url).scheme != "http":
-        return None
-    return httpx.HTTPTransport(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))

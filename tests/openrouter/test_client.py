@@ -519,10 +519,10 @@ def test_a_plain_http_client_loads_no_ca_bundle_and_could_never_skip_verificatio
     through it could only fail. https:// gets httpx's default, verified transport."""
     import ssl
 
-    from flux_cli.openrouter.client import _plain_http_transport
+    from flux_cli.http_client import plain_http_transport
 
-    assert _plain_http_transport("https://openrouter.ai/api/v1") is None
-    transport = _plain_http_transport("http://127.0.0.1:8788/api/v1")
+    assert plain_http_transport("https://openrouter.ai/api/v1") is None
+    transport = plain_http_transport("http://127.0.0.1:8788/api/v1")
     assert transport is not None
     context = transport._pool._ssl_context
     assert context is not None
