@@ -318,7 +318,9 @@ class OpenRouterClient:
         def in_time() -> None:
             if self._clock() > deadline or http_client.deadline_passed():
                 raise _BodyLost(
-                    f"the answer did not finish within {limit:g} s", status, response_headers
+                    f"the answer did not finish within {limit:g} s (--timeout)",
+                    status,
+                    response_headers,
                 )
 
         try:
@@ -354,7 +356,8 @@ class OpenRouterClient:
         except (httpx.TransportError, httpx.DecodingError) as exc:
             reason = A.describe(exc)
             if time.monotonic() >= ends_at:
-                reason = f"the {limit:g} s limit of one attempt (--timeout) was reached"
+                what = "the answer did not finish" if headers_seen else "no answer"
+                reason = f"{what} within {limit:g} s (--timeout)"
             if headers_seen:
                 raise _BodyLost(reason, status, response_headers) from None
             raise _NoAnswer(reason) from None

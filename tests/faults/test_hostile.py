@@ -87,7 +87,7 @@ WALL_CLOCK = [
         paid=1,
         ledger="unknown",
         args=("a red fox", "--timeout", "2"),
-        stderr_has=("2 s limit",),
+        stderr_has=("within 2 s (--timeout)",),
         max_seconds=5,
         why="sent, no complete answer within --timeout: may have been billed",
     ),
