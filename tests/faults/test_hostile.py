@@ -367,3 +367,47 @@ def test_a_ledger_locked_while_the_request_is_out_still_names_the_written_image(
     written = sorted(fault_env.workdir.glob("*.jpg"))
     assert len(written) == 1, (text, sorted(fault_env.workdir.iterdir()))
     assert stdout.decode().strip() == written[0].name  # the path as it was asked for
+
+
+@pytest.fixture
+def wrapped_base64() -> Iterator[DripServer]:
+    """/images answers at once with the image as MIME-style base64 (a line break every 76)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 40, 40)).save(buffer, "JPEG")
+    answer = {
+        "data": [{"b64_json": base64.encodebytes(buffer.getvalue()).decode()}],
+        "usage": {"cost": 0.03},
+    }
+    body = json.dumps(answer).encode()
+
+    def reply(method: str, _path: str) -> bytes | tuple[bytes, float]:
+        if method == "GET":
+            return NOT_FOUND
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+        return head.encode() + b"\r\n\r\n" + body
+
+    with DripServer(reply, every=0) as server:
+        yield server
+
+
+def test_a_base64_image_with_line_breaks_is_rescued(
+    fault_env: FaultEnv, wrapped_base64: DripServer
+) -> None:
+    fault_env.extra_paid = wrapped_base64.paid
+    case = Case(
+        71,
+        "base64-line-breaks",
+        "the image's base64 has a line break every 76 characters",
+        10,
+        paid=1,
+        ledger="failed",  # with the charge the answer reported
+        base_url=wrapped_base64.base_url,
+        stderr_has=("line breaks", "kept in"),
+    )
+    fault_env.check(case)
+    assert len(_rescued(fault_env.tmp)) == 1
