@@ -175,7 +175,7 @@ def transport_only(client: Any) -> None:
 def steps(body: bytes, outdir: Path, names: Counter) -> dict[str, float]:
     from flux_cli import images, metadata, output
     from flux_cli.openrouter import wire
-    from flux_cli.openrouter.client import MAX_IMAGE_BYTES
+    from flux_cli.openrouter.fetch import MAX_IMAGE_BYTES
 
     times: dict[str, float] = {}
     t0 = time.perf_counter()

@@ -55,31 +55,52 @@ def stored_key_path() -> Path:
     return paths.config_dir() / "api-key"
 
 
+#: An OpenRouter key is some 70 characters; a key file is never more than a few lines.
+MAX_KEY_FILE_BYTES = 4096
+
+
+def _read_key_file(path: Path, what: str, *, follow_symlinks: bool) -> str:
+    """The text of a key file: a regular file (a FIFO or a device is refused without blocking or
+    reading), private to this user when this user owns it, and at most `MAX_KEY_FILE_BYTES`."""
+    from flux_cli.userfiles import open_regular
+
+    with open_regular(path, what, error=ConfigError, follow_symlinks=follow_symlinks) as handle:
+        info = os.fstat(handle.fileno())
+        mine = not hasattr(os, "getuid") or info.st_uid == os.getuid()
+        if mine and info.st_mode & 0o077:
+            raise ConfigError(
+                f"{what} {path} can be read by other users (mode {stat.S_IMODE(info.st_mode):04o})",
+                hint=f"chmod 600 {path}",
+            )
+        if not mine and not follow_symlinks:
+            raise ConfigError(f"{what} {path} belongs to another user")
+        try:
+            data = handle.read(MAX_KEY_FILE_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise ConfigError(
+            f"{what} {path} is larger than {MAX_KEY_FILE_BYTES} bytes; not a key file"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is not UTF-8 text") from None
+
+
 def _read_stored_key(path: Path) -> str:
     try:
-        info = path.lstat()
+        path.lstat()
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise ConfigError(f"cannot read the key file {path}: {exc.strerror}") from None
-    if stat.S_ISLNK(info.st_mode):
+    if path.is_symlink():
         raise ConfigError(
             f"the key file {path} is a symbolic link; flux2 only reads a regular file",
             hint=f'replace it with the key itself: cp --remove-destination "$(readlink -f {path})" {path}',
         )
-    if not stat.S_ISREG(info.st_mode):
-        raise ConfigError(f"the key file {path} is not a regular file")
-    if info.st_mode & 0o077:
-        raise ConfigError(
-            f"the key file {path} can be read by other users (mode {stat.S_IMODE(info.st_mode):04o})",
-            hint=f"chmod 600 {path}",
-        )
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
-        raise ConfigError(f"the key file {path} belongs to another user")
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the key file {path}: {exc}") from None
+    return _read_key_file(path, "the key file", follow_symlinks=False)
 
 
 def resolve_key() -> ApiKey:
@@ -89,11 +110,10 @@ def resolve_key() -> ApiKey:
     file_env = os.environ.get(KEY_FILE_ENV, "").strip()
     if file_env:
         file_path = Path(file_env).expanduser()
-        try:
-            text = file_path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise ConfigError(f"cannot read {KEY_FILE_ENV}={file_path}: {reason}") from None
+        # A path the user names is followed when it is a symbolic link (container secrets are
+        # mounted so), and a file owned by someone else (a secret mounted read-only by root) is
+        # accepted as it is: only its owner could make it private.
+        text = _read_key_file(file_path, KEY_FILE_ENV, follow_symlinks=True)
         return ApiKey(normalise_key(text, f"{KEY_FILE_ENV} ({file_path})"), KEY_FILE_ENV)
     stored = stored_key_path()
     try:
@@ -107,11 +127,25 @@ def resolve_key() -> ApiKey:
 
 
 def is_loopback_host(host: str) -> bool:
+    """An IP literal on loopback, or `localhost` / `*.localhost` when every address the name
+    resolves to is a loopback address. The name alone is not enough: it is resolved through the
+    configured resolver, whose answer could send the key over plain http anywhere."""
     host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
     try:
         return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    if host != "localhost" and not host.endswith(".localhost"):
+        return False
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False
+    addresses = {str(info[4][0]).partition("%")[0] for info in infos}
+    try:
+        return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
     except ValueError:
         return False
 
@@ -127,7 +161,8 @@ def validate_base_url(url: str) -> str:
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise UsageError(
             f"{BASE_URL_ENV} uses plain http to {parts.hostname}; flux2 sends the API key only over "
-            "https (plain http is allowed for 127.0.0.1/localhost)",
+            "https (plain http is allowed for 127.0.0.1, ::1, and localhost names that resolve "
+            "only to loopback addresses)",
         )
     return url
 

@@ -42,6 +42,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from flux_cli import sizes
 from flux_cli.textsafe import strip_control
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
 MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 DEFAULT_MAX_PIXELS = 16_777_216  # 4096², four times the largest FLUX.2 output
-MAX_SIDE = 8192
+MAX_SIDE = sizes.MAX_SIDE  # one rule for the sizes planned and the images accepted
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"

@@ -127,30 +127,30 @@ def read_stream(stream: IO[bytes], source: str = "stdin") -> bytes:
 
 
 def download(url: str, *, transport: object | None = None, timeout: float = 60.0) -> bytes:
-    """Fetch a user's reference URL for --inline-urls: no key, a size cap, a few redirects."""
+    """Fetch a user's reference URL for --inline-urls: no key, a size cap, a few redirects, and
+    `timeout` as a wall-clock limit for the whole download."""
+    import time
+
     import httpx
+
+    from flux_cli import http_client
 
     try:
         with (
-            httpx.Client(
+            http_client.deadline(time.monotonic() + timeout),
+            http_client.make_client(
                 transport=transport,  # type: ignore[arg-type]
                 follow_redirects=True,
                 max_redirects=5,
                 timeout=timeout,
-                headers={"User-Agent": "flux2"},
             ) as client,
             client.stream("GET", url) as response,
         ):
             if response.status_code != 200:
                 raise UsageError(f"{_show(url)}: download failed with HTTP {response.status_code}")
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > MAX_INPUT_BYTES:
-                    raise UsageError(f"{_show(url)}: over the {MAX_INPUT_BYTES // 2**20} MiB limit")
-                chunks.append(chunk)
-            return b"".join(chunks)
+            return http_client.read_capped(response, MAX_INPUT_BYTES)
+    except http_client.BodyTooLarge:
+        raise UsageError(f"{_show(url)}: over the {MAX_INPUT_BYTES // 2**20} MiB limit") from None
     except httpx.HTTPError as exc:
         raise UsageError(f"{_show(url)}: download failed ({type(exc).__name__})") from None
 

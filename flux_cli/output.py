@@ -498,10 +498,19 @@ def _names_taken(directory: Path, name: str) -> OutputError:
     )
 
 
+#: `.<name>.<pid>.<12 hex>.tmp`: a temp file of ours, with the process that wrote it. The older
+#: form without the pid is ours too.
+_TEMP_NAME = re.compile(r"^\..+?\.(?:(\d{1,10})\.)?[0-9a-f]{12}\.tmp$")
+#: A temp file this old is stale whoever wrote it: a write takes seconds, not a day (and a pid
+#: may have been reused by then).
+STALE_TEMP_SECONDS = 24 * 3600
+_swept: set[str] = set()
+
+
 def _create_temp(directory: Path, name: str, mode: int) -> tuple[int, str]:
-    """A new file `.<name>.<random>.tmp` in `directory`, created with O_EXCL and `mode` (which
-    the kernel filters through the umask): (its descriptor, its path)."""
-    prefix = f".{_truncate_utf8(name, 200)}."
+    """A new file `.<name>.<pid>.<random>.tmp` in `directory`, created with O_EXCL and `mode`
+    (which the kernel filters through the umask): (its descriptor, its path)."""
+    prefix = f".{_truncate_utf8(name, 200)}.{os.getpid()}."
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     flags |= getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
     for _ in range(100):
@@ -513,6 +522,58 @@ def _create_temp(directory: Path, name: str, mode: int) -> tuple[int, str]:
     raise FileExistsError(errno.EEXIST, "no free temporary name", str(directory))
 
 
+def _process_gone(pid: int) -> bool:
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OSError, OverflowError):
+        return False  # alive under another user, or not ours to ask about
+    return False
+
+
+def sweep_stale_temps(directory: Path, *, now: Callable[[], float] | None = None) -> list[str]:
+    """Remove the temp files a killed flux2 left in `directory` (`kill -9` while the image was
+    being synced, on the named-temp path): only names of our own pattern, only regular files of
+    this user, and only when the process that wrote one is gone or the file is a day old. The
+    names removed; errors are ignored (this is housekeeping, never a reason to fail)."""
+    import time
+
+    clock = time.time() if now is None else now()
+    removed: list[str] = []
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if match is None:
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISREG(info.st_mode) or (uid is not None and info.st_uid != uid):
+            continue
+        pid = match.group(1)
+        old = clock - info.st_mtime > STALE_TEMP_SECONDS
+        if old or (pid is not None and _process_gone(int(pid))):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(entry.name)
+    return removed
+
+
+def _sweep_once(directory: Path) -> None:
+    key = os.path.realpath(directory)
+    if key not in _swept:
+        _swept.add(key)
+        sweep_stale_temps(directory)
+
+
 def _write_atomic(
     directory: Path, name: str, data: bytes, *, force: bool, mode: int | None
 ) -> Path:
@@ -522,6 +583,7 @@ def _write_atomic(
     # One component cannot leave the directory, but say so where it is decided.
     if os.path.realpath(target.parent) != os.path.realpath(directory):
         raise OutputError(f"refusing to write {target}: it is outside {directory}")
+    _sweep_once(directory)
     if not force:
         try:
             published = _write_unnamed(directory, name, data, mode)

@@ -1,8 +1,9 @@
 """Output pixel sizes: what a request will produce, and so what it will be billed.
 
 Shared by the client (for the estimate) and the sandbox (for what it renders and charges), so the
-two cannot drift apart. FLUX.2 limits (flux2-facts.md §2): each side a multiple of 16, at least 64,
-at most 4 megapixels in total.
+two cannot drift apart. FLUX.2 limits: each side a multiple of 16, at least 64, at most 4
+megapixels in total. BFL states no limit per side; `MAX_SIDE` is the one flux2 holds every image
+to, so that a size it plans is a size it accepts in the answer (`images.MAX_SIDE` is this one).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from flux_cli.pricing import MEGAPIXEL
 SIDE_STEP = 16
 MIN_SIDE = 64
 MAX_PIXELS = 4 * MEGAPIXEL
+MAX_SIDE = 8192
 DEFAULT_ASPECT_RATIO = "1:1"
 
 
@@ -36,6 +38,8 @@ def parse_size(text: str) -> tuple[int, int]:
 def check_size(width: int, height: int) -> None:
     if width < MIN_SIDE or height < MIN_SIDE:
         raise SizeError(f"{width}x{height}: each side must be at least {MIN_SIDE} pixels")
+    if width > MAX_SIDE or height > MAX_SIDE:
+        raise SizeError(f"{width}x{height}: each side must be at most {MAX_SIDE} pixels")
     if width % SIDE_STEP or height % SIDE_STEP:
         raise SizeError(f"{width}x{height}: each side must be a multiple of {SIDE_STEP}")
     if width * height > MAX_PIXELS:
@@ -43,10 +47,11 @@ def check_size(width: int, height: int) -> None:
 
 
 def fit_within(width: int, height: int, max_pixels: int = MEGAPIXEL) -> tuple[int, int]:
-    """The largest size with `width:height`'s shape, sides multiples of 16, at most `max_pixels`."""
+    """The largest size with `width:height`'s shape, sides multiples of 16 from 64 to `MAX_SIDE`,
+    at most `max_pixels`."""
     if width <= 0 or height <= 0:
         raise SizeError(f"image size must be positive, got {width}x{height}")
-    scale = min(1.0, math.sqrt(max_pixels / (width * height)))
+    scale = min(1.0, math.sqrt(max_pixels / (width * height)), MAX_SIDE / width, MAX_SIDE / height)
     w = max(MIN_SIDE, int(width * scale) // SIDE_STEP * SIDE_STEP)
     h = max(MIN_SIDE, int(height * scale) // SIDE_STEP * SIDE_STEP)
     while w * h > max_pixels and (w > MIN_SIDE or h > MIN_SIDE):

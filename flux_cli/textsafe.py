@@ -16,3 +16,21 @@ def strip_control(text: str, limit: int | None = None) -> str:
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
     return text
+
+
+#: What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection"), tab and CR included.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: object) -> object:
+    """A value for a CSV cell that a spreadsheet shows as text: escape codes and other controls
+    removed, and a leading `'` before text that a spreadsheet would run as a formula
+    (`=HYPERLINK(…)`, `+…`, `-…`, `@…`). None is an empty cell; numbers pass as they are."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return value
+    text = _ANSI.sub("", value)
+    if text.startswith(_FORMULA_START):
+        text = "'" + text
+    return _CONTROL.sub("", text)

@@ -42,6 +42,7 @@ def test_env_beats_file_beats_stored(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert resolve_key() == ApiKey(OTHER_KEY, "key file")
     key_file = tmp_path / "secret"
     key_file.write_text("  " + CANARY_KEY + "\n")
+    key_file.chmod(0o600)
     monkeypatch.setenv("OPENROUTER_API_KEY_FILE", str(key_file))
     assert resolve_key() == ApiKey(CANARY_KEY, "OPENROUTER_API_KEY_FILE")
     monkeypatch.setenv("OPENROUTER_API_KEY", OTHER_KEY)
@@ -136,3 +137,99 @@ def test_directory_env_overrides(tmp_path: Path) -> None:
 
     assert paths.config_dir() == Path(os.environ["FLUX2_CONFIG_DIR"])
     assert paths.state_dir() == Path(os.environ["FLUX2_STATE_DIR"])
+
+
+def _key_file(tmp_path: Path, mode: int = 0o600) -> Path:
+    path = tmp_path / "secret"
+    path.write_text(CANARY_KEY + "\n")
+    path.chmod(mode)
+    return path
+
+
+def test_the_key_file_variable_gets_the_permission_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENROUTER_API_KEY_FILE", str(_key_file(tmp_path, 0o644)))
+    with pytest.raises(ConfigError, match="can be read by other users") as info:
+        resolve_key()
+    assert info.value.hint == f"chmod 600 {tmp_path / 'secret'}"
+    assert CANARY_KEY not in str(info.value)
+
+
+def test_the_key_file_variable_follows_a_symbolic_link_to_a_private_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Container secrets are mounted as links; the rule applies to what the link points at."""
+    link = tmp_path / "link"
+    link.symlink_to(_key_file(tmp_path))
+    monkeypatch.setenv("OPENROUTER_API_KEY_FILE", str(link))
+    assert resolve_key().value == CANARY_KEY
+    (tmp_path / "secret").chmod(0o644)
+    with pytest.raises(ConfigError, match="can be read by other users"):
+        resolve_key()
+
+
+def test_a_fifo_as_key_file_is_refused_without_blocking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # no writer: opening it to read would block for ever
+    monkeypatch.setenv("OPENROUTER_API_KEY_FILE", str(fifo))
+    with pytest.raises(ConfigError, match="not a regular file"):
+        resolve_key()
+
+
+def test_dev_zero_as_key_file_is_refused_without_reading_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENROUTER_API_KEY_FILE", "/dev/zero")
+    with pytest.raises(ConfigError, match="not a regular file"):
+        resolve_key()
+
+
+def test_a_huge_key_file_is_refused_after_a_bounded_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = tmp_path / "big"
+    with big.open("wb") as handle:
+        handle.truncate(64 * 1024 * 1024)  # sparse: costs no disk
+    big.chmod(0o600)
+    monkeypatch.setenv("OPENROUTER_API_KEY_FILE", str(big))
+    with pytest.raises(ConfigError, match="larger than 4096 bytes"):
+        resolve_key()
+
+
+@pytest.mark.parametrize(
+    ("answers", "ok"),
+    [
+        (["127.0.0.1"], True),
+        (["127.0.0.1", "::1"], True),
+        (["203.0.113.7"], False),  # a DNS answer off this machine
+        (["127.0.0.1", "203.0.113.7"], False),  # one address off it is one too many
+        ([], False),
+        (None, False),  # does not resolve
+    ],
+)
+def test_a_localhost_name_is_loopback_only_if_it_resolves_to_loopback(
+    monkeypatch: pytest.MonkeyPatch, answers: list[str] | None, ok: bool
+) -> None:
+    import socket
+
+    asked: list[str] = []
+
+    def getaddrinfo(host: str, *_args: object, **_kwargs: object) -> list[tuple[object, ...]]:
+        asked.append(host)
+        if answers is None:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, 0)) for a in answers]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    url = "http://evil.localhost:8788/api/v1"
+    if ok:
+        assert validate_base_url(url) == url
+    else:
+        with pytest.raises(UsageError, match="plain http"):
+            validate_base_url(url)
+    assert asked == ["evil.localhost"]
+    assert validate_base_url("http://127.0.0.1:1/api/v1")  # literals need no resolver
+    assert asked == ["evil.localhost"]

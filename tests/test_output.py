@@ -836,3 +836,42 @@ def test_write_stdout_waits_on_a_non_blocking_pipe() -> None:
 def test_write_stdout_to_dev_full() -> None:
     with open("/dev/full", "wb") as stream, pytest.raises(OutputError, match="No space left"):
         write_stdout(PNG, stream)
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
+    )
+    return int(child.stdout)
+
+
+def test_stale_temp_files_of_killed_writers_are_swept_and_nothing_else(tmp_path: Path) -> None:
+    """`kill -9` while an image was synced on the named-temp path (--force, or no O_TMPFILE)
+    leaves `.NAME.PID.HEX.tmp`; the next write in that directory removes it, and only it."""
+    import time
+
+    from flux_cli import output
+
+    dead = tmp_path / f".fox.jpg.{_dead_pid()}.0123456789ab.tmp"
+    alive = tmp_path / f".fox.jpg.{os.getpid()}.0123456789ab.tmp"  # a write going on right now
+    old_form = tmp_path / ".fox.jpg.a1b2c3d4e5f6.tmp"  # from before the pid was in the name
+    old_form_recent = tmp_path / ".cat.jpg.a1b2c3d4e5f6.tmp"
+    not_ours = [tmp_path / ".fox.jpg.tmp", tmp_path / "notes.0123456789ab.tmp", tmp_path / "a.jpg"]
+    for path in [dead, alive, old_form, old_form_recent, *not_ours]:
+        path.write_bytes(b"partial")
+    day_ago = time.time() - output.STALE_TEMP_SECONDS - 60
+    os.utime(old_form, (day_ago, day_ago))
+    link = tmp_path / f".link.jpg.{_dead_pid()}.0123456789ab.tmp"
+    link.symlink_to(tmp_path / "a.jpg")  # a symlink is never ours to remove
+
+    written = output.write_atomic(tmp_path, "new.jpg", b"image", force=True)
+
+    assert written.read_bytes() == b"image"
+    assert not dead.exists()
+    assert not old_form.exists()
+    for kept in [alive, old_form_recent, *not_ours]:
+        assert kept.read_bytes() == b"partial", kept
+    assert link.is_symlink()

@@ -375,3 +375,25 @@ def test_debug_traceback_from_inside_the_request_path_never_shows_the_key(
             assert CANARY_KEY not in output
             assert CANARY_KEY[9:] not in output
             assert CANARY_KEY[-20:] not in output
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ('=HYPERLINK("http://evil.example","x")', '\'=HYPERLINK("http://evil.example","x")'),
+        ("+1+2", "'+1+2"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tindented", "'\tindented"),
+        ("\r=1", "'=1"),
+        ("\x1b[31mred\x1b[0m fox", "red fox"),
+        ("\x1b]8;;http://evil.example\x07link\x1b]8;;\x07", "link"),
+        ("a red fox", "a red fox"),
+        (None, ""),
+        (42, 42),
+    ],
+)
+def test_csv_cells_are_neutralised(value: object, cell: object) -> None:
+    from flux_cli.textsafe import csv_safe
+
+    assert csv_safe(value) == cell

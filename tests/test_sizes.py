@@ -73,3 +73,18 @@ def test_fit_within_respects_grid_and_cap(w: int, h: int, cap: int) -> None:
 )
 def test_nearest_aspect_ratio(size: tuple[int, int], ratio: str) -> None:
     assert nearest_aspect_ratio(*size, FLUX2_ASPECT_RATIOS) == ratio
+
+
+def test_one_rule_for_the_largest_side_before_sending_and_in_the_answer() -> None:
+    from flux_cli import images
+    from flux_cli.sizes import MAX_SIDE, SizeError, fit_within, parse_size
+
+    assert images.MAX_SIDE == MAX_SIDE  # the answer check holds images to the same bound
+    with pytest.raises(SizeError, match="at most 8192"):
+        parse_size("16384x64")  # 1 MP, but a side the answer check would refuse
+    width, height = fit_within(9000, 100)  # a very wide reference, at up to 1 MP
+    assert width <= MAX_SIDE
+    assert height >= 64
+    assert width % 16 == 0
+    assert height % 16 == 0
+    assert (width, height) == (8192, 80)

@@ -46,6 +46,7 @@ from flux_cli.generation import ModelSpec, Plan, check_prompt, plan_generation
 from flux_cli.output import OutputPlan
 from flux_cli.pricing import format_usd
 from flux_cli.sizes import SizeError, parse_size
+from flux_cli.userfiles import bounded_lines, open_regular
 
 MAX_ITEMS = 10_000
 QUIET_S = 0.005
@@ -301,11 +302,11 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
     if batch == "-":
         if sys.stdin is None:
             raise UsageError("--batch - needs the batch on stdin, but stdin is closed")
-        items = read_items(sys.stdin.buffer, "stdin")
+        items = read_items(bounded_lines(sys.stdin.buffer, MAX_LINE_BYTES), "stdin")
     else:
         try:
-            with Path(batch).open("rb") as handle:
-                items = read_items(handle, batch)
+            with open_regular(Path(batch), "the batch file") as handle:
+                items = read_items(bounded_lines(handle, MAX_LINE_BYTES), batch)
         except OSError as exc:
             raise UsageError(f"cannot read the batch file {batch}: {exc.strerror}") from None
     if not items:

@@ -423,6 +423,8 @@ def _emit_csv(app: App, records: Sequence[dict[str, Any]], fields: Sequence[str]
 def _write_csv_record(buffer: Any, record: dict[str, Any], fields: Sequence[str]) -> None:
     import csv
 
+    from flux_cli.textsafe import csv_safe
+
     values = []
     for name in fields:
         value = record[name]
@@ -430,7 +432,7 @@ def _write_csv_record(buffer: Any, record: dict[str, Any], fields: Sequence[str]
             value = _usd_text(value)  # exact decimal text, never a float
         elif isinstance(value, list):
             value = ";".join(value)
-        values.append("" if value is None else value)
+        values.append(csv_safe(value))
     csv.writer(buffer, lineterminator="\n").writerow(values)
 
 

@@ -39,6 +39,7 @@ from flux_cli.openrouter.errors import BadResponseError, OpenRouterError
 from flux_cli.output import NameFields, OutputPlan
 from flux_cli.pricing import format_usd, micros_to_usd, usd_to_micros
 from flux_cli.sizes import SizeError, parse_size
+from flux_cli.userfiles import read_regular
 
 if TYPE_CHECKING:
     from flux_cli.ledger import Budgets, Ledger, NewEntry
@@ -109,7 +110,8 @@ def read_prompt(app: App, prompt: str | None, prompt_file: Path | None) -> str:
             raise UsageError("give the prompt as an argument or with --prompt-file, not both")
         try:
             return _decode_prompt(
-                prompt_file.read_bytes()[: MAX_PROMPT_CHARS * 4 + 1], str(prompt_file)
+                read_regular(prompt_file, "the prompt file", MAX_PROMPT_CHARS * 4 + 1),
+                str(prompt_file),
             )
         except OSError as exc:
             raise UsageError(f"cannot read the prompt file {prompt_file}: {exc.strerror}") from None
@@ -259,7 +261,7 @@ def run_command(
             raise UsageError("--from and --batch do not combine")
         opts = apply_recipe(opts, from_file, explicit)
 
-    with hold(lock) if lock else nullcontext():
+    with hold(lock) if lock is not None else nullcontext():
         if batch is not None:
             from flux_cli.cli.batch import run_batch
 
@@ -379,7 +381,12 @@ def _send_all(
             except Interrupted:
                 _keep_interrupted(app, outcome, spending)
                 raise
-            save_and_settle(app, plan, output_plan, outcome, opts, spending)
+            try:
+                save_and_settle(app, plan, output_plan, outcome, opts, spending)
+            except Flux2Error:  # settling the row failed (the ledger stayed locked)
+                with lock:  # the image is written, only its row could not be: still name it
+                    _emit(app, plan, outcome, opts.json_lines)
+                raise
             with lock:
                 _emit(app, plan, outcome, opts.json_lines)
                 outcomes.append(outcome)

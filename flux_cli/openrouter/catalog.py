@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlsplit
 
-from flux_cli import __version__, paths
+from flux_cli import paths
 from flux_cli.config import validate_base_url
 from flux_cli.errors import Flux2Error, UsageError
 from flux_cli.exit_codes import ExitCode
@@ -385,18 +385,21 @@ def _get_json(http: httpx.Client, path: str) -> object:
 def _fetch(
     base_url: str, *, transport: httpx.BaseTransport | None, timeout: float, now: datetime
 ) -> tuple[dict[str, CatalogEntry], list[str]]:
-    import httpx
+    import time
+
+    from flux_cli.http_client import deadline, make_client
 
     base_url = validate_base_url(base_url)
     notes: list[str] = []
-    with httpx.Client(
-        base_url=base_url + "/",
-        transport=transport,
-        # Public routes: no Authorization header, ever.
-        headers={"User-Agent": f"flux2/{__version__}", "Accept": "application/json"},
-        follow_redirects=False,
-        timeout=timeout,
-    ) as http:
+    with (
+        deadline(time.monotonic() + timeout),
+        make_client(
+            base_url=base_url + "/",
+            transport=transport,
+            headers={"Accept": "application/json"},  # public routes: no Authorization header, ever
+            timeout=timeout,
+        ) as http,
+    ):
         try:
             listing = _get_json(http, "images/models")
         except _Unreadable as exc:

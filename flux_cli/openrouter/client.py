@@ -10,34 +10,35 @@ from __future__ import annotations
 import random
 import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from flux_cli import __version__
-from flux_cli.config import ApiKey, is_loopback_host, validate_base_url
+from flux_cli import http_client
+from flux_cli.config import ApiKey, validate_base_url
+from flux_cli.openrouter import answers as A
 from flux_cli.openrouter import errors as E
 from flux_cli.openrouter import wire
+from flux_cli.openrouter.fetch import image_bytes, inspect_image
 from flux_cli.openrouter.retry import (
     DEFAULT_MAX_RETRIES,
     MAX_RETRY_AFTER,
+    RETRY_AFTER_CEILING,
     Decision,
     body_allows_retry,
     classify_status,
+    describe_wait,
     parse_retry_after,
     retry_delay,
 )
 from flux_cli.openrouter.wire import ImageRequest, Usage
-from flux_cli.redact import redact
 
 ROUTES = ("images", "chat")
 #: One FLUX image is at most ~4 MP; a worst-case 4 MP PNG is ~17 MB as base64 (reliability §2.2).
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
-MAX_IMAGE_BYTES = 24 * 1024 * 1024
 MAX_ERROR_BODY_BYTES = 256 * 1024
 REFERER = "https://pypi.org/project/flux2-cli/"
 TITLE = "flux2"
@@ -127,16 +128,15 @@ class OpenRouterClient:
         `generate`); every other call goes through the first."""
         self.base_url = validate_base_url(base_url)
         self._host = urlsplit(self.base_url).hostname or ""
-        self._via = "" if transport is not None else _proxy_note(self.base_url)
+        self._via = "" if transport is not None else A.proxy_note(self.base_url)
         self.timeouts = timeouts or Timeouts()
         self.max_retries = max(0, max_retries)
         self.retry_ambiguous = max(0, retry_ambiguous)
         self._sleep, self._clock, self._wall_clock, self._rand = sleep, clock, wall_clock, rand
         self._on_retry = on_retry
         self._transport = transport
-        common_headers = {"User-Agent": f"flux2/{__version__}", "Accept": "application/json"}
         headers = {
-            **common_headers,
+            "Accept": "application/json",
             "Authorization": f"Bearer {api_key.value}",
             "HTTP-Referer": REFERER,
             "X-OpenRouter-Title": TITLE,
@@ -148,12 +148,12 @@ class OpenRouterClient:
             else True
         )
         self._lanes = [
-            httpx.Client(
+            http_client.make_client(
                 base_url=self.base_url + "/",
                 headers=headers,
                 transport=transport
                 if transport is not None
-                else _plain_http_transport(self.base_url),
+                else http_client.plain_http_transport(self.base_url),
                 verify=verify,
                 follow_redirects=False,  # the key goes to the configured host and nowhere else
                 timeout=self._httpx_timeout(self.timeouts.attempt),
@@ -161,7 +161,6 @@ class OpenRouterClient:
             for _ in range(max(1, lanes))
         ]
         self._http = self._lanes[0]
-        self._common_headers = common_headers
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -197,7 +196,7 @@ class OpenRouterClient:
             else ("chat/completions", wire.chat_body(request))
         )
         started = self._clock()
-        raw, attempts = self._send_with_retries(path, body, self._lanes[lane])
+        raw, attempts, ends_at = self._send_with_retries(path, body, self._lanes[lane])
         if on_answer is not None:
             on_answer()
         parsed = self._parse_success(raw, route)
@@ -205,9 +204,14 @@ class OpenRouterClient:
         # at once (body and parsed JSON, then base64 text and bytes): peak memory stays near
         # twice the response size rather than four times.
         del raw
-        data = self._image_bytes(parsed)
+        with http_client.deadline(ends_at):  # the chat route's image URL: within the same attempt
+            data = image_bytes(
+                parsed,
+                transport=self._transport,
+                timeout=self._httpx_timeout(self.timeouts.attempt),
+            )
         parsed = replace(parsed, encoded="")
-        info = _inspect(data, parsed)
+        info = inspect_image(data, parsed)
         del data
         return ImageResult(
             data=info[0],
@@ -252,7 +256,10 @@ class OpenRouterClient:
                     return self._get_success(raw, path)
                 decision, error, retry_after = self._judge(raw)
                 if isinstance(error, E.ServerOutcomeUnknownError):
-                    decision, error = Decision.RETRY, _unavailable(raw.status, _body_info(raw.body))
+                    decision, error = (
+                        Decision.RETRY,
+                        A.unavailable(raw.status, A.body_info(raw.body)),
+                    )
             error.attempts = attempts
             if decision is Decision.FAIL:
                 raise error
@@ -272,9 +279,9 @@ class OpenRouterClient:
         info = wire.error_info(obj)
         if info is not None:
             status = info.code if isinstance(info.code, int) and 400 <= info.code <= 599 else 500
-            error = _api_error(status, raw.headers, info)
+            error = A.api_error(status, raw.headers, info)
             if isinstance(error, E.ServerOutcomeUnknownError):
-                error = _unavailable(status, info)
+                error = A.unavailable(status, info)
             error.in_200_body = True
             raise error
         return obj
@@ -297,40 +304,45 @@ class OpenRouterClient:
         method: str = "POST",
         params: Mapping[str, str] | None = None,
         http: httpx.Client | None = None,
+        ends_at: float | None = None,
     ) -> _Raw:
-        deadline = self._clock() + self.timeouts.attempt
+        """One request and its whole answer, within `timeouts.attempt` of wall-clock time
+        (`ends_at`: a `time.monotonic()` value, by default that far from now): connecting,
+        sending, the headers and every byte of the body."""
+        limit = self.timeouts.attempt
+        ends_at = time.monotonic() + limit if ends_at is None else ends_at
+        deadline = self._clock() + limit  # also on the injected clock, for tests without sockets
         headers_seen = False
-        status, response_headers = 0, {}
+        status, response_headers = 0, dict[str, str]()
+
+        def in_time() -> None:
+            if self._clock() > deadline or http_client.deadline_passed():
+                raise _BodyLost(
+                    f"the answer did not finish within {limit:g} s (--timeout)",
+                    status,
+                    response_headers,
+                )
+
         try:
-            with (http or self._http).stream(
-                method,
-                path,
-                content=body,
-                params=params,
-                headers={"Content-Type": "application/json"} if body is not None else None,
-                timeout=self._httpx_timeout(self.timeouts.attempt),
-            ) as response:
+            with (
+                http_client.deadline(ends_at),
+                (http or self._http).stream(
+                    method,
+                    path,
+                    content=body,
+                    params=params,
+                    headers={"Content-Type": "application/json"} if body is not None else None,
+                    timeout=self._httpx_timeout(limit),
+                ) as response,
+            ):
                 headers_seen = True
                 status, response_headers = response.status_code, dict(response.headers)
                 cap = MAX_RESPONSE_BYTES if 200 <= status < 300 else MAX_ERROR_BODY_BYTES
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > cap:
-                        raise _BodyLost(
-                            f"the answer is larger than {cap // (1024 * 1024)} MiB",
-                            status,
-                            response_headers,
-                        )
-                    chunks.append(chunk)
-                    if self._clock() > deadline:
-                        raise _BodyLost(
-                            f"the answer did not finish within {self.timeouts.attempt:g} s",
-                            status,
-                            response_headers,
-                        )
-                return _Raw(status, response_headers, b"".join(chunks))
+                try:
+                    data = http_client.read_capped(response, cap, each_chunk=in_time)
+                except http_client.BodyTooLarge as exc:
+                    raise _BodyLost(f"the answer is {exc}", status, response_headers) from None
+                return _Raw(status, response_headers, data)
         except _BodyLost:
             raise
         except (
@@ -340,15 +352,20 @@ class OpenRouterClient:
             httpx.UnsupportedProtocol,
             httpx.ProxyError,
         ) as exc:
-            raise _NotSent(_describe(exc), final=_certificate_failed(exc)) from None
+            raise _NotSent(A.describe(exc), final=A.certificate_failed(exc)) from None
         except (httpx.TransportError, httpx.DecodingError) as exc:
+            reason = A.describe(exc)
+            if time.monotonic() >= ends_at:
+                what = "the answer did not finish" if headers_seen else "no answer"
+                reason = f"{what} within {limit:g} s (--timeout)"
             if headers_seen:
-                raise _BodyLost(_describe(exc), status, response_headers) from None
-            raise _NoAnswer(_describe(exc)) from None
+                raise _BodyLost(reason, status, response_headers) from None
+            raise _NoAnswer(reason) from None
 
     def _send_with_retries(
         self, path: str, payload: dict[str, Any], http: httpx.Client
-    ) -> tuple[_Raw, int]:
+    ) -> tuple[_Raw, int, float]:
+        """The final answer, the number of attempts, and when its attempt's time runs out."""
         import json
 
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -360,7 +377,8 @@ class OpenRouterClient:
             retry_after: float | None = None
             error: E.OpenRouterError
             try:
-                raw = self._attempt(path, body, http=http)
+                ends_at = time.monotonic() + self.timeouts.attempt
+                raw = self._attempt(path, body, http=http, ends_at=ends_at)
             except _NotSent as exc:
                 decision = Decision.FAIL if exc.final else Decision.RETRY
                 error = E.ConnectionFailedError(
@@ -371,16 +389,16 @@ class OpenRouterClient:
                 decision = Decision.UNKNOWN
                 error = E.OutcomeUnknownError(
                     f"the request was sent but no answer came back ({exc}); it may have been billed",
-                    hint=_UNKNOWN_HINT,
+                    hint=A.UNKNOWN_HINT,
                 )
             except _BodyLost as exc:
-                generation_id = _generation_id(exc.headers)
+                generation_id = A.generation_id_of(exc.headers)
                 if 200 <= exc.status < 300:
                     # The image was made and is being paid for: never send it again by ourselves.
                     raise E.OutcomeUnknownError(
                         f"the answer was cut off ({exc}); the image was probably made and billed"
-                        + _id_note(generation_id),
-                        hint=_UNKNOWN_HINT,
+                        + A.id_note(generation_id),
+                        hint=A.UNKNOWN_HINT,
                         generation_id=generation_id,
                         attempts=attempts,
                     ) from None
@@ -389,7 +407,7 @@ class OpenRouterClient:
             else:
                 decision, error, retry_after = self._judge(raw)
                 if decision is Decision.SUCCESS:
-                    return raw, attempts
+                    return raw, attempts, ends_at
             error.attempts = attempts
             if decision is Decision.FAIL:
                 raise error
@@ -426,7 +444,7 @@ class OpenRouterClient:
             except E.BadResponseError:
                 obj = None  # an HTML error page from a proxy or the edge (a 524, say)
         info = wire.error_info(obj)
-        error = _api_error(raw.status, raw.headers, info)
+        error = A.api_error(raw.status, raw.headers, info)
         raw_error = info.raw if info is not None else {}
         allowed = body_allows_retry(raw.status, raw_error)
         if allowed is False and decision is Decision.RETRY:
@@ -443,24 +461,24 @@ class OpenRouterClient:
         return error
 
     def _too_long(self, error: E.OpenRouterError, wait: float, attempts: int) -> E.OpenRouterError:
-        minutes = max(1, round(wait / 60))
+        asked = "a day or more" if wait >= RETRY_AFTER_CEILING else f"{wait:g} s"
         error.message = (
-            f"{error.message}; the server asked to wait {wait:g} s, longer than flux2 waits "
+            f"{error.message}; the server asked to wait {asked}, longer than flux2 waits "
             f"({MAX_RETRY_AFTER:g} s)"
         )
         error.args = (error.message,)
-        error.hint = f"nothing was billed; run again in about {minutes} min"
+        error.hint = f"nothing was billed; run again in {describe_wait(wait)}"
         error.attempts = attempts
         return error
 
     # -- success bodies ----------------------------------------------------------------------
     def _parse_success(self, raw: _Raw, route: str) -> wire.ParsedImage:
-        generation_id = _generation_id(raw.headers)
+        generation_id = A.generation_id_of(raw.headers)
         content_type = raw.headers.get("content-type", "")
         if "json" not in content_type.lower():
             raise E.BadResponseError(
                 f"the server answered {content_type or 'without a content type'}, not JSON"
-                + _id_note(generation_id),
+                + A.id_note(generation_id),
                 generation_id=generation_id,
             )
         obj = wire.loads(raw.body)
@@ -469,301 +487,7 @@ class OpenRouterClient:
             info = wire.choice_error(obj)
         if info is not None:
             usage = wire.parse_usage(obj.get("usage") if isinstance(obj, Mapping) else None)
-            raise _error_in_200(info, generation_id, usage.cost_micros)
+            raise A.error_in_200(info, generation_id, usage.cost_micros)
         if route == "images":
             return wire.parse_images_success(obj, raw.headers)
         return wire.parse_chat_success(obj, raw.headers)
-
-    def _image_bytes(self, parsed: wire.ParsedImage) -> bytes:
-        from flux_cli import images
-
-        try:
-            if parsed.kind == "b64":
-                return images.decode_base64_strict(parsed.encoded, max_bytes=MAX_IMAGE_BYTES)
-            if parsed.kind == "data-url":
-                return images.parse_data_url(parsed.encoded, max_bytes=MAX_IMAGE_BYTES)[1]
-        except images.InvalidImage as exc:
-            raise E.BadResponseError(
-                f"the image data in the answer is corrupt ({exc.reason})"
-                + _id_note(parsed.generation_id),
-                generation_id=parsed.generation_id,
-                cost_micros=parsed.usage.cost_micros,
-            ) from None
-        return self._download(parsed)
-
-    def _download(self, parsed: wire.ParsedImage) -> bytes:
-        """The chat route may return an http(s) URL instead of data (§4C). Fetch it without the
-        key, https only (http for loopback), no redirects, size-capped."""
-        url = parsed.encoded
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if parts.scheme not in {"https", "http"} or (
-            parts.scheme == "http" and not is_loopback_host(host)
-        ):
-            raise E.BadResponseError(
-                f"the image is at a URL flux2 will not fetch ({wire.server_text(url)[:80]})",
-                generation_id=parsed.generation_id,
-                cost_micros=parsed.usage.cost_micros,
-            )
-        try:
-            with (
-                httpx.Client(
-                    transport=self._transport,
-                    headers=self._common_headers,
-                    follow_redirects=False,
-                    timeout=self._httpx_timeout(self.timeouts.attempt),
-                ) as plain,
-                plain.stream("GET", url) as response,
-            ):
-                if response.status_code != 200:
-                    raise E.BadResponseError(
-                        f"downloading the image from {host} failed with HTTP {response.status_code}",
-                        generation_id=parsed.generation_id,
-                        cost_micros=parsed.usage.cost_micros,
-                    )
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_IMAGE_BYTES:
-                        raise E.BadResponseError(
-                            f"the image at {host} is larger than {MAX_IMAGE_BYTES // 2**20} MiB",
-                            generation_id=parsed.generation_id,
-                            cost_micros=parsed.usage.cost_micros,
-                        )
-                    chunks.append(chunk)
-                return b"".join(chunks)
-        except httpx.HTTPError as exc:
-            raise E.BadResponseError(
-                f"downloading the image from {host} failed ({_describe(exc)})",
-                generation_id=parsed.generation_id,
-                cost_micros=parsed.usage.cost_micros,
-            ) from None
-
-
-_UNKNOWN_HINT = (
-    "check your OpenRouter activity before running it again; "
-    "--retry-ambiguous lets flux2 retry such failures once by itself"
-)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return wire.server_text(redact(text))
-
-
-def _certificate_failed(exc: BaseException) -> bool:
-    """The server's TLS certificate did not verify: retrying cannot help, and is never downgraded."""
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            break
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
-
-
-def _proxy_note(base_url: str) -> str:
-    """` through the proxy http://host:port` when the environment sends `base_url` via one."""
-    from urllib.request import getproxies_environment, proxy_bypass
-
-    parts = urlsplit(base_url)
-    proxies = getproxies_environment()
-    proxy = proxies.get(parts.scheme) or proxies.get("all")
-    if not proxy or proxy_bypass(parts.hostname or ""):
-        return ""
-    try:
-        p = urlsplit(proxy if "://" in proxy else "http://" + proxy)
-        where = f"{p.scheme}://{p.hostname}" + (f":{p.port}" if p.port else "")
-    except ValueError:
-        return " through a proxy (HTTPS_PROXY)"
-    return f" through the proxy {wire.server_text(where)}"  # credentials in the URL left out
-
-
-def _generation_id(headers: Mapping[str, str]) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == "x-generation-id":
-            return wire.server_text(value) or None
-    return None
-
-
-def _id_note(generation_id: str | None) -> str:
-    return f" (generation id {generation_id})" if generation_id else ""
-
-
-def _api_error(status: int, headers: Mapping[str, str], info: wire.ErrorInfo | None) -> E.APIError:
-    generation_id = _generation_id(headers)
-    if info is None:
-        phrase = _reason_phrase(status)
-        info = wire.ErrorInfo(status, phrase, None, {}, {})
-    detail = wire.detail_of(info)
-    what = f"{status} {detail}" if detail else str(status)
-    common: dict[str, Any] = {
-        "status": status,
-        "code": info.code,
-        "error_type": info.error_type,
-        "metadata": dict(info.metadata),
-        "generation_id": generation_id,
-    }
-    if info.moderation and (400 <= status < 500):
-        flagged = wire.server_text(info.metadata.get("flagged_input"))
-        return E.ModerationError(
-            f"refused by content moderation ({what})"
-            + (f"; flagged: {flagged!r}" if flagged else ""),
-            hint="rephrase the prompt; nothing was generated or billed",
-            **common,
-        )
-    if status == 401:
-        return E.AuthenticationError(
-            f"OpenRouter rejected the API key ({what})",
-            hint="check OPENROUTER_API_KEY; keys are listed at https://openrouter.ai/settings/keys",
-            **common,
-        )
-    if status in {403, 407}:
-        return E.AuthenticationError(
-            f"the API key is not allowed to do this ({what})",
-            hint="check the key's permissions at https://openrouter.ai/settings/keys",
-            **common,
-        )
-    if status == 402:
-        source = info.metadata.get("limit_source")
-        hint = (
-            "raise or remove this key's limit at https://openrouter.ai/settings/keys"
-            if source == "openrouter_key_limit"
-            else "add credits at https://openrouter.ai/credits; nothing was billed"
-        )
-        return E.PaymentRequiredError(
-            f"out of credits or over the key's limit ({what})", hint=hint, **common
-        )
-    decision = classify_status(status)
-    if decision is Decision.RETRY:
-        return E.UnavailableError(
-            f"OpenRouter is temporarily unavailable ({what}); nothing was billed",
-            hint="it is safe to run the same command again later",
-            **common,
-        )
-    if decision is Decision.UNKNOWN:
-        return E.ServerOutcomeUnknownError(
-            f"the server failed after receiving the request ({what}); it may have been billed"
-            + _id_note(generation_id),
-            hint=_UNKNOWN_HINT,
-            **common,
-        )
-    if 300 <= status < 400:
-        location = wire.server_text(headers.get("location", ""))
-        return E.UnexpectedStatusError(
-            f"the server redirected the request ({status}{' to ' + location if location else ''}); "
-            "flux2 does not follow redirects with your key",
-            hint="check FLUX2_BASE_URL",
-            **common,
-        )
-    if 400 <= status < 500:
-        fallbacks = _fallback_models(info)
-        return E.BadRequestError(
-            f"OpenRouter refused the request ({what})",
-            hint=(
-                f"OpenRouter suggests: {', '.join(fallbacks)}"
-                if fallbacks
-                else "check the model and options; `flux2 generate --help` lists them"
-            ),
-            **common,
-        )
-    return E.UnexpectedStatusError(f"unexpected answer from the server ({what})", **common)
-
-
-def _fallback_models(info: wire.ErrorInfo) -> list[str]:
-    """`error.availability.fallback_models` (openrouter-protocol.md §6C), as safe text."""
-    availability = info.raw.get("availability")
-    models = availability.get("fallback_models") if isinstance(availability, Mapping) else None
-    if not isinstance(models, list):
-        return []
-    return [wire.server_text(m)[:100] for m in models[:5] if isinstance(m, str) and m.strip()]
-
-
-def _body_info(body: bytes) -> wire.ErrorInfo | None:
-    try:
-        return wire.error_info(wire.loads(body)) if body else None
-    except E.BadResponseError:
-        return None  # an HTML error page from a proxy or the edge
-
-
-def _unavailable(status: int, info: wire.ErrorInfo | None) -> E.UnavailableError:
-    """A 5xx answer to a GET: nothing was billed, whatever the status means for generation."""
-    if info is None:
-        info = wire.ErrorInfo(status, _reason_phrase(status), None, {}, {})
-    detail = wire.detail_of(info)
-    return E.UnavailableError(
-        f"OpenRouter failed to answer ({status} {detail})".replace(" )", ")"),
-        status=status,
-        code=info.code,
-        error_type=info.error_type,
-        metadata=dict(info.metadata),
-        hint="nothing was billed; run again later",
-    )
-
-
-def _error_in_200(
-    info: wire.ErrorInfo, generation_id: str | None, cost: int | None
-) -> E.OpenRouterError:
-    """An error inside an HTTP 200 body: the generation started and failed (§6D). Never retried."""
-    status = info.code if isinstance(info.code, int) and 100 <= info.code <= 599 else 500
-    if info.moderation and not 400 <= status < 500:
-        status = 403  # a content-policy error with a string code: moderation, whatever the code
-    if info.moderation or status in {401, 402, 403}:
-        mapped = _api_error(status, {"x-generation-id": generation_id or ""}, info)
-        mapped.in_200_body = True
-        return mapped
-    return E.BadResponseError(
-        f"the server reported an error inside a successful answer ({wire.detail_of(info)})"
-        + _id_note(generation_id),
-        hint="no image came back; run again, or try --api chat / --api images",
-        generation_id=generation_id,
-        cost_micros=cost,
-    )
-
-
-def _reason_phrase(status: int) -> str:
-    from http import HTTPStatus
-
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return {524: "A timeout occurred", 529: "Site is overloaded"}.get(status, "")
-
-
-def _inspect(data: bytes, parsed: wire.ParsedImage) -> tuple[bytes, str, int, int]:
-    from flux_cli import images
-
-    try:
-        clean, info = images.normalise_image(data)
-    except images.InvalidImage as exc:
-        raise E.BadResponseError(
-            f"the image in the answer cannot be used ({exc.reason})"
-            + _id_note(parsed.generation_id),
-            generation_id=parsed.generation_id,
-            cost_micros=parsed.usage.cost_micros,
-            raw=data,
-        ) from None
-    return clean, info.format, info.width, info.height
-
-
-def _plain_http_transport(base_url: str) -> httpx.HTTPTransport | None:
-    """For a plain-http base URL (only ever loopback: a sandbox), a transport that does not load
-    the CA bundle, which costs some 60 ms at start-up; None (httpx's default) for https.
-
-    This client sends every request to the base URL and follows no redirects, so it never
-    speaks TLS. Its context still demands verified certificates and trusts none: a TLS
-    connection made through it could only fail, never go unverified."""
-    if urlsplit(base_url).scheme != "http":
-        return None
-    return httpx.HTTPTransport(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
-
-
-@contextmanager
-def open_client(base_url: str, api_key: ApiKey, **kwargs: Any) -> Iterator[OpenRouterClient]:
-    client = OpenRouterClient(base_url, api_key, **kwargs)
-    try:
-        yield client
-    finally:
-        client.close()

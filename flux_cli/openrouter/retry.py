@@ -21,6 +21,9 @@ INITIAL_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 8.0
 #: A server asking us to wait longer than this is not waited for: the run stops with exit 8.
 MAX_RETRY_AFTER = 120.0
+#: The longest wait a server's answer is taken at its word for: anything longer (a Retry-After
+#: of 1e20, a date in the year 9999) is read as this, in the wait and in what flux2 says.
+RETRY_AFTER_CEILING = 86_400.0
 
 SAFE_RETRY_STATUSES = frozenset({408, 429, 502, 503, 529})
 OUTCOME_UNKNOWN_STATUSES = frozenset({500, 504, 524})
@@ -98,18 +101,34 @@ def _finite_seconds(value: object) -> float | None:
     return seconds
 
 
+def describe_wait(seconds: float) -> str:
+    """A server's wait in words a person acts on: "about 5 min", "about 3 h", "a day or more"."""
+    if seconds >= RETRY_AFTER_CEILING:
+        return "a day or more"
+    if seconds < 90 * 60:
+        return f"about {max(1, round(seconds / 60))} min"
+    return f"about {round(seconds / 3600)} h"
+
+
 def parse_retry_after(
     headers: Mapping[str, str],
     error: Mapping[str, Any] | None = None,
     *,
     now: Callable[[], float],
 ) -> float | None:
-    """Seconds the server asked us to wait, or None.
+    """Seconds the server asked us to wait (at most `RETRY_AFTER_CEILING`), or None.
 
     Order: `retry-after-ms`, `Retry-After` (seconds or an HTTP date), then the body's
     `error.metadata.retry_after_seconds` and `error.availability.retry_after`. Unparseable,
     negative, NaN or infinite values are ignored; the caller falls back to backoff.
     """
+    seconds = _asked_wait(headers, error, now)
+    return None if seconds is None else min(seconds, RETRY_AFTER_CEILING)
+
+
+def _asked_wait(
+    headers: Mapping[str, str], error: Mapping[str, Any] | None, now: Callable[[], float]
+) -> float | None:
     lowered = {k.lower(): v for k, v in headers.items()}
     ms = _finite_seconds(lowered.get("retry-after-ms"))
     if ms is not None:

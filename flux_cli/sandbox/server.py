@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import re
 import socket
 import threading
 import time
@@ -401,23 +402,29 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length)
 
     def _read_chunked(self, limit: int) -> bytes:
+        """A chunked body, strictly: each size is hex digits (a `-1`, a `+a` or a blank is a
+        400), each line ends in CRLF within 1 KiB, each chunk is followed by CRLF, and the body
+        and its trailers are bounded, so a malformed or endless body is refused without reading
+        it to the end."""
         parts: list[bytes] = []
         total = 0
         while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _BodyError(400, "Invalid chunked body") from None
+            size = _chunk_size(self.rfile.readline(1024))
             if size == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass
-                return b"".join(parts)
+                for _ in range(64):  # trailers: a bounded number of bounded lines
+                    line = self.rfile.readline(1024)
+                    if line in (b"\r\n", b"\n"):
+                        return b"".join(parts)
+                    if not line.endswith(b"\n"):
+                        break
+                raise _BodyError(400, "Invalid chunked body")
             total += size
             if total > limit:
                 raise _BodyError(413, "Request payload too large")
-            parts.append(self.rfile.read(size))
-            self.rfile.readline(1024)
+            data = self.rfile.read(size)
+            if len(data) != size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise _BodyError(400, "Invalid chunked body")
+            parts.append(data)
 
     def _send(
         self, reply: Reply, started: float, answering: Callable[[], None] | None = None
@@ -508,6 +515,18 @@ class _Handler(BaseHTTPRequestHandler):
         )
         with contextlib.suppress(Exception):
             callback(entry)
+
+
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+
+def _chunk_size(line: bytes) -> int:
+    """The size on a chunk-size line (extensions after `;` ignored); 400 unless it is hex digits
+    on a whole line."""
+    size = line.split(b";", 1)[0].strip(b" \t\r\n")
+    if not line.endswith(b"\n") or _CHUNK_SIZE.fullmatch(size) is None:
+        raise _BodyError(400, "Invalid chunked body")
+    return int(size, 16)
 
 
 def _chunk(data: bytes) -> bytes:

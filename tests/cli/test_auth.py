@@ -311,6 +311,7 @@ def test_status_names_the_key_file_variable_and_its_path(
 ) -> None:
     key_file = tmp_path / "key.txt"
     key_file.write_text(CANARY_KEY + "\n")
+    key_file.chmod(0o600)
     monkeypatch.setenv("OPENROUTER_API_KEY_FILE", str(key_file))
     result = flux2("status", "--no-check")
     assert result.exit_code == 0, result.stderr

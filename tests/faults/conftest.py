@@ -37,6 +37,7 @@ __all__ = [
     "CANARY_KEY",
     "TALLY",
     "Case",
+    "DripServer",
     "FaultEnv",
     "Outcome",
     "RawServer",
@@ -409,3 +410,70 @@ class RawServer:
         except (OSError, ValueError):
             return None
         return headers
+
+
+class DripServer:
+    """A loopback server that reads each request's head, then sends `reply(method, path)` one
+    byte every `every` seconds (all at once when `every` is 0; a reply given as `(bytes,
+    seconds)` sets its own pace), on a thread per connection; for servers that hold a client
+    with headers or a body that never finish."""
+
+    def __init__(
+        self, reply: Callable[[str, str], bytes | tuple[bytes, float]], every: float = 0.05
+    ) -> None:
+        self.reply = reply
+        self.every = every
+        self.requests: list[tuple[str, str]] = []
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def root_url(self) -> str:
+        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+
+    @property
+    def base_url(self) -> str:
+        return self.root_url + "/api/v1"
+
+    def paid(self) -> int:
+        return sum(1 for _m, path in self.requests if path.split("?")[0].endswith(PAID_PATHS))
+
+    def __enter__(self) -> DripServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sock.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError, ValueError):
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            method, path = data.decode("latin-1").split(" ", 2)[:2]
+            self.requests.append((method, path))
+            reply = self.reply(method, path)
+            reply, every = reply if isinstance(reply, tuple) else (reply, self.every)
+            if not every:
+                conn.sendall(reply)
+                return
+            for byte in reply:
+                if self._stop.is_set():
+                    return
+                conn.sendall(bytes([byte]))
+                time.sleep(every)

@@ -69,6 +69,7 @@ def _key_file_with_newline(env: FaultEnv) -> None:
     path = env.tmp / KEY_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(CANARY_KEY + "\n")  # what `echo "$KEY" > file` leaves
+    path.chmod(0o600)  # a key file must be private to its owner
 
 
 def _config_toml(content: bytes | None) -> Callable[[FaultEnv], None]:

@@ -519,10 +519,10 @@ def test_a_plain_http_client_loads_no_ca_bundle_and_could_never_skip_verificatio
     through it could only fail. https:// gets httpx's default, verified transport."""
     import ssl
 
-    from flux_cli.openrouter.client import _plain_http_transport
+    from flux_cli.http_client import plain_http_transport
 
-    assert _plain_http_transport("https://openrouter.ai/api/v1") is None
-    transport = _plain_http_transport("http://127.0.0.1:8788/api/v1")
+    assert plain_http_transport("https://openrouter.ai/api/v1") is None
+    transport = plain_http_transport("http://127.0.0.1:8788/api/v1")
     assert transport is not None
     context = transport._pool._ssl_context
     assert context is not None
@@ -576,3 +576,15 @@ def test_each_lane_sends_and_a_lane_is_used_as_asked() -> None:
         assert result.width == 64
     assert seen == [1, 0, 1]
     client.close()
+
+
+def test_a_huge_retry_after_is_capped_in_the_message_and_not_waited_for() -> None:
+    h = Harness([_err(429, "slow down", headers={"Retry-After": "1e20"})])
+    with pytest.raises(E.UnavailableError) as info:
+        h.generate()
+    assert len(h.requests) == 1
+    assert h.sleeps == []
+    text = f"{info.value.message} {info.value.hint}"
+    assert "a day or more" in text
+    assert "1666666" not in text
+    assert "e+20" not in text

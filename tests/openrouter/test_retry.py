@@ -87,7 +87,7 @@ def test_moderation_maps_to_six() -> None:
         ({"Retry-After": "nan"}, None, None),
         ({"Retry-After": ""}, None, None),
         ({"Retry-After": "abc"}, None, None),
-        ({"Retry-After": "99999999999999999999"}, None, 1e20),
+        ({"Retry-After": "99999999999999999999"}, None, 86_400.0),  # capped: a day or more
         # The stdlib date parser ignores the weekday; a date in the past means "now".
         ({"Retry-After": "Zun, 29 Sep 2026 00:00:00 GMT"}, None, 0.0),
         ({"Retry-After": "Fri, 29 Sep 100000 00:00:00 GMT"}, None, None),
@@ -157,3 +157,27 @@ def test_retry_delay_honours_and_caps_server_wait() -> None:
 )
 def test_body_allows_retry(status: int, error: dict[str, object], expected: bool | None) -> None:
     assert body_allows_retry(status, error) is expected
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "1e20"}, 86_400.0),
+        ({"retry-after-ms": "1e300"}, 86_400.0),
+        ({"retry-after-ms": "1500"}, 1.5),
+        ({"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"}, 86_400.0),
+        ({"Retry-After": "30"}, 30.0),
+    ],
+)
+def test_a_huge_retry_after_is_capped(headers: dict[str, str], expected: float) -> None:
+    assert parse_retry_after(headers, None, now=lambda: 0.0) == expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(30, "about 1 min"), (300, "about 5 min"), (3 * 3600, "about 3 h"), (1e20, "a day or more")],
+)
+def test_waits_are_described_in_words_a_person_acts_on(seconds: float, words: str) -> None:
+    from flux_cli.openrouter.retry import describe_wait
+
+    assert describe_wait(seconds) == words
