@@ -18,20 +18,20 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from flux_cli import __version__
+from flux_cli.credentials import find_credentials
 from flux_cli.errors import UsageError
 from flux_cli.exit_codes import ExitCode
 from flux_cli.generation import MAX_PROMPT_CHARS, plan_generation, resolve_model
 from flux_cli.images import normalise_image
-from flux_cli.credentials import find_credentials
 from flux_cli.metadata import (
     MAX_JPEG_SEGMENT_PAYLOAD,
     XMP_HEADER,
     XMP_NAMESPACE,
     MetadataError,
     Recipe,
+    ToWrite,
     apply_level,
     embed,
-    ToWrite,
     extract,
     for_saving,
     load_recipe,
@@ -242,7 +242,7 @@ def test_the_xmp_packet_speaks_the_standard_vocabulary() -> None:
 def test_a_prompt_xml_cannot_carry_is_escaped_or_dropped_in_the_description() -> None:
     recipe = replace(RECIPE, prompt="fox <b> & \x01\x1b[2J snow")
     out = embed(encode("jpeg"), "jpeg", recipe)
-    assert b"<rdf:li xml:lang=\"x-default\">fox &lt;b&gt; &amp; [2J snow</rdf:li>" in out
+    assert b'<rdf:li xml:lang="x-default">fox &lt;b&gt; &amp; [2J snow</rdf:li>' in out
     assert extract(out) == recipe
 
 
