@@ -37,8 +37,10 @@ from flux_cli.metadata import (
     load_recipe,
     recipe_for,
     recipe_from_json_line,
+    recipe_of,
     recipe_to_options,
     usd_text,
+    write_sidecar,
 )
 from flux_cli.xmp import DIGITAL_SOURCE_TYPE
 
@@ -849,3 +851,53 @@ def test_load_recipe_says_which_file_has_no_recipe(
         load_recipe(path)
     assert str(path) in caught.value.message
     assert caught.value.exit_code == ExitCode.USAGE
+
+
+# -- sidecars ------------------------------------------------------------------------------------
+
+
+def test_a_sidecar_is_written_next_to_the_image_and_never_over_another_file(
+    tmp_path: Path,
+) -> None:
+    image = tmp_path / "fox.jpg"
+    signed = _signed("jpeg")
+    image.write_bytes(signed)
+    packet = for_saving(signed, "jpeg", RECIPE).sidecar
+    assert packet is not None
+    assert write_sidecar(image, packet, force=False) == (tmp_path / "fox.xmp", None)
+    assert write_sidecar(image, b"second", force=False) == (tmp_path / "fox.jpg.xmp", None)
+    path, warning = write_sidecar(image, b"third", force=False)
+    assert path is None
+    assert warning is not None
+    assert "fox.xmp and fox.jpg.xmp exist" in warning
+    assert (tmp_path / "fox.xmp").read_bytes() == packet
+    assert write_sidecar(image, packet + b" ", force=True) == (tmp_path / "fox.xmp", None)
+    assert sorted(p.name for p in tmp_path.glob("fox*")) == ["fox.jpg", "fox.jpg.xmp", "fox.xmp"]
+
+
+def test_the_recipe_is_read_from_the_file_or_from_its_own_sidecar(tmp_path: Path) -> None:
+    image = tmp_path / "fox.png"
+    signed = _signed("png")
+    image.write_bytes(signed)
+    assert recipe_of(image, signed, signed).recipe is None
+    packet = for_saving(signed, "png", RECIPE).sidecar
+    assert packet is not None
+    (tmp_path / "fox.png.xmp").write_bytes(packet)  # the second name is read too
+    found = recipe_of(image, signed, signed)
+    assert (found.recipe, found.sidecar, found.notes) == (RECIPE, tmp_path / "fox.png.xmp", ())
+    assert load_recipe(image) == RECIPE
+
+    other = for_saving(_signed("jpeg"), "jpeg", replace(RECIPE, seed=1)).sidecar
+    assert other is not None
+    (tmp_path / "fox.xmp").write_bytes(other)  # another image's sidecar, under the first name
+    found = recipe_of(image, signed, signed)
+    assert found.recipe == RECIPE
+    assert found.notes == ("fox.xmp describes another image (its sha256 differs)",)
+
+    (tmp_path / "fox.png.xmp").write_bytes(packet.replace(b'"seed":1234567', b'"seed":"x"'))
+    with pytest.raises(MetadataError, match=r"fox.png.xmp: seed must be"):
+        recipe_of(image, signed, signed)
+
+    embedded = embed(encode("png"), "png", replace(RECIPE, seed=5))
+    image.write_bytes(embedded)  # an embedded recipe wins over any sidecar
+    assert recipe_of(image, embedded, embedded).recipe == replace(RECIPE, seed=5)
