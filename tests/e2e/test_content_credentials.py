@@ -71,16 +71,20 @@ def test_credentials_stay_valid_and_the_recipe_goes_in_a_sidecar(
     assert_credentials_valid(data, fmt)
     assert record["content_credentials"] == "kept"
     sidecar = path.with_suffix(".xmp")
-    if level == "none":
-        assert record["sidecar"] is None
-        assert not sidecar.exists()
-        return
-    assert workdir / record["sidecar"] == sidecar
-    assert sidecar.exists()
-
     inspected = signed("inspect", str(path), "--json")
     assert inspected.returncode == 0, inspected.stderr
     report = json.loads(inspected.out)
+    assert report["content_credentials"]["valid"] is True
+    if level == "none":
+        assert record["sidecar"] is None
+        assert not list(workdir.glob("*.xmp"))
+        assert report["recipe"] is None
+        refused = signed("generate", "--from", str(path), "--dry-run")
+        assert refused.returncode == 2
+        assert "carries no flux2 recipe" in refused.stderr
+        return
+    assert workdir / record["sidecar"] == sidecar
+    assert sidecar.exists()
     assert report["sidecar"] == str(sidecar)
     assert report["recipe"]["seed"] == record["seed"]
     assert report["recipe"]["level"] == level
