@@ -1,7 +1,7 @@
 """Untrusted image bytes, from the server or from users: sniff, decode strictly, check, convert.
 
-Everything here treats its input as hostile (reliability.md §0.7–8, §2.2, §5.15). Every failure
-is an `InvalidImage` with a short reason for people; callers map it to exit 10 (server output) or
+Everything here treats its input as hostile: a server can send anything, and so can a file. Every
+failure is an `InvalidImage` with a short reason for people; callers map it to exit 10 (server output) or
 exit 2 (a user's input file). Nothing else escapes `normalise_image`, `inspect_image` or
 `convert_image`.
 
