@@ -286,7 +286,7 @@ def test_stray_bytes_between_jpeg_segments_are_skipped_by_every_reader() -> None
     assert normalise_image(out + b"trailer")[0] == out
 
 
-def _signed(fmt: str) -> bytes:
+def with_fake_manifest(fmt: str) -> bytes:
     """An image carrying a (fake, unsigned) C2PA manifest where C2PA puts one."""
     data = encode(fmt)
     if fmt == "png":
@@ -303,7 +303,7 @@ def _signed(fmt: str) -> bytes:
 def test_content_credentials_are_never_changed_and_the_recipe_goes_in_a_sidecar(
     fmt: str,
 ) -> None:
-    signed = _signed(fmt)
+    signed = with_fake_manifest(fmt)
     normalise_image(signed)
     assert find_credentials(signed, fmt) is not None
     assert find_credentials(encode(fmt), fmt) is None
@@ -320,7 +320,7 @@ def test_content_credentials_are_never_changed_and_the_recipe_goes_in_a_sidecar(
 
 
 def test_a_conversion_says_it_dropped_the_credentials() -> None:
-    signed = _signed("png")
+    signed = with_fake_manifest("png")
     converted = encode("webp")
     written = for_saving(converted, "webp", RECIPE, converted_from=(signed, "png"))
     assert written.credentials == "dropped"
@@ -860,7 +860,7 @@ def test_a_sidecar_is_written_next_to_the_image_and_never_over_another_file(
     tmp_path: Path,
 ) -> None:
     image = tmp_path / "fox.jpg"
-    signed = _signed("jpeg")
+    signed = with_fake_manifest("jpeg")
     image.write_bytes(signed)
     packet = for_saving(signed, "jpeg", RECIPE).sidecar
     assert packet is not None
@@ -877,7 +877,7 @@ def test_a_sidecar_is_written_next_to_the_image_and_never_over_another_file(
 
 def test_the_recipe_is_read_from_the_file_or_from_its_own_sidecar(tmp_path: Path) -> None:
     image = tmp_path / "fox.png"
-    signed = _signed("png")
+    signed = with_fake_manifest("png")
     image.write_bytes(signed)
     assert recipe_of(image, signed, signed).recipe is None
     packet = for_saving(signed, "png", RECIPE).sidecar
@@ -887,7 +887,7 @@ def test_the_recipe_is_read_from_the_file_or_from_its_own_sidecar(tmp_path: Path
     assert (found.recipe, found.sidecar, found.notes) == (RECIPE, tmp_path / "fox.png.xmp", ())
     assert load_recipe(image) == RECIPE
 
-    other = for_saving(_signed("jpeg"), "jpeg", replace(RECIPE, seed=1)).sidecar
+    other = for_saving(with_fake_manifest("jpeg"), "jpeg", replace(RECIPE, seed=1)).sidecar
     assert other is not None
     (tmp_path / "fox.xmp").write_bytes(other)  # another image's sidecar, under the first name
     found = recipe_of(image, signed, signed)

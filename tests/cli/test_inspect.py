@@ -246,3 +246,20 @@ def test_inspect_does_not_import_c2pa_for_an_image_without_credentials(tmp_path:
     assert proc.returncode == 0, proc.stderr
     assert "flux_cli.credentials" in proc.stderr  # the import log is on stderr
     assert " c2pa" not in proc.stderr
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg", "webp"])
+def test_a_manifest_that_cannot_be_read_is_reported_not_valid(tmp_path: Path, fmt: str) -> None:
+    pytest.importorskip("c2pa")
+    from tests.test_metadata import with_fake_manifest
+
+    path = tmp_path / f"fake.{fmt}"
+    path.write_bytes(with_fake_manifest(fmt))  # a JUMBF header and then junk
+    result = inspect(str(path), "--json")
+    assert result.exit_code == 0, result.stderr
+    found = json.loads(result.stdout)["content_credentials"]
+    assert found["present"]
+    assert found["checked"]
+    assert found["valid"] is False
+    assert found["note"] == "the manifest cannot be read"
+    assert found["problems"]
