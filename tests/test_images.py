@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageCms, PngImagePlugin
 
-from flux_cli import images
+from flux_cli import containers, images
 from flux_cli.images import (
     EXTENSIONS,
     MEDIA_TYPES,
@@ -63,7 +63,7 @@ def handmade_png(width: int, height: int, *, bit_depth: int = 1, colour: int = 0
     chunks = [packer.compress(row) for _ in range(height)]
     idat = b"".join(chunks) + packer.flush()
     return (
-        images._PNG_MAGIC
+        containers.PNG_MAGIC
         + png_chunk(b"IHDR", ihdr)
         + png_chunk(b"IDAT", idat)
         + png_chunk(b"IEND", b"")
@@ -352,7 +352,7 @@ def test_size_limits_allow_the_largest_sane_image() -> None:
 def test_zero_size_header_is_refused(size: tuple[int, int]) -> None:
     ihdr = struct.pack(">IIBBBBB", *size, 8, 0, 0, 0, 0)
     data = (
-        images._PNG_MAGIC
+        containers.PNG_MAGIC
         + png_chunk(b"IHDR", ihdr)
         + png_chunk(b"IDAT", zlib.compress(b""))
         + png_chunk(b"IEND", b"")
@@ -412,7 +412,7 @@ def test_trailing_bytes_are_trimmed(fmt: str, junk: bytes) -> None:
 )
 def test_jpeg_end_is_found_past_look_alike_markers(options: dict[str, object]) -> None:
     data = encode(gradient((64, 64)), "JPEG", **options)
-    assert images._jpeg_end(data) == len(data)
+    assert containers.jpeg_end(data) == len(data)
     kept, info = normalise_image(data + b"trailer")
     assert (kept, info.trailing_bytes) == (data, 7)
 
@@ -484,7 +484,7 @@ def test_random_bytes(data: bytes) -> None:
 
 @PROPERTY
 @given(
-    st.sampled_from([images._PNG_MAGIC, images._JPEG_MAGIC, b"RIFF\x10\x00\x00\x00WEBPVP8 "]),
+    st.sampled_from([containers.PNG_MAGIC, containers.JPEG_MAGIC, b"RIFF\x10\x00\x00\x00WEBPVP8 "]),
     st.binary(max_size=2000),
 )
 def test_random_bytes_behind_a_valid_signature(magic: bytes, data: bytes) -> None:
@@ -688,4 +688,4 @@ def test_jpeg_end_regex_matches_a_byte_walk(junk: bytes, fills: int) -> None:
     eoi = len(data) - 2
     # Fill bytes before EOI are legal; junk after EOI is trailing data.
     padded = data[:eoi] + b"\xff" * fills + data[eoi:] + junk
-    assert images._jpeg_end(padded) == eoi + fills + 2
+    assert containers.jpeg_end(padded) == eoi + fills + 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import zlib
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from flux_cli import __version__
+from flux_cli.credentials import find_credentials
 from flux_cli.errors import UsageError
 from flux_cli.exit_codes import ExitCode
 from flux_cli.generation import MAX_PROMPT_CHARS, plan_generation, resolve_model
@@ -27,15 +29,20 @@ from flux_cli.metadata import (
     XMP_NAMESPACE,
     MetadataError,
     Recipe,
+    ToWrite,
     apply_level,
     embed,
     extract,
+    for_saving,
     load_recipe,
     recipe_for,
     recipe_from_json_line,
+    recipe_of,
     recipe_to_options,
     usd_text,
+    write_sidecar,
 )
+from flux_cli.xmp import DIGITAL_SOURCE_TYPE
 
 RECIPE = Recipe(
     model="black-forest-labs/flux.2-pro",
@@ -181,37 +188,79 @@ def _exif() -> bytes:
     return exif.tobytes()
 
 
-def test_png_chunk_goes_before_iend_and_everything_else_is_untouched() -> None:
-    data = encode("png")
-    chunks = _png_chunks(data)
-    credentials = zlib.crc32(b"caBX" + JUMBF).to_bytes(4, "big")
-    cabx = len(JUMBF).to_bytes(4, "big") + b"caBX" + JUMBF + credentials
-    ihdr_end = 8 + len(chunks[0][1])
-    signed = data[:ihdr_end] + cabx + data[ihdr_end:]
-    out = embed(signed, "png", RECIPE)
-    kinds = [kind for kind, _ in _png_chunks(out)]
-    assert kinds[1] == b"caBX"
-    assert kinds[-2:] == [b"iTXt", b"IEND"]
-    itxt = _png_chunks(out)[-2][1]
-    assert out.replace(itxt, b"") == signed  # one chunk added, nothing else changed
-    assert itxt[8:19] == b"flux2\x00\x00\x00\x00\x00{"  # keyword, uncompressed, no language
+def _with_png_chunk(data: bytes, kind: bytes, payload: bytes) -> bytes:
+    """`data` with one more chunk right after IHDR."""
+    ihdr_end = 8 + len(_png_chunks(data)[0][1])
+    chunk = len(payload).to_bytes(4, "big") + kind + payload
+    chunk += zlib.crc32(kind + payload).to_bytes(4, "big")
+    return data[:ihdr_end] + chunk + data[ihdr_end:]
+
+
+def test_png_chunks_go_before_the_first_idat_and_everything_else_is_untouched() -> None:
+    data = _with_png_chunk(encode("png"), b"tEXt", b"Comment\x00hello")
+    out = embed(data, "png", RECIPE)
+    chunks = _png_chunks(out)
+    kinds = [kind for kind, _ in chunks]
+    assert kinds[:5] == [b"IHDR", b"tEXt", b"iTXt", b"iTXt", b"IDAT"]
+    recipe_chunk, xmp_chunk = chunks[2][1], chunks[3][1]
+    assert recipe_chunk[8:19] == b"flux2\x00\x00\x00\x00\x00{"  # uncompressed, no language
+    assert xmp_chunk[8:30] == b"XML:com.adobe.xmp\x00\x00\x00\x00\x00"
+    assert out.replace(recipe_chunk, b"").replace(xmp_chunk, b"") == data  # two chunks added
     assert pixels(out) == pixels(data)
+    assert extract(out) == RECIPE
 
 
-def test_jpeg_segment_goes_after_app0_app1_and_keeps_c2pa_segments() -> None:
+def test_a_png_with_another_tools_xmp_keeps_it_and_gets_only_the_recipe_chunk() -> None:
+    foreign = b"XML:com.adobe.xmp\x00\x00\x00\x00\x00<x:xmpmeta xmlns:x='adobe:ns:meta/'/>"
+    data = _with_png_chunk(encode("png"), b"iTXt", foreign)
+    out = embed(data, "png", RECIPE)
+    assert out.count(b"XML:com.adobe.xmp") == 1
+    assert foreign in out
+    assert extract(out) == RECIPE
+
+
+def test_a_recipe_chunk_before_iend_as_older_versions_wrote_it_is_read(tmp_path: Path) -> None:
+    old = _png_with_text(RECIPE.to_json().encode())
+    assert [kind for kind, _ in _png_chunks(old)][-2:] == [b"iTXt", b"IEND"]
+    assert extract(old) == RECIPE
+    (tmp_path / "old.png").write_bytes(old)
+    assert load_recipe(tmp_path / "old.png") == RECIPE
+    again = embed(old, "png", replace(RECIPE, seed=9))  # replaced, not added
+    assert extract(again) == replace(RECIPE, seed=9)
+
+
+def test_the_xmp_packet_speaks_the_standard_vocabulary() -> None:
+    for fmt in ("png", "jpeg", "webp"):
+        out = embed(encode(fmt), fmt, RECIPE)
+        assert b"<Iptc4xmpExt:DigitalSourceType>" + DIGITAL_SOURCE_TYPE.encode() in out
+        assert f"<xmp:CreatorTool>flux2 {__version__}</xmp:CreatorTool>".encode() in out
+        assert b'<rdf:li xml:lang="x-default">a red fox in the snow</rdf:li>' in out
+        minimal = embed(encode(fmt), fmt, apply_level(RECIPE, "minimal"))
+        assert DIGITAL_SOURCE_TYPE.encode() in minimal
+        assert b"CreatorTool" in minimal
+        assert b"dc:description>" not in minimal
+
+
+def test_a_prompt_xml_cannot_carry_is_escaped_or_dropped_in_the_description() -> None:
+    recipe = replace(RECIPE, prompt="fox <b> & \x01\x1b[2J snow")
+    out = embed(encode("jpeg"), "jpeg", recipe)
+    assert b'<rdf:li xml:lang="x-default">fox &lt;b&gt; &amp; [2J snow</rdf:li>' in out
+    assert extract(out) == recipe
+
+
+def test_jpeg_segment_goes_after_app0_app1() -> None:
     data = encode("jpeg", quality=85)
     assert data[2:4] == b"\xff\xe0"  # Pillow writes JFIF first
     app0_end = 4 + int.from_bytes(data[4:6], "big")
     exif = _jpeg_segment(0xE1, _exif())
-    app11 = _jpeg_segment(0xEB, JUMBF)
-    signed = data[:app0_end] + exif + app11 + app11 + data[app0_end:]
-    out = embed(signed, "jpeg", RECIPE)
-    ours_at = app0_end + len(exif)  # after APP0 and APP1, before the content credentials
+    comment = _jpeg_segment(0xFE, b"a comment")
+    with_exif = data[:app0_end] + exif + comment + data[app0_end:]
+    out = embed(with_exif, "jpeg", RECIPE)
+    ours_at = app0_end + len(exif)  # after APP0 and APP1, before the comment
     assert out[ours_at : ours_at + 4 + len(XMP_HEADER)][4:] == XMP_HEADER
     length = int.from_bytes(out[ours_at + 2 : ours_at + 4], "big")
     segment = out[ours_at : ours_at + 2 + length]
-    assert out.replace(segment, b"") == signed
-    assert out.count(app11) == 2
+    assert out.replace(segment, b"") == with_exif
     assert pixels(out) == pixels(data)
     assert extract(out) == RECIPE
 
@@ -219,23 +268,74 @@ def test_jpeg_segment_goes_after_app0_app1_and_keeps_c2pa_segments() -> None:
 def test_jpeg_without_app0_gets_the_segment_right_after_soi() -> None:
     data = encode("jpeg")
     app0_end = 4 + int.from_bytes(data[4:6], "big")
-    app11 = _jpeg_segment(0xEB, JUMBF)
-    bare = data[:2] + app11 + data[app0_end:]
+    bare = data[:2] + data[app0_end:]
     out = embed(bare, "jpeg", RECIPE)
     assert out[2:4] == b"\xff\xe1"
     assert out[6 : 6 + len(XMP_HEADER)] == XMP_HEADER
-    assert app11 in out
     assert pixels(out) == pixels(bare)
 
 
-def test_jpeg_with_another_tools_xmp_keeps_it_and_adds_its_own() -> None:
-    foreign = b"<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF/></x:xmpmeta>"
-    data = encode("jpeg", xmp=foreign)
-    out = embed(data, "jpeg", RECIPE)
-    assert foreign in out
-    assert extract(data) is None
+def test_stray_bytes_between_jpeg_segments_are_skipped_by_every_reader() -> None:
+    data = encode("jpeg")
+    app0_end = 4 + int.from_bytes(data[4:6], "big")
+    stray = data[:app0_end] + b"\x00junk" + data[app0_end:]
+    checked, _ = normalise_image(stray)  # Pillow skips them too
+    assert checked == stray
+    out = embed(stray, "jpeg", RECIPE)
     assert extract(out) == RECIPE
-    normalise_image(out)
+    assert normalise_image(out + b"trailer")[0] == out
+
+
+def with_fake_manifest(fmt: str) -> bytes:
+    """An image carrying a (fake, unsigned) C2PA manifest where C2PA puts one."""
+    data = encode(fmt)
+    if fmt == "png":
+        return _with_png_chunk(data, b"caBX", JUMBF)
+    if fmt == "jpeg":
+        app0_end = 4 + int.from_bytes(data[4:6], "big")
+        return data[:app0_end] + _jpeg_segment(0xEB, JUMBF) + data[app0_end:]
+    c2pa = b"C2PA" + len(JUMBF).to_bytes(4, "little") + JUMBF
+    signed = data + c2pa
+    return signed[:4] + (len(signed) - 8).to_bytes(4, "little") + signed[8:]
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg", "webp"])
+def test_content_credentials_are_never_changed_and_the_recipe_goes_in_a_sidecar(
+    fmt: str,
+) -> None:
+    signed = with_fake_manifest(fmt)
+    normalise_image(signed)
+    assert find_credentials(signed, fmt) is not None
+    assert find_credentials(encode(fmt), fmt) is None
+    with pytest.raises(MetadataError, match="content credentials"):
+        embed(signed, fmt, RECIPE)
+    written = for_saving(signed, fmt, RECIPE)
+    assert written.data is signed
+    assert written.credentials == "kept"
+    assert written.warnings == ()
+    assert written.sidecar is not None
+    assert hashlib.sha256(signed).hexdigest().encode() in written.sidecar
+    assert DIGITAL_SOURCE_TYPE.encode() in written.sidecar
+    assert for_saving(signed, fmt, None) == ToWrite(signed, credentials="kept")
+
+
+def test_a_conversion_says_it_dropped_the_credentials() -> None:
+    signed = with_fake_manifest("png")
+    converted = encode("webp")
+    written = for_saving(converted, "webp", RECIPE, converted_from=(signed, "png"))
+    assert written.credentials == "dropped"
+    assert written.sidecar is None
+    assert extract(written.data) == RECIPE
+    assert any("dropped the content credentials" in w for w in written.warnings)
+    plain = for_saving(converted, "webp", RECIPE, converted_from=(encode("png"), "png"))
+    assert (plain.credentials, plain.warnings) == (None, ())
+
+
+def test_a_recipe_that_cannot_be_embedded_is_a_warning_not_an_error() -> None:
+    broken = encode("png")[:-12] + b"\x00" * 12  # no IEND: the structure cannot be walked
+    written = for_saving(broken, "png", RECIPE)
+    assert written.data is broken
+    assert any("without its recipe" in w for w in written.warnings)
 
 
 def _webp_chunks(data: bytes) -> list[bytes]:
@@ -275,12 +375,12 @@ def test_simple_webp_becomes_extended_with_the_xmp_flag(
 
 def test_extended_webp_keeps_its_chunks_and_gets_xmp_before_unknown_ones() -> None:
     data = encode("webp", "RGBA", quality=80, exif=_exif())
-    c2pa = b"C2PA" + len(JUMBF).to_bytes(4, "little") + JUMBF
-    signed = data + c2pa
-    signed = signed[:4] + (len(signed) - 8).to_bytes(4, "little") + signed[8:]
-    out = embed(signed, "webp", RECIPE)
-    assert _webp_chunks(out) == [b"VP8X", b"ALPH", b"VP8 ", b"EXIF", b"XMP ", b"C2PA"]
-    assert c2pa in out
+    unknown = b"ABCD" + (5).to_bytes(4, "little") + b"hello\x00"
+    extended = data + unknown
+    extended = extended[:4] + (len(extended) - 8).to_bytes(4, "little") + extended[8:]
+    out = embed(extended, "webp", RECIPE)
+    assert _webp_chunks(out) == [b"VP8X", b"ALPH", b"VP8 ", b"EXIF", b"XMP ", b"ABCD"]
+    assert unknown in out
     assert pixels(out) == pixels(data)
     assert extract(out) == RECIPE
     normalise_image(out)
@@ -352,7 +452,8 @@ def test_a_prompt_too_big_for_a_jpeg_segment_is_cut_and_marked(unit: str) -> Non
     assert found.prompt_truncated
     assert found.prompt is not None
     assert prompt.startswith(found.prompt)
-    assert len(found.prompt) > 8_000
+    # each "&" is "&amp;" twice (description and recipe): some 6,500 of them fit in 64 KB
+    assert len(found.prompt) > 6_000
     assert replace(found, prompt=prompt, prompt_truncated=False) == replace(RECIPE, prompt=prompt)
     # every segment, ours included, within the 16-bit length limit
     pos = 2
@@ -496,8 +597,9 @@ def test_unknown_keys_are_ignored_and_minimal_ignores_full_fields() -> None:
 
 def test_damaged_chunks_are_metadata_errors() -> None:
     good = embed(encode("png"), "png", RECIPE)
-    start = good.index(b"iTXt") - 4
-    bad_crc = good[:-16] + bytes([good[-16] ^ 1]) + good[-15:]  # last byte of the iTXt CRC
+    start = good.index(b"iTXt") - 4  # the flux2 chunk comes first
+    crc_end = start + 12 + int.from_bytes(good[start : start + 4], "big")
+    bad_crc = good[: crc_end - 1] + bytes([good[crc_end - 1] ^ 1]) + good[crc_end:]
     with pytest.raises(MetadataError, match="CRC"):
         extract(bad_crc)
     with pytest.raises(MetadataError):
@@ -749,3 +851,53 @@ def test_load_recipe_says_which_file_has_no_recipe(
         load_recipe(path)
     assert str(path) in caught.value.message
     assert caught.value.exit_code == ExitCode.USAGE
+
+
+# -- sidecars ------------------------------------------------------------------------------------
+
+
+def test_a_sidecar_is_written_next_to_the_image_and_never_over_another_file(
+    tmp_path: Path,
+) -> None:
+    image = tmp_path / "fox.jpg"
+    signed = with_fake_manifest("jpeg")
+    image.write_bytes(signed)
+    packet = for_saving(signed, "jpeg", RECIPE).sidecar
+    assert packet is not None
+    assert write_sidecar(image, packet, force=False) == (tmp_path / "fox.xmp", None)
+    assert write_sidecar(image, b"second", force=False) == (tmp_path / "fox.jpg.xmp", None)
+    path, warning = write_sidecar(image, b"third", force=False)
+    assert path is None
+    assert warning is not None
+    assert "fox.xmp and fox.jpg.xmp exist" in warning
+    assert (tmp_path / "fox.xmp").read_bytes() == packet
+    assert write_sidecar(image, packet + b" ", force=True) == (tmp_path / "fox.xmp", None)
+    assert sorted(p.name for p in tmp_path.glob("fox*")) == ["fox.jpg", "fox.jpg.xmp", "fox.xmp"]
+
+
+def test_the_recipe_is_read_from_the_file_or_from_its_own_sidecar(tmp_path: Path) -> None:
+    image = tmp_path / "fox.png"
+    signed = with_fake_manifest("png")
+    image.write_bytes(signed)
+    assert recipe_of(image, signed, signed).recipe is None
+    packet = for_saving(signed, "png", RECIPE).sidecar
+    assert packet is not None
+    (tmp_path / "fox.png.xmp").write_bytes(packet)  # the second name is read too
+    found = recipe_of(image, signed, signed)
+    assert (found.recipe, found.sidecar, found.notes) == (RECIPE, tmp_path / "fox.png.xmp", ())
+    assert load_recipe(image) == RECIPE
+
+    other = for_saving(with_fake_manifest("jpeg"), "jpeg", replace(RECIPE, seed=1)).sidecar
+    assert other is not None
+    (tmp_path / "fox.xmp").write_bytes(other)  # another image's sidecar, under the first name
+    found = recipe_of(image, signed, signed)
+    assert found.recipe == RECIPE
+    assert found.notes == ("fox.xmp describes another image (its sha256 differs)",)
+
+    (tmp_path / "fox.png.xmp").write_bytes(packet.replace(b'"seed":1234567', b'"seed":"x"'))
+    with pytest.raises(MetadataError, match=r"fox.png.xmp: seed must be"):
+        recipe_of(image, signed, signed)
+
+    embedded = embed(encode("png"), "png", replace(RECIPE, seed=5))
+    image.write_bytes(embedded)  # an embedded recipe wins over any sidecar
+    assert recipe_of(image, embedded, embedded).recipe == replace(RECIPE, seed=5)

@@ -1,7 +1,10 @@
-"""`flux2 inspect FILE`: what an image made by flux2 carries (product.md §2).
+"""`flux2 inspect FILE`: what an image made by flux2 carries: its recipe (embedded, or in an XMP
+sidecar next to an image with content credentials) and its C2PA content credentials.
 
-The file is checked as strictly as any input image first. Its format, size and recipe are the
-command's result, so they go to stdout; "no flux2 metadata" is a note on stderr, and still exit 0.
+The file is checked as strictly as any input image first. Its format, size, recipe and
+credentials are the command's result, so they go to stdout; "no flux2 metadata" is a note on
+stderr, and still exit 0. Checking the credentials needs the optional c2pa-python
+(`flux2-cli[c2pa]`), imported only here through `flux_cli.credentials`.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from flux_cli.cli.common import PreviewProtocolOption
 
 if TYPE_CHECKING:
     from flux_cli.cli.context import App
+    from flux_cli.credentials import Credentials
     from flux_cli.images import ImageInfo
-    from flux_cli.metadata import Recipe
+    from flux_cli.metadata import Found, Recipe
 
 _FORMAT_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WebP"}
 
@@ -31,8 +35,8 @@ def inspect_command(
         bool,
         typer.Option(
             "--json",
-            help="One JSON object on stdout: path, format, width, height and recipe (null when "
-            "the image carries none).",
+            help="One JSON object on stdout: path, format, width, height, recipe (null when "
+            "the image carries none), sidecar and content_credentials.",
         ),
     ] = False,
     preview: Annotated[
@@ -44,9 +48,11 @@ def inspect_command(
     ] = False,
     preview_protocol: PreviewProtocolOption = None,
 ) -> None:
-    """Show what an image made by flux2 carries: prompt, model, seed, size, cost, generation id.
+    """Show what an image made by flux2 carries: prompt, model, seed, size, cost, generation id,
+    and its content credentials (C2PA).
 
-    Reads the recipe flux2 embeds in every image it writes (see --metadata), e.g.
+    Reads the recipe flux2 embeds in every image it writes (see --metadata), or the XMP sidecar
+    next to an image whose content credentials it kept, e.g.
     flux2 inspect fox.png --json
     """
     preview = preview or preview_protocol is not None
@@ -54,9 +60,10 @@ def inspect_command(
 
 
 def run_inspect(app: App, path: Path, *, json_output: bool, preview: bool = False) -> None:
+    from flux_cli.credentials import read_credentials
     from flux_cli.errors import UsageError
     from flux_cli.images import InvalidImage, normalise_image
-    from flux_cli.metadata import MetadataError, extract, json_text, read_input
+    from flux_cli.metadata import MetadataError, json_text, read_input, recipe_of
 
     data = read_input(path)
     try:
@@ -64,32 +71,37 @@ def run_inspect(app: App, path: Path, *, json_output: bool, preview: bool = Fals
     except InvalidImage as exc:
         raise UsageError(f"{path} is not a usable image: {exc.reason}") from None
     try:
-        recipe = extract(image_bytes)
+        found = recipe_of(path, data, image_bytes)
     except MetadataError as exc:
         raise UsageError(f"the flux2 metadata in {path} cannot be read: {exc}") from None
-    if recipe is None:
+    for note in found.notes:
+        app.info(note)
+    if found.recipe is None:
         app.info(
             f"{path} carries no flux2 metadata: not made by flux2, made with --metadata none, "
             "or stripped since"
         )
+    credentials = read_credentials(image_bytes, info.format)
     if json_output:
         record = {
             "path": str(path),
             "format": info.format,
             "width": info.width,
             "height": info.height,
-            "recipe": recipe.to_dict() if recipe is not None else None,
+            "recipe": found.recipe.to_dict() if found.recipe is not None else None,
+            "sidecar": str(found.sidecar) if found.sidecar is not None else None,
+            "content_credentials": credentials.to_dict(),
         }
         app.display(json_text(record))
     else:
-        app.out.print(_table(app, path, info, recipe))
+        app.out.print(_table(app, path, info, found, credentials))
     if preview:
         from flux_cli.cli.preview import show_preview
 
         show_preview(app, image_bytes)
 
 
-def _table(app: App, path: Path, info: ImageInfo, recipe: Recipe | None) -> Any:
+def _table(app: App, path: Path, info: ImageInfo, found: Found, credentials: Credentials) -> Any:
     from rich.text import Text
 
     from flux_cli.cli.render import _table as styled_table
@@ -105,9 +117,13 @@ def _table(app: App, path: Path, info: ImageInfo, recipe: Recipe | None) -> Any:
     table.add_column("value", overflow="fold")
     table.add_row("file", text(str(path)))
     table.add_row("image", f"{_FORMAT_NAMES[info.format]}, {info.width}×{info.height}")
+    table.add_row("credentials", text(_credentials(credentials)))
+    recipe = found.recipe
     if recipe is None:
         table.add_row("recipe", "none")
         return table
+    if found.sidecar is not None:
+        table.add_row("recipe from", text(f"{found.sidecar} (sidecar)"))
     if recipe.prompt is not None:
         prompt = text(recipe.prompt)
         if recipe.prompt_truncated:
@@ -158,3 +174,27 @@ def _cost(recipe: Recipe) -> str:
     if recipe.estimate_usd is not None:
         parts.append(f"{usd(recipe.estimate_usd)} estimated")
     return ", ".join(parts)
+
+
+def _credentials(found: Credentials) -> str:
+    """One line on the content credentials: where, whether they validate, who, what."""
+    if not found.present:
+        return "none"
+    if not found.checked:
+        return f"present ({found.where}); {found.note}"
+    if found.valid:
+        verdict = "valid"
+    elif found.problems:
+        verdict = f"INVALID ({', '.join(found.problems)})"
+    else:
+        verdict = f"not valid ({found.state or 'unknown state'})"
+    parts = [f"{verdict}, in the {found.where}"]
+    if found.signer:
+        parts.append(f"signed by {found.signer}")
+    if found.claim_generator:
+        parts.append(f"made with {found.claim_generator}")
+    if found.digital_source_type:
+        parts.append(f"source: {found.digital_source_type.rsplit('/', 1)[-1]}")
+    if found.note:
+        parts.append(found.note)
+    return "; ".join(parts)

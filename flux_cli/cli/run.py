@@ -43,6 +43,7 @@ from flux_cli.userfiles import read_regular
 
 if TYPE_CHECKING:
     from flux_cli.ledger import Budgets, Ledger, NewEntry
+    from flux_cli.metadata import ToWrite
 _FORMAT_ALIASES = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp"}
 
 
@@ -83,6 +84,8 @@ class Outcome:
     path: str | None = None
     fmt: str | None = None
     converted_from: str | None = None
+    credentials: str | None = None  # content credentials: "kept", "dropped" (conversion), None
+    sidecar: str | None = None  # the recipe's XMP sidecar, for an image with credentials
     error: Flux2Error | None = None
     sha256: str | None = None
     size_bytes: int | None = None
@@ -677,9 +680,16 @@ def _waiting(app: App, plan: Plan) -> Iterator[None]:
 
 
 def _with_metadata(
-    app: App, plan: Plan, outcome: Outcome, data: bytes, fmt: str, level: str
-) -> bytes:
-    """The image with its recipe embedded (PNG iTXt, JPEG/WebP XMP), pixels untouched."""
+    app: App,
+    plan: Plan,
+    outcome: Outcome,
+    data: bytes,
+    fmt: str,
+    level: str,
+    converted_from: tuple[bytes, str] | None = None,
+) -> ToWrite:
+    """The bytes to write: the recipe embedded (pixels untouched), or, for an image with content
+    credentials, the image untouched and the recipe as a sidecar (see metadata.for_saving)."""
     from flux_cli import metadata
 
     result = outcome.result
@@ -695,11 +705,10 @@ def _with_metadata(
         cost_micros=result.cost_micros,
         level=level,
     )
-    try:
-        return metadata.embed(data, fmt, recipe)
-    except metadata.MetadataError as exc:
-        app.warn(f"the image is written without its recipe ({exc})")
-        return data
+    to_write = metadata.for_saving(data, fmt, recipe, converted_from=converted_from)
+    for warning in to_write.warnings:
+        app.warn(warning)
+    return to_write
 
 
 def _save(
@@ -721,6 +730,7 @@ def _save(
             f"{result.width}x{result.height}; the size was not honoured (the charge shows what was billed)"
         )
     data, fmt = result.data, result.format
+    converted_from = None
     if plan.target_format is not None and plan.target_format != fmt:
         try:
             data = images.convert_image(data, plan.target_format)
@@ -728,8 +738,10 @@ def _save(
             raise BadResponseError(
                 f"converting the image to {plan.target_format} failed ({exc.reason})"
             ) from None
+        converted_from = (result.data, fmt)
         outcome.converted_from, fmt = fmt, plan.target_format
-    data = _with_metadata(app, plan, outcome, data, fmt, metadata)
+    to_write = _with_metadata(app, plan, outcome, data, fmt, metadata, converted_from)
+    data, outcome.credentials = to_write.data, to_write.credentials
     outcome.fmt = fmt
     outcome.sha256 = hashlib.sha256(data).hexdigest()
     outcome.size_bytes = len(data)
@@ -737,6 +749,10 @@ def _save(
     if output_plan.directory is None:
         out.write_stdout(data, app.stdout_bytes)
         outcome.path = "-"
+        if to_write.sidecar is not None:
+            app.info(
+                "the image keeps its content credentials, so its recipe is not in it; -o - writes no sidecar"
+            )
         return
     fields = NameFields(
         when=datetime.now(),
@@ -750,6 +766,13 @@ def _save(
     )
     path = out.write_atomic(output_plan.directory, output_plan.name_for(fields), data, force=force)
     outcome.path = str(path)
+    if to_write.sidecar is not None:
+        from flux_cli.metadata import write_sidecar
+
+        sidecar, warning = write_sidecar(path, to_write.sidecar, force=force)
+        outcome.sidecar = str(sidecar) if sidecar is not None else None
+        if warning is not None:
+            app.warn(warning)
 
 
 def save_and_settle(
@@ -837,6 +860,8 @@ def _emit(
             else getattr(outcome.error, "generation_id", None),
             "elapsed_s": round(result.elapsed_s, 3) if result else None,
             "prompt": plan.prompt,
+            "content_credentials": outcome.credentials,
+            "sidecar": outcome.sidecar,
         }
         if outcome.error is not None:
             record["error"] = outcome.error.message
@@ -926,6 +951,8 @@ def _show_charged(app: App, plan: Plan, outcomes: list[Outcome]) -> None:
         label = f"output {outcome.index + 1}" if plan.count > 1 else "output"
         if outcome.converted_from:
             label += f" ({outcome.converted_from}→{outcome.fmt})"
+        if outcome.credentials == "dropped":
+            label += ", content credentials dropped"
         rows.append(
             Charged(
                 label=label,

@@ -71,6 +71,7 @@ class Context:
     accepted_key: str | None
     latency: float
     size_passthrough: bool
+    signer: render.ContentSigner | None = None  # sign outputs with C2PA content credentials
 
 
 @dataclass(frozen=True)
@@ -402,7 +403,8 @@ def produce(
             image = render.render(
                 render.RenderSpec(
                     job.model.alias, job.prompt, job.seed, width, height, fmt, tuple(refs)
-                )
+                ),
+                ctx.signer,
             )
         media_type = render.MEDIA_TYPES[fmt]
         if fault is not None and fault.kind == "lying-media-type":

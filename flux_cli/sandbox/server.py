@@ -27,6 +27,7 @@ from flux_cli.sandbox import control
 from flux_cli.sandbox.faults import Fault, FaultBoard, parse_fault_spec
 from flux_cli.sandbox.generation import Context
 from flux_cli.sandbox.keys import is_well_formed, mask_authorization
+from flux_cli.sandbox.render import ContentSigner
 from flux_cli.sandbox.routes import Api, match
 from flux_cli.sandbox.state import FileStore, GenerationRecord, Ledger, RecordedRequest, RequestLog
 from flux_cli.sandbox.wire import EXTRA_REASONS, Reply, Request, error_payload
@@ -61,6 +62,7 @@ class SandboxConfig:
     size_passthrough: bool = True  # honour provider.options width/height
     max_body_bytes: int = MAX_BODY_BYTES
     on_request: Callable[[AccessLogEntry], None] | None = None
+    content_signer: ContentSigner | None = None  # answer with C2PA-signed images
 
 
 def parse_balance(text: str) -> int:
@@ -137,6 +139,7 @@ class Sandbox:
             accepted_key=self.config.key,
             latency=self.config.latency,
             size_passthrough=self.config.size_passthrough,
+            signer=self.config.content_signer,
         )
         self.api = Api(ctx, self.faults, self.config.generation_delay)
         self._server = server

@@ -9,6 +9,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner, Result
 
 from flux_cli.cli.app import app
@@ -16,6 +17,18 @@ from flux_cli.metadata import Recipe, apply_level, embed
 from tests.test_metadata import RECIPE, encode
 
 runner = CliRunner()
+NO_CREDENTIALS: dict[str, object] = {
+    "present": False,
+    "where": None,
+    "checked": False,
+    "valid": None,
+    "state": None,
+    "signer": None,
+    "claim_generator": None,
+    "digital_source_type": None,
+    "problems": [],
+    "note": None,
+}
 
 
 def inspect(*args: str) -> Result:
@@ -58,6 +71,8 @@ def test_json_is_one_object_with_the_embedded_recipe(tmp_path: Path) -> None:
         "width": 96,
         "height": 64,
         "recipe": RECIPE.to_dict(),
+        "sidecar": None,
+        "content_credentials": NO_CREDENTIALS,
     }
     assert result.stdout.count("\n") == 1
 
@@ -73,6 +88,8 @@ def test_an_image_without_metadata_says_so_on_stderr_and_exits_0(tmp_path: Path)
         "width": 96,
         "height": 64,
         "recipe": None,
+        "sidecar": None,
+        "content_credentials": NO_CREDENTIALS,
     }
     assert "carries no flux2 metadata" in " ".join(result.stderr.split())
     table = inspect(str(path))
@@ -149,3 +166,100 @@ def test_the_installed_command_in_a_real_process(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     assert json.loads(proc.stdout)["recipe"]["seed"] == RECIPE.seed
+
+
+# -- content credentials ---------------------------------------------------------------------------
+
+
+def _signed(tmp_path: Path, fmt: str) -> Path:
+    from tests.content_credentials import make_signer
+
+    path = tmp_path / f"signed.{'jpg' if fmt == 'jpeg' else fmt}"
+    path.write_bytes(make_signer().sign(encode(fmt), fmt))
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png"])
+def test_valid_credentials_are_reported_with_signer_generator_and_source(
+    tmp_path: Path, fmt: str
+) -> None:
+    pytest.importorskip("c2pa")
+    path = _signed(tmp_path, fmt)
+    result = inspect(str(path), "--json")
+    assert result.exit_code == 0, result.stderr
+    found = json.loads(result.stdout)["content_credentials"]
+    assert found["present"]
+    assert found["checked"]
+    assert found["valid"]
+    assert found["where"] == {"jpeg": "JPEG APP11 JUMBF", "png": "PNG caBX chunk"}[fmt]
+    assert found["signer"] == "flux2 test signer (flux2 tests)"
+    assert found["claim_generator"] == "flux2 sandbox 1"
+    assert found["digital_source_type"].endswith("/trainedAlgorithmicMedia")
+    assert found["problems"] == []
+    table = inspect(str(path))
+    text = " ".join(table.stdout.split())
+    assert "valid, in the" in text
+    assert "signed by flux2 test signer" in text
+    assert "source: trainedAlgorithmicMedia" in text
+
+
+def test_credentials_broken_by_an_added_byte_are_reported_invalid(tmp_path: Path) -> None:
+    pytest.importorskip("c2pa")
+    path = _signed(tmp_path, "jpeg")
+    data = path.read_bytes()
+    comment = b"\xff\xfe\x00\x04hi"  # a COM segment right after SOI: pixels unchanged
+    path.write_bytes(data[:2] + comment + data[2:])
+    result = inspect(str(path), "--json")
+    assert result.exit_code == 0, result.stderr
+    found = json.loads(result.stdout)["content_credentials"]
+    assert found["present"]
+    assert found["checked"]
+    assert found["valid"] is False
+    assert "assertion.dataHash.mismatch" in found["problems"]
+    assert "INVALID (assertion.dataHash.mismatch" in " ".join(inspect(str(path)).stdout.split())
+
+
+def test_without_c2pa_python_inspect_says_they_are_present_and_how_to_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("c2pa")
+    path = _signed(tmp_path, "png")
+    monkeypatch.setitem(sys.modules, "c2pa", None)  # import c2pa now raises ImportError
+    result = inspect(str(path), "--json")
+    assert result.exit_code == 0, result.stderr
+    found = json.loads(result.stdout)["content_credentials"]
+    assert (found["present"], found["checked"], found["valid"]) == (True, False, None)
+    assert "flux2-cli[c2pa]" in found["note"]
+    text = " ".join(inspect(str(path)).stdout.split())
+    assert "present (PNG caBX chunk); install flux2-cli[c2pa]" in text
+
+
+def test_inspect_does_not_import_c2pa_for_an_image_without_credentials(tmp_path: Path) -> None:
+    path = made_by_flux2(tmp_path / "fox.png")
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "flux_cli", "inspect", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "flux_cli.credentials" in proc.stderr  # the import log is on stderr
+    assert " c2pa" not in proc.stderr
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg", "webp"])
+def test_a_manifest_that_cannot_be_read_is_reported_not_valid(tmp_path: Path, fmt: str) -> None:
+    pytest.importorskip("c2pa")
+    from tests.test_metadata import with_fake_manifest
+
+    path = tmp_path / f"fake.{fmt}"
+    path.write_bytes(with_fake_manifest(fmt))  # a JUMBF header and then junk
+    result = inspect(str(path), "--json")
+    assert result.exit_code == 0, result.stderr
+    found = json.loads(result.stdout)["content_credentials"]
+    assert found["present"]
+    assert found["checked"]
+    assert found["valid"] is False
+    assert found["note"] == "the manifest cannot be read"
+    assert found["problems"]
