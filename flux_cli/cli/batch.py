@@ -236,11 +236,13 @@ class Progress:
                 redirect_stderr=False,
             )
             self._bar.__enter__()
+            self.app.live = self._bar.live  # paths written meanwhile go above the bar
             self._task = self._bar.add_task("batch", total=self.total, spent=format_usd(0))
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
+            self.app.live = None
             self._bar.__exit__(None, None, None)
 
     def finished(self, item: Item) -> None:

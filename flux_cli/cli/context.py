@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -23,6 +23,7 @@ class App:
     debug: bool = field(default_factory=lambda: _env_flag("FLUX2_DEBUG"))
     quiet: bool = False
     stdout_closed: bool = False
+    live: Any = None  # the rich Live on stderr while a spinner or bar is up (see cli/live.py)
     _err: Console | None = None
     _out: Console | None = None
 
@@ -84,6 +85,15 @@ class App:
         """One line of data on stdout. When the reader has gone (`| head`), later lines are
         dropped silently and the run goes on: the work's own exit code still decides."""
         if self.stdout_closed:
+            return
+        if self.live is not None and self.stdout_is_tty():
+            from flux_cli.cli.live import write_above
+
+            live, self.live = self.live, None
+            try:
+                write_above(live, lambda: self.display(line))
+            finally:
+                self.live = live
             return
         try:
             self.stdout.write(line + "\n")

@@ -367,6 +367,7 @@ def _send_all(
         make_client(app, opts, base_url, key) as client,
     ):
         previewed = False
+        waiting: dict[int, Outcome] = {}  # finished, not yet shown: an image before it is not
 
         def one(index: int) -> Outcome:
             nonlocal previewed
@@ -381,14 +382,18 @@ def _send_all(
                 raise
             save_and_settle(app, plan, output_plan, outcome, opts, spending)
             with lock:
-                _emit(app, plan, outcome, opts.json_lines)
                 outcomes.append(outcome)
-                if opts.preview and outcome.error is None and outcome.path not in (None, "-"):
-                    from flux_cli.cli.preview import show_preview
+                waiting[index] = outcome
+                # Paths go out in index order (out/1, out/2, …), each once those before it are out.
+                while (next_out := len(outcomes) - len(waiting)) in waiting:
+                    ready = waiting.pop(next_out)
+                    _emit(app, plan, ready, opts.json_lines)
+                    if opts.preview and ready.error is None and ready.path not in (None, "-"):
+                        from flux_cli.cli.preview import show_preview
 
-                    assert outcome.path is not None
-                    show_preview(app, outcome.path, announce_skip=not previewed)
-                    previewed = True
+                        assert ready.path is not None
+                        show_preview(app, ready.path, announce_skip=not previewed)
+                        previewed = True
             return outcome
 
         try:
@@ -658,14 +663,17 @@ def _waiting(app: App, plan: Plan) -> Iterator[None]:
     spinner = Spinner("dots", text=f"generating {what} with {plan.model.alias}…")
     # Not console.status(): its Live captures stdout and prints it on stderr while it spins, and
     # stdout is data for whatever reads it (`flux2 generate … > paths.txt` at a terminal).
-    with Live(
+    from flux_cli.cli.live import shown
+
+    live = Live(
         spinner,
         console=app.err,
         transient=True,
         refresh_per_second=12.5,
         redirect_stdout=False,
         redirect_stderr=False,
-    ):
+    )
+    with shown(app, live):  # paths written meanwhile go above the spinner
         yield
 
 
