@@ -71,12 +71,15 @@ class App:
         if self._out is None:
             from rich.console import Console
 
+            from flux_cli.cli.tables import unwrapped_stdout
+
             self._out = Console(
                 highlight=False,
                 markup=False,
                 emoji=False,
                 no_color="NO_COLOR" in os.environ or None,
                 soft_wrap=False,
+                **unwrapped_stdout(self.stdout),
             )
         return self._out
 

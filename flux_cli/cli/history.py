@@ -467,6 +467,7 @@ def _rows_table(app: App, rows: Sequence[Row], totals: Totals, label: str) -> An
 
     from flux_cli.cli.api import describe
     from flux_cli.cli.render import _table
+    from flux_cli.cli.tables import fitted
     from flux_cli.pricing import format_usd
     from flux_cli.textsafe import strip_control
 
@@ -485,15 +486,16 @@ def _rows_table(app: App, rows: Sequence[Row], totals: Totals, label: str) -> An
     table.add_column("charged", justify="right", no_wrap=True)
     if with_id:
         table.add_column("generation id", no_wrap=True)
-    table.add_column("file · prompt" if with_prompt else "file", overflow="fold", min_width=12)
+    table.add_column("file · prompt" if with_prompt else "file", overflow="fold")
     for row in rows:
         size = f"{row.width}×{row.height}" if row.width and row.height else "—"
         if row.reference_count:
             size += f" +{row.reference_count} ref"
-        what = Text(strip_control("\n".join(_file_name(p) for p in row.paths) or "—"))
+        stack = "\n" if fitted(app.out) else " · "  # unless laid out for a width: one line
+        what = Text(strip_control(stack.join(_file_name(p) for p in row.paths) or "—"))
         if row.prompt:
             # Stored prompts only (history.store_prompts); one short line, never markup.
-            what.append("\n")
+            what.append(stack)
             what.append(strip_control(" ".join(row.prompt.split()), PROMPT_CHARS), style="dim")
         cells: list[Text | str] = [
             _local(row.created_at),
@@ -504,8 +506,18 @@ def _rows_table(app: App, rows: Sequence[Row], totals: Totals, label: str) -> An
             _charged_cell(row),
         ]
         if with_id:
-            cells.append(Text(_short_id(row.generation_id)))
+            whole = not fitted(app.out)  # a pipe or a log gets every value whole
+            cells.append(
+                Text(
+                    strip_control(row.generation_id or "—")
+                    if whole
+                    else _short_id(row.generation_id)
+                )
+            )
         table.add_row(*cells, what)
+    from flux_cli.cli.tables import fit_columns
+
+    fit_columns(app.out, table, ("size", "estimate"))
     return table
 
 
@@ -575,7 +587,7 @@ def _show_groups(
     table = _table(app.out, f"History by {by} · {describe(label)}")
     table.caption = totals.line()
     table.caption_justify = "left"
-    table.add_column(by, overflow="fold")
+    table.add_column(by, no_wrap=True)  # a day or a model whole, never `2026-` / `12-06`
     for name in ("calls", "ok", "failed", "pending", "unknown"):
         table.add_column(name, justify="right", no_wrap=True)
     for name in ("estimate", "charged", "counts as"):
@@ -596,6 +608,9 @@ def _show_groups(
             format_usd(group.charged_micros),
             format_usd(group.counted_micros),
         )
+    from flux_cli.cli.tables import fit_columns
+
+    fit_columns(app.out, table, ("estimate", "pending"))
     _print(app, table)
     if len(shown) < len(groups):
         app.info(f"showing {len(shown)} of {len(groups)} groups; --limit N shows more")
