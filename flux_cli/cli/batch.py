@@ -299,6 +299,8 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
         raise UsageError("-n does not combine with --batch; repeat the line instead")
     if opts.output == "-":
         raise UsageError("a batch cannot write images to stdout (-o -)")
+    if opts.preview:
+        app.warn("--preview is ignored with --batch; flux2 inspect FILE --preview draws one image")
     settings = load_settings()
     if batch == "-":
         if sys.stdin is None:

@@ -285,6 +285,10 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
             )
         if opts.json_lines:
             raise UsageError("--json and -o - both write to stdout; choose one")
+        if opts.preview:
+            app.warn(
+                "--preview is ignored with -o -; flux2 inspect FILE --preview draws a saved image"
+            )
     # Everything that can fail without spending is checked before the estimate is shown, and
     # what needs no network before the catalog is fetched.
     try:
@@ -292,6 +296,11 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
     except SizeError as exc:
         raise UsageError(str(exc)) from None
     stdin_image = "-" in opts.images
+    if stdin_image and app.stdin_is_tty():
+        raise UsageError(
+            "refusing to read image bytes from a terminal (-i -)",
+            hint="pipe the image in (flux2 edit … -i - < photo.jpg) or give its file name with -i",
+        )
     if stdin_image and opts.prompt_file is None and opts.prompt in (None, "-"):
         raise UsageError(
             "stdin carries the image (-i -), so the prompt cannot come from stdin",

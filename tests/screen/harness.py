@@ -33,6 +33,7 @@ class Screen:
     lines: list[str]
     exit_code: int | None
     raw: bytes
+    cursor_x: int = 0  # where the shell's prompt would start
 
     @property
     def text(self) -> str:
@@ -51,7 +52,7 @@ class Screen:
         assert text in stripped, f"{text!r} is not alone on a line:\n{self.text}"
 
 
-def _render(raw: bytes, columns: int, rows: int) -> list[str]:
+def _render(raw: bytes, columns: int, rows: int) -> tuple[list[str], int]:
     screen = pyte.HistoryScreen(columns, rows, history=10_000, ratio=0.5)
     screen.set_mode(pyte.modes.LNM)  # a real tty's onlcr: \n also returns the carriage
     stream = pyte.ByteStream(screen)
@@ -64,7 +65,7 @@ def _render(raw: bytes, columns: int, rows: int) -> list[str]:
     visible = [line.rstrip() for line in screen.display]
     while visible and not visible[-1]:
         visible.pop()
-    return scrolled + visible
+    return scrolled + visible, screen.cursor.x
 
 
 def run_on_screen(
@@ -78,6 +79,7 @@ def run_on_screen(
     env: dict[str, str] | None = None,
     interact: Callable[[pexpect.spawn[bytes]], None] | None = None,
     timeout: float = 60,
+    colour: bool = False,
 ) -> Screen:
     environment = {
         name: value
@@ -85,7 +87,8 @@ def run_on_screen(
         if name not in {"COLUMNS", "LINES", "NO_COLOR", "TERM"}
     }
     environment["TERM"] = "xterm-256color"
-    environment["NO_COLOR"] = "1"
+    if not colour:
+        environment["NO_COLOR"] = "1"
     if base_url:
         environment["FLUX2_BASE_URL"] = base_url
     if key:
@@ -115,4 +118,5 @@ def run_on_screen(
             break
     child.close()
     raw = transcript.getvalue()
-    return Screen(columns, rows, _render(raw, columns, rows), child.exitstatus, raw)
+    lines, cursor_x = _render(raw, columns, rows)
+    return Screen(columns, rows, lines, child.exitstatus, raw, cursor_x)
