@@ -193,7 +193,7 @@ def run_history(
 
 def _say_nothing(app: App, what: str, csv_output: bool, by: str | None) -> None:
     if csv_output:  # a CSV with no rows is still a CSV: pipelines get the header
-        app.display(",".join(GROUP_FIELDS if by else ROW_FIELDS))
+        app.display(",".join(group_fields(by) if by else ROW_FIELDS))
     app.info(what)
 
 
@@ -287,6 +287,8 @@ ROW_FIELDS = (
     "charged_usd",
     "counted_usd",
     "generation_id",
+    "path",
+    "sha256",
     "paths",
     "sha256s",
     "exit_code",
@@ -297,7 +299,7 @@ ROW_FIELDS = (
     "hostname",
 )
 GROUP_FIELDS = (
-    "key",
+    "group",  # named for --by: day or model (see group_fields)
     "alias",
     "calls",
     "ok",
@@ -367,20 +369,27 @@ def row_record(row: Row) -> dict[str, Any]:
         "charged_usd": row.charged_micros,
         "counted_usd": row.counted_micros,
         "generation_id": row.generation_id,
+        "path": row.paths[0] if row.paths else None,  # as in generate --json
+        "sha256": row.sha256s[0] if row.sha256s else None,
         "paths": list(row.paths),
         "sha256s": list(row.sha256s),
         "exit_code": row.exit_code,
         "error": row.error,
-        "elapsed_s": row.elapsed_s,
+        "elapsed_s": None if row.elapsed_s is None else round(row.elapsed_s, 3),
         "prompt": row.prompt,
         "pid": row.pid,
         "hostname": row.hostname,
     }
 
 
-def group_record(group: TotalRow) -> dict[str, Any]:
+def group_fields(by: str) -> tuple[str, ...]:
+    """The group's field is named for what it groups by: `day` or `model`."""
+    return (by, *GROUP_FIELDS[1:])
+
+
+def group_record(group: TotalRow, by: str) -> dict[str, Any]:
     return {
-        "key": group.key,
+        by: group.key,
         "alias": _alias(group.key),
         "calls": group.count,
         "ok": group.ok_count,
@@ -572,10 +581,10 @@ def _show_groups(
     shown = groups[:limit] if limit is not None else groups
     if json_output:
         for group in shown:
-            app.display(_json_line(group_record(group)))
+            app.display(_json_line(group_record(group, by)))
         return
     if csv_output:
-        _emit_csv(app, [group_record(g) for g in shown], GROUP_FIELDS)
+        _emit_csv(app, [group_record(g, by) for g in shown], group_fields(by))
         return
     from rich.text import Text
 

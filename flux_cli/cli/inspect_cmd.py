@@ -69,12 +69,17 @@ def run_inspect(app: App, path: Path, *, json_output: bool, preview: bool = Fals
             "or stripped since"
         )
     if json_output:
+        from flux_cli.records import micros_from_text, money
+
         record = {
             "path": str(path),
             "format": info.format,
             "width": info.width,
             "height": info.height,
             "recipe": recipe.to_dict() if recipe is not None else None,
+            # The recipe keeps money as exact decimal text; beside it, the shared vocabulary.
+            **money("charged", micros_from_text(recipe.cost_usd if recipe else None)),
+            **money("estimate", micros_from_text(recipe.estimate_usd if recipe else None)),
         }
         app.display(json_text(record))
     else:

@@ -213,13 +213,25 @@ def apply_settings(
     return replace(opts, **changes), concurrency
 
 
-def apply_recipe(opts: GenerateOptions, source: Path, explicit: frozenset[str]) -> GenerateOptions:
-    """`--from FILE`: the recipe's settings wherever no flag was given (product.md §2)."""
+def apply_recipe(
+    opts: GenerateOptions, source: Path, explicit: frozenset[str], notes: list[str] | None = None
+) -> GenerateOptions:
+    """`--from FILE`: the recipe's settings wherever no flag was given (product.md §2). What the
+    recipe cannot give back (its reference images) is said in `notes`."""
     from dataclasses import replace
 
     from flux_cli.metadata import load_recipe, recipe_to_options
 
-    recipe = recipe_to_options(load_recipe(source))
+    loaded = load_recipe(source)
+    references = loaded.reference_count or 0
+    if references and not opts.images and notes is not None:
+        images = "image" if references == 1 else "images"
+        again = "give them again with -i" if opts.command == "edit" else "flux2 edit --from … -i"
+        notes.append(
+            f"{source} was made from {references} reference {images}, which a recipe does not "
+            f"keep: this makes a new image from its prompt alone ({again} to use them)"
+        )
+    recipe = recipe_to_options(loaded)
     changes: dict[str, Any] = {}
     if "prompt" in recipe and opts.prompt is None and opts.prompt_file is None:
         changes["prompt"] = recipe["prompt"]
@@ -257,7 +269,15 @@ def run_command(
     if from_file is not None:
         if batch is not None:
             raise UsageError("--from and --batch do not combine")
-        opts = apply_recipe(opts, from_file, explicit)
+        notes: list[str] = []
+        opts = apply_recipe(opts, from_file, explicit, notes)
+        for note in notes:
+            app.warn(note)
+    if opts.command == "edit" and not opts.images and batch is None:
+        raise UsageError(
+            "edit needs at least one reference image",
+            hint='give it with -i: flux2 edit "make it night" -i photo.jpg',
+        )
 
     with hold(lock) if lock else nullcontext():
         if batch is not None:
@@ -823,6 +843,8 @@ def _usd(micros: int | None) -> float | None:
 def _emit(
     app: App, plan: Plan, outcome: Outcome, json_lines: bool, extra: dict[str, Any] | None = None
 ) -> None:
+    from flux_cli.records import money, seconds
+
     outcome.data = None
     estimate = plan.estimate.total_micros // plan.count
     result = outcome.result
@@ -840,12 +862,12 @@ def _emit(
             "format": outcome.fmt,
             "bytes": outcome.size_bytes,
             "sha256": outcome.sha256,
-            "estimate_usd": _usd(estimate),
-            "cost_usd": _usd(result.cost_micros) if result else None,
+            **money("estimate", estimate),
+            **money("charged", result.cost_micros if result else _failed_charge(outcome.error)),
             "generation_id": result.generation_id
             if result
             else getattr(outcome.error, "generation_id", None),
-            "elapsed_s": round(result.elapsed_s, 3) if result else None,
+            "elapsed_s": seconds(result.elapsed_s) if result else None,
             "prompt": plan.prompt,
         }
         if outcome.error is not None:

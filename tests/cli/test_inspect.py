@@ -58,6 +58,10 @@ def test_json_is_one_object_with_the_embedded_recipe(tmp_path: Path) -> None:
         "width": 96,
         "height": 64,
         "recipe": RECIPE.to_dict(),
+        "charged_usd": float(RECIPE.cost_usd or "nan"),
+        "charged_micros": round(float(RECIPE.cost_usd or "nan") * 1_000_000),
+        "estimate_usd": float(RECIPE.estimate_usd or "nan"),
+        "estimate_micros": round(float(RECIPE.estimate_usd or "nan") * 1_000_000),
     }
     assert result.stdout.count("\n") == 1
 
@@ -73,6 +77,10 @@ def test_an_image_without_metadata_says_so_on_stderr_and_exits_0(tmp_path: Path)
         "width": 96,
         "height": 64,
         "recipe": None,
+        "charged_usd": None,
+        "charged_micros": None,
+        "estimate_usd": None,
+        "estimate_micros": None,
     }
     assert "carries no flux2 metadata" in " ".join(result.stderr.split())
     table = inspect(str(path))

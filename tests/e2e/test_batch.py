@@ -76,7 +76,7 @@ def test_fifty_lines_two_bad_three_502s(flux2: Flux2, sandbox: Sandbox, workdir:
     blocked = [r for r in records if r.get("exit_code") == 7]
     written = [r for r in records if r["status"] == "ok"]
     assert blocked
-    assert sum(r["cost_usd"] for r in written) <= budget - spent_today / 1_000_000 + 1e-9
+    assert sum(r["charged_usd"] for r in written) <= budget - spent_today / 1_000_000 + 1e-9
     assert len(written) + len(blocked) == 48
 
 
