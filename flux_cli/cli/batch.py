@@ -36,9 +36,12 @@ from flux_cli.cli.run import (
     _target_format,
     make_client,
     parse_money,
+    point_at_reconcile,
+    preflight,
     ready_for_answers,
     reserve_ahead,
     save_and_settle,
+    say_reconcile,
 )
 from flux_cli.errors import Flux2Error, Interrupted, UsageError
 from flux_cli.exit_codes import ExitCode
@@ -299,7 +302,6 @@ def _plain_line(item: Item, done: int, total: int) -> str:
 
 
 def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> None:
-    from flux_cli import output as out
     from flux_cli.ledger import Budgets, Ledger
     from flux_cli.settings import load_settings
 
@@ -343,7 +345,7 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
     for directory in {
         item.output.directory for item in runnable if item.output and item.output.directory
     }:
-        out.preflight(directory)
+        preflight(directory)
     total = sum(item.plan.estimate.total_micros for item in runnable if item.plan)
     if not opts.quiet:
         bad = len(items) - len(runnable)
@@ -570,8 +572,7 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
                 try:
                     wait_for(in_flight)
                 finally:
-                    for spending in spendings:
-                        spending.interrupted()
+                    say_reconcile(app, sum(spending.interrupted() for spending in spendings))
                 raise
     _summary(app, items)
     _finish(items)
@@ -713,7 +714,7 @@ def _finish(items: list[Item]) -> None:
         # stopped every item, 4 for a bad key, …).
         first = _item_error(failed[0])
         assert first is not None
-        raise _AllFailed(first, lines)
+        raise _AllFailed(point_at_reconcile(first), lines)
     raise BatchFailure(
         f"{len(failed)} of {len(items)} items failed ({lines}); the others were written"
     )

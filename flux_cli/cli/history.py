@@ -90,6 +90,25 @@ def history(
             "(needs the key) and mark calls whose process is gone as unknown.",
         ),
     ] = False,
+    settle: Annotated[
+        tuple[int, str] | None,
+        typer.Option(
+            "--settle",
+            metavar="ID failed|ok",
+            help="Settle a pending or unknown call by hand (id from --json), after checking "
+            "OpenRouter's activity page; recorded as settled by hand.",
+            show_default=False,
+        ),
+    ] = None,
+    charge: Annotated[
+        str | None,
+        typer.Option(
+            "--charge",
+            metavar="USD",
+            help="With --settle: what the call was billed (default: its estimate for ok, 0 for failed).",
+            show_default=False,
+        ),
+    ] = None,
     sandbox: Annotated[
         bool,
         typer.Option(
@@ -112,6 +131,8 @@ def history(
         limit=limit,
         reconcile=reconcile,
         sandbox=sandbox,
+        settle=settle,
+        charge=charge,
     )
 
 
@@ -129,6 +150,8 @@ def run_history(
     limit: int | None,
     reconcile: bool,
     sandbox: bool,
+    settle: tuple[int, str] | None = None,
+    charge: str | None = None,
 ) -> None:
     from datetime import datetime, timezone
 
@@ -152,7 +175,13 @@ def run_history(
     if not path.exists():  # a read-only look creates nothing
         _say_nothing(app, f"no calls recorded yet for {describe(label)}", csv_output, by)
         return
+    if charge is not None and settle is None:
+        raise UsageError("--charge goes with --settle ID failed|ok")
     with ledger_module.Ledger.open(path) as ledger:
+        if settle is not None:
+            from flux_cli.cli.settle import settle_by_hand
+
+            settle_by_hand(app, ledger, label, settle[0], settle[1], charge)
         if reconcile:
             _reconcile(app, ledger, label, base_url, now)
         rows = ledger.rows(label, since=since_at, model=model_id)

@@ -346,7 +346,7 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
     )
     max_cost = parse_money(opts.max_cost, "--max-cost") if opts.max_cost is not None else None
     if not opts.dry_run and output_plan.directory is not None:
-        out.preflight(output_plan.directory)
+        preflight(output_plan.directory)
 
     for note in plan.notes:
         app.warn(note)
@@ -370,6 +370,37 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
         outcomes = _send_all(app, opts, plan, output_plan, real, spending)
     _show_charged(app, plan, outcomes)
     _finish(app, outcomes)
+
+
+def preflight(directory: Path) -> None:
+    """The output directory, proved writable before anything is sent. Failing here is a bad
+    -o (exit 2), not exit 11: that one means an image was paid for and could not be written."""
+    from flux_cli import output as out
+
+    try:
+        out.preflight(directory)
+    except OutputError as exc:
+        raise UsageError(f"{exc.message}; nothing was sent", hint=exc.hint) from None
+
+
+RECONCILE_HINT = (
+    "flux2 history --reconcile settles it once OpenRouter knows the call; one with no "
+    "generation id is settled by hand with flux2 history --settle ID failed|ok"
+)
+
+
+def say_reconcile(app: App, unknown: int) -> None:
+    """After Ctrl-C: calls cut off may have been billed, and this is how to find out."""
+    if unknown:
+        calls = "1 call" if unknown == 1 else f"{unknown} calls"
+        app.warn(f"{calls} cut off may have been billed: {RECONCILE_HINT}")
+
+
+def point_at_reconcile(error: Flux2Error) -> Flux2Error:
+    """Exit 9 (may have been billed) says how to settle the call."""
+    if error.exit_code == ExitCode.OUTCOME_UNKNOWN and "--reconcile" not in (error.hint or ""):
+        error.hint = f"{error.hint}; {RECONCILE_HINT}" if error.hint else RECONCILE_HINT
+    return error
 
 
 def _check_max_cost(total: int, max_cost: int | None) -> None:
@@ -444,7 +475,7 @@ def _send_all(
                             pool.shutdown(wait=False, cancel_futures=True)
                             raise
         except Interrupted:
-            spending.interrupted()
+            say_reconcile(app, spending.interrupted())
             raise
     outcomes.sort(key=lambda o: o.index)
     return outcomes
@@ -632,15 +663,17 @@ class Spending:
         with self._lock:
             self._open.discard(outcome.row_id)
 
-    def interrupted(self) -> None:
+    def interrupted(self) -> int:
         """Rows of requests cut off by Ctrl-C: the call may have gone through. Rows reserved
-        ahead whose requests were never sent are settled as such, and none of them is sent now."""
+        ahead whose requests were never sent are settled as such, and none of them is sent now.
+        How many rows are left of unknown outcome."""
         with self._lock:
             self._closed = True
             rows = list(self._open)
             ahead = set(self._ahead)
             self._open.clear()
             self._ahead.clear()
+        unknown = 0
         for row_id in rows:
             if row_id in ahead:
                 self._settle_not_sent(row_id)
@@ -648,6 +681,8 @@ class Spending:
                 self.ledger.update(
                     row_id, status="unknown", error="interrupted while waiting for the answer"
                 )
+                unknown += 1
+        return unknown
 
 
 def ready_for_answers() -> None:
@@ -969,9 +1004,17 @@ def _show_charged(app: App, plan: Plan, outcomes: list[Outcome]) -> None:
                 else getattr(outcome.error, "generation_id", None),
                 provider=result.provider if result else None,
                 elapsed_s=result.elapsed_s if result else None,
-                status="failed" if outcome.error else "ok",
+                status="not written" if outcome.error else "ok",
             )
         )
+    if all(row.status != "ok" and row.charged_micros == 0 for row in rows):
+        # Nothing was billed: a "Charged" table of failures would only say so less plainly.
+        app.info(
+            "not charged: the call failed and was not billed"
+            if len(rows) == 1
+            else f"not charged: all {len(rows)} calls failed and none was billed"
+        )
+        return
     app.err.print()
     app.err.print(charged_table(app.err, rows))
 
@@ -994,7 +1037,7 @@ def _finish(app: App, outcomes: list[Outcome]) -> None:
         for other in failures[1:]:
             assert other.error is not None
             app.error(f"image {other.index + 1}: {other.error.message}")
-        raise first
+        raise point_at_reconcile(first)
     for failure in failures:
         assert failure.error is not None
         app.error(f"image {failure.index + 1} (seed {failure.seed}): {failure.error.message}")

@@ -192,8 +192,14 @@ def test_unwritable_output_directory_is_detected_before_sending(
     (workdir / "a-file").write_text("x")
     result = flux2("generate", "a red fox", "-o", "a-file/sub/")
     result.assert_clean()
-    assert result.returncode == 11
+    # 2, a bad -o: 11 means an image was paid for and could not be written (help exit-codes).
+    assert result.returncode == 2
+    assert "nothing was sent" in result.stderr
     assert _paid_requests(sandbox) == 0
+    missing = flux2("generate", "a red fox", "-o", "/proc/nope/x.jpg")
+    assert missing.returncode == 2
+    assert "cannot write to /proc/nope" in missing.stderr
+    assert "nothing was sent" in missing.stderr
     assert len(result.stderr.strip().splitlines()) <= 2
 
 
