@@ -38,7 +38,7 @@ def history(
         typer.Option(
             "--since",
             metavar="WHEN",
-            help="Only calls since then: 12h, 7d, 2w, today, 2026-11-01 or 2026-11-01T10:00 (local time).",
+            help="Only calls since then: 30m, 12h, 7d, 2w, today, 2026-11-01 or 2026-11-01T10:00 (local time).",
             show_default=False,
         ),
     ] = None,

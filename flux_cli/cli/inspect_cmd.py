@@ -23,7 +23,7 @@ def inspect_command(
     ctx: typer.Context,
     file: Annotated[
         Path,
-        typer.Argument(help="A PNG, JPEG or WebP image.", show_default=False),
+        typer.Argument(metavar="FILE", help="A PNG, JPEG or WebP image.", show_default=False),
     ],
     json_output: Annotated[
         bool,

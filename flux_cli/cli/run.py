@@ -292,6 +292,10 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
     app.quiet = opts.quiet
     if opts.api not in {"images", "chat"}:
         raise UsageError(f"--api must be images or chat, got {opts.api!r}")
+    from flux_cli.generation import MAX_COUNT
+
+    if not 1 <= opts.count <= MAX_COUNT:  # before -o is planned for that many
+        raise UsageError(f"-n/--count must be between 1 and {MAX_COUNT}, got {opts.count}")
     from flux_cli import output as out
     from flux_cli.settings import load_settings
 
