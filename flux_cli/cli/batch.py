@@ -274,19 +274,21 @@ class Progress:
                 return
             if self.app.quiet:
                 return
+            from flux_cli.cli.live import stamp
+
             self.app.err.print(
-                _plain_line(item, self.done, self.total),
+                _plain_line(item, self.done, self.total, stamp(self.app)),
                 markup=False,
                 highlight=False,
                 soft_wrap=True,
             )
 
 
-def _plain_line(item: Item, done: int, total: int) -> str:
+def _plain_line(item: Item, done: int, total: int, time: str = "") -> str:
     from flux_cli.redact import redact
     from flux_cli.textsafe import strip_control
 
-    prefix = f"flux2: [{done}/{total}] line {item.line}:"
+    prefix = f"flux2: {time}[{done}/{total}] line {item.line}:"
     outcome = item.outcome
     error = item.error or (outcome.error if outcome else None)
     if error is not None:

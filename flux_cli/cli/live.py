@@ -40,3 +40,13 @@ def write_above(live: Live, write: Callable[[], None]) -> None:
             render._shape = None  # drawn afresh below what was written, not over it
         write()
     live.refresh()
+
+
+def stamp(app: App) -> str:
+    """The local time, `2026-12-06 02:00:13 `, to start a progress line that goes to a log (stderr
+    not a terminal), so that one night's lines can be told from the next; nothing on a terminal."""
+    if app.stderr_is_tty():
+        return ""
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S ")

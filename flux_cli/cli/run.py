@@ -501,7 +501,11 @@ def make_client(
 
     def notice(n: RetryNotice) -> None:
         if announce_retries():
-            app.info(f"attempt {n.attempt} failed ({n.reason}); retrying in {n.delay:.1f} s")
+            from flux_cli.cli.live import stamp
+
+            app.info(
+                f"{stamp(app)}attempt {n.attempt} failed ({n.reason}); retrying in {n.delay:.1f} s"
+            )
 
     client = OpenRouterClient(
         base_url,
