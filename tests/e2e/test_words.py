@@ -89,3 +89,21 @@ def test_a_size_off_the_grid_suggests_the_nearest(flux2: Flux2) -> None:
     run = flux2("generate", "a fox", "--size", "1000x1000")
     assert run.returncode == 2
     assert "the nearest size is 1008x1008" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("generate", "a fox", "--timeout", "0.5"), "Invalid value for '--timeout'"),
+        (("generate", "--nope"), "No such option: --nope"),
+        (("nope",), "No such command 'nope'"),
+    ],
+)
+def test_usage_errors_found_by_the_parser_speak_the_same_voice(
+    flux2: Flux2, args: tuple[str, ...], message: str
+) -> None:
+    run = flux2(*args)
+    assert run.returncode == 2
+    assert run.stderr.startswith(f"flux2: error: {message}"), run.stderr
+    assert "flux2: hint: flux2" in run.stderr
+    assert "Usage:" not in run.stderr
