@@ -55,6 +55,8 @@ class App:
         if self._err is None:
             from rich.console import Console
 
+            from flux_cli.cli.tables import unwrapped_stdout
+
             self._err = Console(
                 stderr=True,
                 highlight=False,
@@ -62,6 +64,7 @@ class App:
                 emoji=False,
                 no_color="NO_COLOR" in os.environ or None,
                 soft_wrap=False,
+                **unwrapped_stdout(sys.stderr),  # a log gets whole lines, no trailing spaces
             )
         return self._err
 

@@ -59,6 +59,7 @@ def test_the_nightly_wrapper_runs_under_crons_path(sandbox: Sandbox, tmp_path: P
     results = (home / "renders" / "results.jsonl").read_text().splitlines()
     assert len(results) == 2
     log = (home / "renders" / "flux2.log").read_text().splitlines()
+    assert all(line == line.rstrip() for line in log)  # the summary table too: no padding
     progress = [line for line in log if " line " in line and "] " in line]
     assert len(progress) == 2
     for line in progress:
