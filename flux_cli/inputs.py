@@ -95,10 +95,10 @@ def read_file(path: Path) -> bytes:
     """The bytes of a local reference, with one clear usage error per way it can be wrong."""
     try:
         info = path.stat()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
+    except FileNotFoundError:  # worded as for every input file (metadata.read_input)
+        raise UsageError(f"cannot read {path}: no such file") from None
     except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror}") from None
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
     if stat.S_ISDIR(info.st_mode):
         raise UsageError(f"{path}: is a directory, not an image")
     if not stat.S_ISREG(info.st_mode):

@@ -339,16 +339,21 @@ def local_day(moment: datetime) -> str:
     return _aware(moment).astimezone().strftime("%Y-%m-%d")
 
 
-_RELATIVE = re.compile(r"(\d{1,6})\s*(h|hours?|d|days?|w|weeks?)", re.IGNORECASE)
+_RELATIVE = re.compile(r"(\d{1,6})\s*(m|mins?|minutes?|h|hours?|d|days?|w|weeks?)", re.IGNORECASE)
 _LOCAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([+-]\d{2}:\d{2})?")
-_RELATIVE_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+_RELATIVE_UNITS = {
+    "m": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+}
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
-    """`--since`: `12h`, `7d`, `2w`, `today`, a local date (`2026-11-01`, from local midnight) or
+    """`--since`: `30m`, `12h`, `7d`, `2w`, `today`, a local date (`2026-11-01`, from local midnight) or
     a local date and time (`2026-11-01T10:00`; an explicit offset or `Z` is honoured).
 
-    Returns an aware UTC datetime. Minutes and months are not accepted (`m` would be ambiguous).
+    Returns an aware UTC datetime. `m` is minutes (as in `sleep 30m`); months are not accepted.
     """
     now = _aware(now or _utcnow())
     value = text.strip()
@@ -372,7 +377,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     except (ValueError, OverflowError):
         raise UsageError(
             f"--since {text!r} is not a time flux2 understands",
-            hint="use a span like 12h, 7d or 2w, 'today', a date like 2026-11-01 "
+            hint="use a span like 30m, 12h, 7d or 2w, 'today', a date like 2026-11-01 "
             "or a local time like 2026-11-01T10:00",
         ) from None
 

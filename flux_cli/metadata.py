@@ -243,6 +243,8 @@ def read_input(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
     try:
         with path.open("rb") as handle:
             data = handle.read(limit + 1)
+    except FileNotFoundError:  # worded as for -i (inputs.read_file)
+        raise UsageError(f"cannot read {path}: no such file") from None
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise UsageError(f"cannot read {path}: {reason}") from None

@@ -25,6 +25,11 @@ class SizeError(ValueError):
     """A width×height FLUX.2 cannot produce."""
 
 
+def _nearest_side(side: int) -> int:
+    """The multiple of SIDE_STEP nearest to `side` (halfway rounds up: 1000 → 1008)."""
+    return max(MIN_SIDE, (side + SIDE_STEP // 2) // SIDE_STEP * SIDE_STEP)
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """`1024x768` (or `1024X768`, `1024×768`) → (1024, 768); checked against FLUX.2's limits."""
     parts = text.strip().lower().replace("×", "x").split("x")
@@ -41,7 +46,13 @@ def check_size(width: int, height: int) -> None:
     if width > MAX_SIDE or height > MAX_SIDE:
         raise SizeError(f"{width}x{height}: each side must be at most {MAX_SIDE} pixels")
     if width % SIDE_STEP or height % SIDE_STEP:
-        raise SizeError(f"{width}x{height}: each side must be a multiple of {SIDE_STEP}")
+        near = [_nearest_side(width), _nearest_side(height)]
+        if near[0] * near[1] > MAX_PIXELS:  # rounding up went over: round down instead
+            near = [max(MIN_SIDE, side // SIDE_STEP * SIDE_STEP) for side in (width, height)]
+        raise SizeError(
+            f"{width}x{height}: each side must be a multiple of {SIDE_STEP} "
+            f"(the nearest size is {near[0]}x{near[1]})"
+        )
     if width * height > MAX_PIXELS:
         raise SizeError(f"{width}x{height} is over FLUX.2's 4 megapixel limit (2048x2048 at most)")
 

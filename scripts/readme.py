@@ -1,11 +1,13 @@
-"""Rewrite README.md's generated parts from the program itself: `python scripts/readme.py`.
+"""Rewrite the generated parts of README.md and docs/reference.md: `python scripts/readme.py`.
 
-Two regions of the README are generated; everything else in it is written by hand.
+Three regions are generated; everything else in the two files is written by hand.
 
-- `<!-- reference:start -->` … `<!-- reference:end -->`: the `--help` of `flux2` and of every
-  command and sub-command, found by walking the app's command tree, so a new command appears by
-  re-running this script.
-- `<!-- tour:start -->` … `<!-- tour:end -->`: the tour. Its prose stays as written. In each
+- `<!-- toc:start -->` … `<!-- toc:end -->` in the README: its table of contents, one line per
+  `## ` section.
+- `<!-- reference:start -->` … `<!-- reference:end -->` in docs/reference.md: the `--help` of
+  `flux2` and of every command and sub-command, found by walking the app's command tree, so a new
+  command appears by re-running this script.
+- `<!-- tour:start -->` … `<!-- tour:end -->` in the README: the tour, as at an 80-column terminal. Its prose stays as written. In each
   ```console block, the `$ flux2 …` lines are run in order in one scratch home directory (its own
   config, ledger and cache), and the lines under each command become what it printed: stderr and
   stdout through one pipe, interleaved as a terminal shows them (less its colour and spinner). Two
@@ -15,7 +17,7 @@ Two regions of the README are generated; everything else in it is written by han
 Every command is the real program (`python -m flux_cli` from this checkout) in a subprocess with an
 environment built from nothing, so no key, setting or proxy of the person running it gets in.
 
-`--check` writes nothing: it prints a diff and exits 1 when the README is stale.
+`--check` writes nothing: it prints a diff and exits 1 when either file is stale.
 tests/test_readme.py makes the same comparison.
 """
 
@@ -34,6 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+REFERENCE = ROOT / "docs" / "reference.md"
 PROGRAM = "flux2"
 # Where the scratch home directory appears in output (a config path, say), the README shows this.
 SHOWN_HOME = "/home/me"
@@ -100,7 +103,7 @@ def environment(home: Path) -> dict[str, str]:
         "HOME": str(home),
         "LANG": "C.UTF-8",
         "TZ": "UTC",
-        "COLUMNS": "100",
+        "COLUMNS": "80",  # what a newcomer's terminal is likely to be
         "NO_COLOR": "1",
         "TERM": "dumb",
         "PYTHONIOENCODING": "utf-8",
@@ -209,13 +212,35 @@ def tour(template: str) -> str:
         return CONSOLE_BLOCK.sub(rerun, template)
 
 
+# -- the table of contents ---------------------------------------------------------------------
+
+
+def toc(readme: str) -> str:
+    """One link per `## ` section (outside code blocks), as GitHub makes their anchors."""
+    lines: list[str] = []
+    fenced = False
+    for line in readme.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and line.startswith("## ") and line != "## Contents":
+            title = line[3:].strip()
+            anchor = re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+            lines.append(f"- [{title}](#{anchor})")
+    return "\n".join(lines) + "\n"
+
+
 # -- the README ----------------------------------------------------------------------------------
 
 
+def render_reference(text: str) -> str:
+    """docs/reference.md with its region regenerated."""
+    return replace_region(text, "reference", reference())
+
+
 def render(readme: str) -> str:
-    """The README with both regions regenerated; a tour that changed only in its volatile fields
+    """The README with its regions regenerated; a tour that changed only in its volatile fields
     is kept as it was, so re-running the script does not churn the file."""
-    text = replace_region(readme, "reference", reference())
+    text = replace_region(readme, "toc", toc(readme))
     written = region(text, "tour")
     fresh = tour(written)
     if normalise(fresh) != normalise(written):
@@ -239,22 +264,25 @@ def main(argv: list[str] | None = None) -> int:
         "--check", action="store_true", help="write nothing; exit 1 with a diff when stale"
     )
     args = parser.parse_args(argv)
-    current = README.read_text(encoding="utf-8")
-    try:
-        updated = render(current)
-    except ReadmeError as exc:
-        print(f"readme.py: {exc}", file=sys.stderr)
-        return 2
-    if updated == current:
-        print("README.md is up to date", file=sys.stderr)
-        return 0
-    if args.check:
-        sys.stdout.write(diff(current, updated))
-        print("README.md is stale: run python scripts/readme.py", file=sys.stderr)
-        return 1
-    README.write_text(updated, encoding="utf-8")
-    print("wrote README.md", file=sys.stderr)
-    return 0
+    stale = 0
+    for path, make in ((README, render), (REFERENCE, render_reference)):
+        name = str(path.relative_to(ROOT))
+        current = path.read_text(encoding="utf-8")
+        try:
+            updated = make(current)
+        except ReadmeError as exc:
+            print(f"readme.py: {name}: {exc}", file=sys.stderr)
+            return 2
+        if updated == current:
+            print(f"{name} is up to date", file=sys.stderr)
+        elif args.check:
+            sys.stdout.write(diff(current, updated, name))
+            print(f"{name} is stale: run python scripts/readme.py", file=sys.stderr)
+            stale = 1
+        else:
+            path.write_text(updated, encoding="utf-8")
+            print(f"wrote {name}", file=sys.stderr)
+    return stale
 
 
 if __name__ == "__main__":

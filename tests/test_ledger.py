@@ -472,6 +472,8 @@ def test_totals_group_by_local_day(ledger: Ledger, new_york: None) -> None:
     ("text", "expected"),
     [
         ("7d", NOW - timedelta(days=7)),
+        ("30m", NOW - timedelta(minutes=30)),
+        ("45 minutes", NOW - timedelta(minutes=45)),
         ("12h", NOW - timedelta(hours=12)),
         ("2w", NOW - timedelta(weeks=2)),
         (" 3 days ", NOW - timedelta(days=3)),
@@ -488,7 +490,7 @@ def test_parse_since(text: str, expected: datetime, new_york: None) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "7", "5m", "-3d", "last week", "2026-13-01", "2026-11-01T25:00"]
+    "text", ["", "7", "5mo", "-3d", "last week", "2026-13-01", "2026-11-01T25:00"]
 )
 def test_parse_since_refuses_garbage(text: str) -> None:
     with pytest.raises(UsageError) as caught:

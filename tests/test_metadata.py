@@ -824,7 +824,7 @@ def test_inspect_json_and_pretty_printed_objects_are_accepted(tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (None, "No such file"),
+        (None, "no such file"),
         (b"", "neither an image made by flux2"),
         (b"hello", "neither an image made by flux2"),
         (b"\x89PNG\r\n\x1a\nbroken", "not a usable image"),

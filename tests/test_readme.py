@@ -14,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).parents[1]
 README = ROOT / "README.md"
+REFERENCE = ROOT / "docs" / "reference.md"
 FIX = "README.md is out of date: run python scripts/readme.py (and review the diff)"
 
 
@@ -36,14 +37,22 @@ def readme() -> str:
     return README.read_text(encoding="utf-8")
 
 
-def test_the_cli_reference_is_every_commands_help(generator: ModuleType, readme: str) -> None:
-    written = generator.region(readme, "reference")
+@pytest.fixture(scope="module")
+def reference() -> str:
+    return REFERENCE.read_text(encoding="utf-8")
+
+
+def test_the_cli_reference_is_every_commands_help(generator: ModuleType, reference: str) -> None:
+    written = generator.region(reference, "reference")
     fresh = generator.reference()
     assert written == fresh, f"{FIX}\n{generator.diff(written, fresh, 'CLI reference')}"
 
 
-def test_the_reference_covers_the_whole_command_tree(generator: ModuleType, readme: str) -> None:
-    written = generator.region(readme, "reference")
+def test_the_reference_covers_the_whole_command_tree(
+    generator: ModuleType, readme: str, reference: str
+) -> None:
+    assert "docs/reference.md" in readme  # the README points at it
+    written = generator.region(reference, "reference")
     paths = generator.command_paths()
     assert ("config", "set") in paths
     assert ("auth", "login") in paths
@@ -58,6 +67,32 @@ def test_the_tour_is_what_the_commands_print(generator: ModuleType, readme: str)
     assert before == after, (
         f"{FIX}\n{generator.diff(before, after, 'tour (volatile fields masked)')}"
     )
+
+
+def test_the_table_of_contents_lists_every_section(generator: ModuleType, readme: str) -> None:
+    written = generator.region(readme, "toc")
+    assert written == generator.toc(readme), FIX
+    assert "- [A first look](#a-first-look)" in written
+    assert "- [Recipes](#recipes)" in written
+
+
+def test_the_readme_starts_with_the_two_set_up_commands(readme: str) -> None:
+    """.ci/run runs the second ```sh block: the test command."""
+    blocks = readme.split("```sh\n")
+    assert blocks[1].startswith("python3 -m venv .venv && . .venv/bin/activate && pip install . ")
+    assert blocks[2].startswith(
+        "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[test]' && pytest\n```"
+    )
+    assert readme.index("```sh") < readme.index("## Contents")
+
+
+def test_the_tour_fits_80_columns(generator: ModuleType, readme: str) -> None:
+    tour = generator.region(readme, "tour")
+    for block in generator.CONSOLE_BLOCK.findall(tour):
+        for line in block.splitlines():
+            # What a command printed, at an 80-column terminal; a JSON line is one record whole.
+            if not line.startswith(("$ ", "{")):
+                assert len(line) <= 80, line
 
 
 def test_the_tour_runs_every_step(generator: ModuleType, readme: str) -> None:

@@ -52,6 +52,13 @@ class _Group(typer.core.TyperGroup):
         install(self)
         return super().main(*args, **kwargs)
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # Bare `flux2` asks for the help: it gets it, on stdout, and exit 0 (Click says 2).
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            typer.echo(ctx.get_help())
+            ctx.exit(0)
+        return list(super().parse_args(ctx, args))
+
 
 def _version(value: bool) -> None:
     if value:
@@ -85,6 +92,9 @@ REQUESTING = frozenset({"generate", "edit"})
 
 def build(only: str | None = None) -> typer.Typer:
     """The application with every command, or with only the command `only`."""
+    from flux_cli.cli.helpfmt import install as plain_argument_help
+
+    plain_argument_help()
     application = typer.Typer(
         name="flux2",
         cls=_Group,
@@ -97,7 +107,8 @@ def build(only: str | None = None) -> typer.Typer:
         pretty_exceptions_enable=False,
         pretty_exceptions_show_locals=False,
         rich_markup_mode=None,
-        context_settings={"help_option_names": ["-h", "--help"]},
+        # Help as wide as the terminal, up to 120 columns: summaries are not cut at 80.
+        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
     )
     application.callback()(main)
     for name, (module, attribute) in COMMANDS.items():

@@ -117,8 +117,9 @@ def run_login(app: App, *, check: bool, sandbox: bool) -> None:
         try:
             info = _key_info(key, base_url)
         except AuthenticationError as exc:
+            said = exc.message.replace("OpenRouter", "the sandbox") if sandbox else exc.message
             raise ConfigError(
-                f"the key was not stored: {exc.message}",
+                f"the key was not stored: {said}",
                 hint=f"copy the key again from {KEYS_URL} (--no-check stores it without asking)",
             ) from None
         except OpenRouterError as exc:
@@ -127,7 +128,7 @@ def run_login(app: App, *, check: bool, sandbox: bool) -> None:
     verb = "replaced the stored key with" if replaced else "stored"
     app.info(f"{verb} {key.masked} in {path} (readable only by you)")
     if info is not None:
-        app.info(f"OpenRouter accepts it: {_summary(info)}")
+        app.info(f"{'the sandbox' if sandbox else 'OpenRouter'} accepts it: {_summary(info)}")
     for name in _environment_keys():
         app.warn(f"{name} is set in this environment and wins over the stored key")
 

@@ -36,9 +36,12 @@ from flux_cli.cli.run import (
     _target_format,
     make_client,
     parse_money,
+    point_at_reconcile,
+    preflight,
     ready_for_answers,
     reserve_ahead,
     save_and_settle,
+    say_reconcile,
 )
 from flux_cli.errors import Flux2Error, Interrupted, UsageError
 from flux_cli.exit_codes import ExitCode
@@ -57,6 +60,15 @@ MAX_LINE_BYTES = 256 * 1024
 ITEM_KEYS = frozenset(
     {"prompt", "model", "seed", "size", "aspect_ratio", "output", "images", "format"}
 )
+# What a result line (--json) adds to those: ignored on input, so that the failures of a run
+# are a batch again (`jq -c 'select(.status != "ok")' results.jsonl | flux2 generate --batch -`).
+RESULT_KEYS = frozenset(
+    {
+        "status", "index", "line", "path", "provider", "route", "width", "height", "bytes",
+        "sha256", "estimate_usd", "estimate_micros", "charged_usd", "charged_micros",
+        "generation_id", "elapsed_s", "error", "exit_code",
+    }
+)  # fmt: skip
 
 
 @dataclass
@@ -110,6 +122,8 @@ def read_items(stream: IO[bytes], source: str) -> list[Item]:
         if not isinstance(data, dict):
             items.append(Item(number, error=UsageError("not a JSON object")))
             continue
+        # A null is no value (a result line's `format` of a failed call): the default applies.
+        data = {k: v for k, v in data.items() if k not in RESULT_KEYS and v is not None}
         unknown = sorted(set(data) - ITEM_KEYS)
         if unknown:
             items.append(
@@ -164,6 +178,8 @@ def plan_item(
         if "size" in item.overrides and "aspect_ratio" not in item.overrides:
             aspect_ratio = None
         specs = _typed(item, "images", list, list(opts.images))
+        if opts.command == "edit" and not specs:
+            raise UsageError("no reference image: give the line an images field, or -i")
         if "-" in specs:
             raise UsageError("images cannot come from stdin in a batch")
         if len(specs) > model.max_references:
@@ -237,11 +253,13 @@ class Progress:
                 redirect_stderr=False,
             )
             self._bar.__enter__()
+            self.app.live = self._bar.live  # paths written meanwhile go above the bar
             self._task = self._bar.add_task("batch", total=self.total, spent=format_usd(0))
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
+            self.app.live = None
             self._bar.__exit__(None, None, None)
 
     def finished(self, item: Item) -> None:
@@ -257,19 +275,21 @@ class Progress:
                 return
             if self.app.quiet:
                 return
+            from flux_cli.cli.live import stamp
+
             self.app.err.print(
-                _plain_line(item, self.done, self.total),
+                _plain_line(item, self.done, self.total, stamp(self.app)),
                 markup=False,
                 highlight=False,
                 soft_wrap=True,
             )
 
 
-def _plain_line(item: Item, done: int, total: int) -> str:
+def _plain_line(item: Item, done: int, total: int, time: str = "") -> str:
     from flux_cli.redact import redact
     from flux_cli.textsafe import strip_control
 
-    prefix = f"flux2: [{done}/{total}] line {item.line}:"
+    prefix = f"flux2: {time}[{done}/{total}] line {item.line}:"
     outcome = item.outcome
     error = item.error or (outcome.error if outcome else None)
     if error is not None:
@@ -285,7 +305,6 @@ def _plain_line(item: Item, done: int, total: int) -> str:
 
 
 def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> None:
-    from flux_cli import output as out
     from flux_cli.ledger import Budgets, Ledger
     from flux_cli.settings import load_settings
 
@@ -298,6 +317,8 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
         raise UsageError("-n does not combine with --batch; repeat the line instead")
     if opts.output == "-":
         raise UsageError("a batch cannot write images to stdout (-o -)")
+    if opts.preview:
+        app.warn("--preview is ignored with --batch; flux2 inspect FILE --preview draws one image")
     settings = load_settings()
     if batch == "-":
         if sys.stdin is None:
@@ -327,25 +348,33 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
     for directory in {
         item.output.directory for item in runnable if item.output and item.output.directory
     }:
-        out.preflight(directory)
+        preflight(directory)
     total = sum(item.plan.estimate.total_micros for item in runnable if item.plan)
     if not opts.quiet:
         bad = len(items) - len(runnable)
         app.info(
-            f"batch: {len(items)} items ({bad} with errors), estimate {format_usd(total)} for {len(runnable)} images"
+            f"batch: {len(items)} {'item' if len(items) == 1 else 'items'} ({bad} with errors), "
+            f"estimate {format_usd(total)} for {len(runnable)} {'image' if len(runnable) == 1 else 'images'}"
             + (f", {concurrency} at a time" if len(runnable) > 1 else "")
         )
     max_cost = parse_money(opts.max_cost, "--max-cost") if opts.max_cost is not None else None
     _check_max_cost(total, max_cost)
     if opts.dry_run:
-        for item in items:
-            if item.error is not None:
-                app.error(item.error.message)
         from flux_cli.cli.run import _print_dry_run
 
         for item in runnable:
             assert item.plan is not None
             _print_dry_run(app, item.plan, opts.sandbox)
+        bad_items = [item for item in items if item.error is not None]
+        for item in bad_items:
+            assert item.error is not None
+            app.error(f"line {item.line}: {item.error.message}")
+        if bad_items:
+            lines = ", ".join(str(item.line) for item in bad_items)
+            raise UsageError(
+                f"{len(bad_items)} of {len(items)} batch lines are not valid "
+                f"({'line' if len(bad_items) == 1 else 'lines'} {lines}); nothing was sent"
+            )
         return
 
     api = _api_label(real, sandbox=opts.sandbox)
@@ -546,8 +575,7 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
                 try:
                     wait_for(in_flight)
                 finally:
-                    for spending in spendings:
-                        spending.interrupted()
+                    say_reconcile(app, sum(spending.interrupted() for spending in spendings))
                 raise
     _summary(app, items)
     _finish(items)
@@ -621,6 +649,9 @@ def _report(
                             "status": "failed",
                             "line": item.line,
                             "index": item.line,
+                            # the line as given, so that the failures are a batch again
+                            **{k: v for k, v in item.overrides.items() if k in ITEM_KEYS},
+                            "prompt": item.prompt,
                             "error": error.message,
                             "exit_code": int(error.exit_code),
                         },
@@ -677,22 +708,25 @@ def _finish(items: list[Item]) -> None:
     failed = [i for i in items if _item_error(i) is not None]
     if not failed:
         return
-    lines = ", ".join(str(i.line) for i in failed[:10]) + (" …" if len(failed) > 10 else "")
+    lines = ("line " if len(failed) == 1 else "lines ") + ", ".join(
+        str(i.line) for i in failed[:10]
+    )
+    lines += " …" if len(failed) > 10 else ""
     if len(failed) == len(items):
         # Nothing was written: the exit code of the first failure says why (7 when a budget
         # stopped every item, 4 for a bad key, …).
         first = _item_error(failed[0])
         assert first is not None
-        raise _AllFailed(first, lines)
+        raise _AllFailed(point_at_reconcile(first), lines)
     raise BatchFailure(
-        f"{len(failed)} of {len(items)} items failed (lines {lines}); the others were written"
+        f"{len(failed)} of {len(items)} items failed ({lines}); the others were written"
     )
 
 
 class _AllFailed(Flux2Error):
     def __init__(self, first: Flux2Error, lines: str) -> None:
         super().__init__(
-            f"every item of the batch failed (lines {lines}); the first: {first.message}",
+            f"every item of the batch failed ({lines}); the first: {first.message}",
             hint=first.hint,
         )
         self.exit_code = first.exit_code

@@ -68,14 +68,24 @@ def _give(param: Any) -> None:
     descriptor = getattr(param, "type_descriptor", None)
     if descriptor is None or getattr(param, "_runtime_param", True) is not None:
         return
-    kind = _kind(descriptor)
+    parts = _tuple_parts(descriptor)
+    kind = tuple if parts else _kind(descriptor)
     if kind is not None:
         param._runtime_param = _Plain(
             parameter_info=descriptor.parameter_info,
             annotation=descriptor.annotation,
             kind=kind,
             is_list=bool(descriptor.is_list),
+            parts=parts,
         )
+
+
+def _tuple_parts(descriptor: Any) -> tuple[type, ...]:
+    """`tuple[int, str]` (`--settle ID OUTCOME`): the types of its parts, when all are plain."""
+    if not getattr(descriptor, "is_tuple", False) or descriptor.parameter_info.parser is not None:
+        return ()
+    args: tuple[Any, ...] = getattr(descriptor.annotation, "__args__", ())
+    return args if args and all(arg in (str, int) for arg in args) else ()
 
 
 def _kind(descriptor: Any) -> type | None:
@@ -106,8 +116,14 @@ if RuntimeParam is not None:
     class _Plain(RuntimeParam):
         kind: type = str
         is_list: bool = False
+        parts: tuple[type, ...] = ()
 
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            if self.parts:
+                return tuple(
+                    _text(item) if part is str else _number(item, part)
+                    for part, item in zip(self.parts, value, strict=True)
+                )
             if self.is_list:
                 items = value if isinstance(value, (list, tuple)) else [value]
                 return [_text(item) for item in items]

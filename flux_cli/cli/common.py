@@ -102,7 +102,7 @@ CountOption = Annotated[
         "-n",
         metavar="N",
         help="How many images (parallel requests, seeds seed, seed+1, …).",
-        min=1,
+        # No min=: 0 gets the same one-line error as 17 (generation.plan_generation checks).
     ),
 ]
 OutputOption = Annotated[

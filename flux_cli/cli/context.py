@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -24,6 +24,7 @@ class App:
     quiet: bool = False
     stdout_closed: bool = False
     preview_protocol: str | None = None  # --preview-protocol, when given
+    live: Any = None  # the rich Live on stderr while a spinner or bar is up (see cli/live.py)
     _err: Console | None = None
     _out: Console | None = None
 
@@ -55,6 +56,8 @@ class App:
         if self._err is None:
             from rich.console import Console
 
+            from flux_cli.cli.tables import unwrapped_stdout
+
             self._err = Console(
                 stderr=True,
                 highlight=False,
@@ -62,6 +65,7 @@ class App:
                 emoji=False,
                 no_color="NO_COLOR" in os.environ or None,
                 soft_wrap=False,
+                **unwrapped_stdout(sys.stderr),  # a log gets whole lines, no trailing spaces
             )
         return self._err
 
@@ -71,12 +75,15 @@ class App:
         if self._out is None:
             from rich.console import Console
 
+            from flux_cli.cli.tables import unwrapped_stdout
+
             self._out = Console(
                 highlight=False,
                 markup=False,
                 emoji=False,
                 no_color="NO_COLOR" in os.environ or None,
                 soft_wrap=False,
+                **unwrapped_stdout(self.stdout),
             )
         return self._out
 
@@ -85,6 +92,15 @@ class App:
         """One line of data on stdout. When the reader has gone (`| head`), later lines are
         dropped silently and the run goes on: the work's own exit code still decides."""
         if self.stdout_closed:
+            return
+        if self.live is not None and self.stdout_is_tty():
+            from flux_cli.cli.live import write_above
+
+            live, self.live = self.live, None
+            try:
+                write_above(live, lambda: self.display(line))
+            finally:
+                self.live = live
             return
         try:
             self.stdout.write(line + "\n")

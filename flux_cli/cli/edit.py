@@ -43,10 +43,10 @@ def edit(
             "--image",
             "-i",
             metavar="IMAGE",
-            help="A reference: a file, an http(s) URL, a data: URL, or - for image bytes on stdin. Repeat for several (up to 8 on pro, max and flex).",
+            help="A reference: a file, an http(s) URL, a data: URL, or - for image bytes on stdin. Repeat for several (up to 8 on pro, max and flex). Required, except with --batch lines that name their own images.",
             show_default=False,
         ),
-    ],
+    ] = [],  # noqa: B006 (Typer reads the default; it is never mutated)
     prompt: Annotated[
         str | None,
         typer.Argument(

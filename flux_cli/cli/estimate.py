@@ -116,6 +116,8 @@ def _usd(micros: int) -> float:
 
 
 def estimate_json(plan: Plan, labels: list[str]) -> dict[str, Any]:
+    from flux_cli.records import money
+
     lines = []
     output_index = 0
     reference_index = 0
@@ -139,6 +141,7 @@ def estimate_json(plan: Plan, labels: list[str]) -> dict[str, Any]:
                 "megapixels": float(megapixels(line.width, line.height).quantize(_CENT)),
                 "billed_megapixels": line.billed_mp,
                 "usd": _usd(line.micros),
+                "micros": line.micros,
             }
         )
     return {
@@ -148,7 +151,7 @@ def estimate_json(plan: Plan, labels: list[str]) -> dict[str, Any]:
         "count": plan.count,
         "price_source": plan.model.price_source,
         "lines": lines,
-        "output_usd": _usd(plan.estimate.output_micros),
-        "references_usd": _usd(plan.estimate.reference_micros),
-        "total_usd": _usd(plan.estimate.total_micros),
+        **money("output", plan.estimate.output_micros),
+        **money("references", plan.estimate.reference_micros),
+        **money("total", plan.estimate.total_micros),
     }

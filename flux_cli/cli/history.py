@@ -38,7 +38,7 @@ def history(
         typer.Option(
             "--since",
             metavar="WHEN",
-            help="Only calls since then: 12h, 7d, 2w, today, 2026-11-01 or 2026-11-01T10:00 (local time).",
+            help="Only calls since then: 30m, 12h, 7d, 2w, today, 2026-11-01 or 2026-11-01T10:00 (local time).",
             show_default=False,
         ),
     ] = None,
@@ -90,6 +90,25 @@ def history(
             "(needs the key) and mark calls whose process is gone as unknown.",
         ),
     ] = False,
+    settle: Annotated[
+        tuple[int, str] | None,
+        typer.Option(
+            "--settle",
+            metavar="ID failed|ok",
+            help="Settle a pending or unknown call by hand (id from --json), after checking "
+            "OpenRouter's activity page; recorded as settled by hand.",
+            show_default=False,
+        ),
+    ] = None,
+    charge: Annotated[
+        str | None,
+        typer.Option(
+            "--charge",
+            metavar="USD",
+            help="With --settle: what the call was billed (default: its estimate for ok, 0 for failed).",
+            show_default=False,
+        ),
+    ] = None,
     sandbox: Annotated[
         bool,
         typer.Option(
@@ -112,6 +131,8 @@ def history(
         limit=limit,
         reconcile=reconcile,
         sandbox=sandbox,
+        settle=settle,
+        charge=charge,
     )
 
 
@@ -129,6 +150,8 @@ def run_history(
     limit: int | None,
     reconcile: bool,
     sandbox: bool,
+    settle: tuple[int, str] | None = None,
+    charge: str | None = None,
 ) -> None:
     from datetime import datetime, timezone
 
@@ -152,7 +175,13 @@ def run_history(
     if not path.exists():  # a read-only look creates nothing
         _say_nothing(app, f"no calls recorded yet for {describe(label)}", csv_output, by)
         return
+    if charge is not None and settle is None:
+        raise UsageError("--charge goes with --settle ID failed|ok")
     with ledger_module.Ledger.open(path) as ledger:
+        if settle is not None:
+            from flux_cli.cli.settle import settle_by_hand
+
+            settle_by_hand(app, ledger, label, settle[0], settle[1], charge)
         if reconcile:
             _reconcile(app, ledger, label, base_url, now)
         rows = ledger.rows(label, since=since_at, model=model_id)
@@ -193,7 +222,7 @@ def run_history(
 
 def _say_nothing(app: App, what: str, csv_output: bool, by: str | None) -> None:
     if csv_output:  # a CSV with no rows is still a CSV: pipelines get the header
-        app.display(",".join(GROUP_FIELDS if by else ROW_FIELDS))
+        app.display(",".join(group_fields(by) if by else ROW_FIELDS))
     app.info(what)
 
 
@@ -287,6 +316,8 @@ ROW_FIELDS = (
     "charged_usd",
     "counted_usd",
     "generation_id",
+    "path",
+    "sha256",
     "paths",
     "sha256s",
     "exit_code",
@@ -297,7 +328,7 @@ ROW_FIELDS = (
     "hostname",
 )
 GROUP_FIELDS = (
-    "key",
+    "group",  # named for --by: day or model (see group_fields)
     "alias",
     "calls",
     "ok",
@@ -367,20 +398,27 @@ def row_record(row: Row) -> dict[str, Any]:
         "charged_usd": row.charged_micros,
         "counted_usd": row.counted_micros,
         "generation_id": row.generation_id,
+        "path": row.paths[0] if row.paths else None,  # as in generate --json
+        "sha256": row.sha256s[0] if row.sha256s else None,
         "paths": list(row.paths),
         "sha256s": list(row.sha256s),
         "exit_code": row.exit_code,
         "error": row.error,
-        "elapsed_s": row.elapsed_s,
+        "elapsed_s": None if row.elapsed_s is None else round(row.elapsed_s, 3),
         "prompt": row.prompt,
         "pid": row.pid,
         "hostname": row.hostname,
     }
 
 
-def group_record(group: TotalRow) -> dict[str, Any]:
+def group_fields(by: str) -> tuple[str, ...]:
+    """The group's field is named for what it groups by: `day` or `model`."""
+    return (by, *GROUP_FIELDS[1:])
+
+
+def group_record(group: TotalRow, by: str) -> dict[str, Any]:
     return {
-        "key": group.key,
+        by: group.key,
         "alias": _alias(group.key),
         "calls": group.count,
         "ok": group.ok_count,
@@ -469,6 +507,7 @@ def _rows_table(app: App, rows: Sequence[Row], totals: Totals, label: str) -> An
 
     from flux_cli.cli.api import describe
     from flux_cli.cli.render import _table
+    from flux_cli.cli.tables import fitted
     from flux_cli.pricing import format_usd
     from flux_cli.textsafe import strip_control
 
@@ -487,15 +526,16 @@ def _rows_table(app: App, rows: Sequence[Row], totals: Totals, label: str) -> An
     table.add_column("charged", justify="right", no_wrap=True)
     if with_id:
         table.add_column("generation id", no_wrap=True)
-    table.add_column("file · prompt" if with_prompt else "file", overflow="fold", min_width=12)
+    table.add_column("file · prompt" if with_prompt else "file", overflow="fold")
     for row in rows:
         size = f"{row.width}×{row.height}" if row.width and row.height else "—"
         if row.reference_count:
             size += f" +{row.reference_count} ref"
-        what = Text(strip_control("\n".join(_file_name(p) for p in row.paths) or "—"))
+        stack = "\n" if fitted(app.out) else " · "  # unless laid out for a width: one line
+        what = Text(strip_control(stack.join(_file_name(p) for p in row.paths) or "—"))
         if row.prompt:
             # Stored prompts only (history.store_prompts); one short line, never markup.
-            what.append("\n")
+            what.append(stack)
             what.append(strip_control(" ".join(row.prompt.split()), PROMPT_CHARS), style="dim")
         cells: list[Text | str] = [
             _local(row.created_at),
@@ -506,8 +546,18 @@ def _rows_table(app: App, rows: Sequence[Row], totals: Totals, label: str) -> An
             _charged_cell(row),
         ]
         if with_id:
-            cells.append(Text(_short_id(row.generation_id)))
+            whole = not fitted(app.out)  # a pipe or a log gets every value whole
+            cells.append(
+                Text(
+                    strip_control(row.generation_id or "—")
+                    if whole
+                    else _short_id(row.generation_id)
+                )
+            )
         table.add_row(*cells, what)
+    from flux_cli.cli.tables import fit_columns
+
+    fit_columns(app.out, table, ("size", "estimate"))
     return table
 
 
@@ -562,10 +612,10 @@ def _show_groups(
     shown = groups[:limit] if limit is not None else groups
     if json_output:
         for group in shown:
-            app.display(_json_line(group_record(group)))
+            app.display(_json_line(group_record(group, by)))
         return
     if csv_output:
-        _emit_csv(app, [group_record(g) for g in shown], GROUP_FIELDS)
+        _emit_csv(app, [group_record(g, by) for g in shown], group_fields(by))
         return
     from rich.text import Text
 
@@ -577,7 +627,7 @@ def _show_groups(
     table = _table(app.out, f"History by {by} · {describe(label)}")
     table.caption = totals.line()
     table.caption_justify = "left"
-    table.add_column(by, overflow="fold")
+    table.add_column(by, no_wrap=True)  # a day or a model whole, never `2026-` / `12-06`
     for name in ("calls", "ok", "failed", "pending", "unknown"):
         table.add_column(name, justify="right", no_wrap=True)
     for name in ("estimate", "charged", "counts as"):
@@ -598,6 +648,9 @@ def _show_groups(
             format_usd(group.charged_micros),
             format_usd(group.counted_micros),
         )
+    from flux_cli.cli.tables import fit_columns
+
+    fit_columns(app.out, table, ("estimate", "pending"))
     _print(app, table)
     if len(shown) < len(groups):
         app.info(f"showing {len(shown)} of {len(groups)} groups; --limit N shows more")

@@ -29,7 +29,7 @@ def inspect_command(
     ctx: typer.Context,
     file: Annotated[
         Path,
-        typer.Argument(help="A PNG, JPEG or WebP image.", show_default=False),
+        typer.Argument(metavar="FILE", help="A PNG, JPEG or WebP image.", show_default=False),
     ],
     json_output: Annotated[
         bool,
@@ -83,6 +83,8 @@ def run_inspect(app: App, path: Path, *, json_output: bool, preview: bool = Fals
         )
     credentials = read_credentials(image_bytes, info.format)
     if json_output:
+        from flux_cli.records import micros_from_text, money
+
         record = {
             "path": str(path),
             "format": info.format,
@@ -91,6 +93,9 @@ def run_inspect(app: App, path: Path, *, json_output: bool, preview: bool = Fals
             "recipe": found.recipe.to_dict() if found.recipe is not None else None,
             "sidecar": str(found.sidecar) if found.sidecar is not None else None,
             "content_credentials": credentials.to_dict(),
+            # The recipe keeps money as exact decimal text; beside it, the shared vocabulary.
+            **money("charged", micros_from_text(found.recipe.cost_usd if found.recipe else None)),
+            **money("estimate", micros_from_text(found.recipe.estimate_usd if found.recipe else None)),
         }
         app.display(json_text(record))
     else:

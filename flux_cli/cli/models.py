@@ -167,18 +167,20 @@ def _table(app: App, catalog: Catalog, entries: list[CatalogEntry], label: str) 
     table = styled_table(app.out, "Image models · prices per megapixel")
     table.caption = _source_line(catalog, label)
     table.caption_justify = "left"
-    table.add_column("model", overflow="fold", min_width=20)
-    table.add_column("aspect ratios", overflow="fold", max_width=15)
+    from flux_cli.cli.tables import cell_lines, fit_columns, narrow
+
+    table.add_column("model", no_wrap=True)  # ids whole: they are what -m takes
+    table.add_column("aspect ratios", overflow="fold", max_width=narrow(app.out, 15))
     table.add_column("refs", justify="right", no_wrap=True)
-    table.add_column("format", overflow="fold", max_width=6)
+    table.add_column("format", overflow="fold", max_width=narrow(app.out, 6))
     table.add_column("1st MP", justify="right", no_wrap=True)
     table.add_column("+MP", justify="right", no_wrap=True)
     table.add_column("ref MP", justify="right", no_wrap=True)
-    table.add_column("price", no_wrap=True)
+    table.add_column("price", no_wrap=True, overflow="ellipsis")
     for entry in entries:
         name = strip_control(entry.id)
         if entry.alias:
-            name = f"{entry.alias}\n{name}"
+            name = cell_lines(app.out, entry.alias, name)
         price = entry.price
         if entry.price_source == "live":
             age = _age_seconds(catalog, entry)
@@ -195,4 +197,5 @@ def _table(app: App, catalog: Catalog, entries: list[CatalogEntry], label: str) 
             format_usd(price.input_mp) if price and entry.max_references else "—",
             source,
         )
+    fit_columns(app.out, table, ("price", "aspect ratios", "format"), wrapped_min=8)
     return table

@@ -60,8 +60,7 @@ class HalfBlocks:
                     )
                     styles[key] = style
                 yield Segment(UPPER_HALF, style)
-            if top + 2 < height:
-                yield Segment.line()
+            yield Segment.line()  # the last row too: what comes next starts on a line of its own
 
 
 def blocked(app: App, protocol: str = "blocks") -> str | None:

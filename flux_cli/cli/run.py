@@ -218,13 +218,25 @@ def apply_settings(
     return replace(opts, **changes), concurrency
 
 
-def apply_recipe(opts: GenerateOptions, source: Path, explicit: frozenset[str]) -> GenerateOptions:
-    """`--from FILE`: the recipe's settings wherever no flag was given (product.md §2)."""
+def apply_recipe(
+    opts: GenerateOptions, source: Path, explicit: frozenset[str], notes: list[str] | None = None
+) -> GenerateOptions:
+    """`--from FILE`: the recipe's settings wherever no flag was given (product.md §2). What the
+    recipe cannot give back (its reference images) is said in `notes`."""
     from dataclasses import replace
 
     from flux_cli.metadata import load_recipe, recipe_to_options
 
-    recipe = recipe_to_options(load_recipe(source))
+    loaded = load_recipe(source)
+    references = loaded.reference_count or 0
+    if references and not opts.images and notes is not None:
+        images = "image" if references == 1 else "images"
+        again = "give them again with -i" if opts.command == "edit" else "flux2 edit --from … -i"
+        notes.append(
+            f"{source} was made from {references} reference {images}, which a recipe does not "
+            f"keep: this makes a new image from its prompt alone ({again} to use them)"
+        )
+    recipe = recipe_to_options(loaded)
     changes: dict[str, Any] = {}
     if "prompt" in recipe and opts.prompt is None and opts.prompt_file is None:
         changes["prompt"] = recipe["prompt"]
@@ -262,7 +274,15 @@ def run_command(
     if from_file is not None:
         if batch is not None:
             raise UsageError("--from and --batch do not combine")
-        opts = apply_recipe(opts, from_file, explicit)
+        notes: list[str] = []
+        opts = apply_recipe(opts, from_file, explicit, notes)
+        for note in notes:
+            app.warn(note)
+    if opts.command == "edit" and not opts.images and batch is None:
+        raise UsageError(
+            "edit needs at least one reference image",
+            hint='give it with -i: flux2 edit "make it night" -i photo.jpg',
+        )
 
     with hold(lock) if lock is not None else nullcontext():
         if batch is not None:
@@ -277,6 +297,10 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
     app.quiet = opts.quiet
     if opts.api not in {"images", "chat"}:
         raise UsageError(f"--api must be images or chat, got {opts.api!r}")
+    from flux_cli.generation import MAX_COUNT
+
+    if not 1 <= opts.count <= MAX_COUNT:  # before -o is planned for that many
+        raise UsageError(f"-n/--count must be between 1 and {MAX_COUNT}, got {opts.count}")
     from flux_cli import output as out
     from flux_cli.settings import load_settings
 
@@ -290,6 +314,10 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
             )
         if opts.json_lines:
             raise UsageError("--json and -o - both write to stdout; choose one")
+        if opts.preview:
+            app.warn(
+                "--preview is ignored with -o -; flux2 inspect FILE --preview draws a saved image"
+            )
     # Everything that can fail without spending is checked before the estimate is shown, and
     # what needs no network before the catalog is fetched.
     try:
@@ -297,6 +325,11 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
     except SizeError as exc:
         raise UsageError(str(exc)) from None
     stdin_image = "-" in opts.images
+    if stdin_image and app.stdin_is_tty():
+        raise UsageError(
+            "refusing to read image bytes from a terminal (-i -)",
+            hint="pipe the image in (flux2 edit … -i - < photo.jpg) or give its file name with -i",
+        )
     if stdin_image and opts.prompt_file is None and opts.prompt in (None, "-"):
         raise UsageError(
             "stdin carries the image (-i -), so the prompt cannot come from stdin",
@@ -322,7 +355,7 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
     )
     max_cost = parse_money(opts.max_cost, "--max-cost") if opts.max_cost is not None else None
     if not opts.dry_run and output_plan.directory is not None:
-        out.preflight(output_plan.directory)
+        preflight(output_plan.directory)
 
     for note in plan.notes:
         app.warn(note)
@@ -346,6 +379,37 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
         outcomes = _send_all(app, opts, plan, output_plan, real, spending)
     _show_charged(app, plan, outcomes)
     _finish(app, outcomes)
+
+
+def preflight(directory: Path) -> None:
+    """The output directory, proved writable before anything is sent. Failing here is a bad
+    -o (exit 2), not exit 11: that one means an image was paid for and could not be written."""
+    from flux_cli import output as out
+
+    try:
+        out.preflight(directory)
+    except OutputError as exc:
+        raise UsageError(f"{exc.message}; nothing was sent", hint=exc.hint) from None
+
+
+RECONCILE_HINT = (
+    "flux2 history --reconcile settles it once OpenRouter knows the call; one with no "
+    "generation id is settled by hand with flux2 history --settle ID failed|ok"
+)
+
+
+def say_reconcile(app: App, unknown: int) -> None:
+    """After Ctrl-C: calls cut off may have been billed, and this is how to find out."""
+    if unknown:
+        calls = "1 call" if unknown == 1 else f"{unknown} calls"
+        app.warn(f"{calls} cut off may have been billed: {RECONCILE_HINT}")
+
+
+def point_at_reconcile(error: Flux2Error) -> Flux2Error:
+    """Exit 9 (may have been billed) says how to settle the call."""
+    if error.exit_code == ExitCode.OUTCOME_UNKNOWN and "--reconcile" not in (error.hint or ""):
+        error.hint = f"{error.hint}; {RECONCILE_HINT}" if error.hint else RECONCILE_HINT
+    return error
 
 
 def _check_max_cost(total: int, max_cost: int | None) -> None:
@@ -372,6 +436,7 @@ def _send_all(
         make_client(app, opts, base_url, key) as client,
     ):
         previewed = False
+        waiting: dict[int, Outcome] = {}  # finished, not yet shown: an image before it is not
 
         def one(index: int) -> Outcome:
             nonlocal previewed
@@ -391,14 +456,18 @@ def _send_all(
                     _emit(app, plan, outcome, opts.json_lines)
                 raise
             with lock:
-                _emit(app, plan, outcome, opts.json_lines)
                 outcomes.append(outcome)
-                if opts.preview and outcome.error is None and outcome.path not in (None, "-"):
-                    from flux_cli.cli.preview import show_preview
+                waiting[index] = outcome
+                # Paths go out in index order (out/1, out/2, …), each once those before it are out.
+                while (next_out := len(outcomes) - len(waiting)) in waiting:
+                    ready = waiting.pop(next_out)
+                    _emit(app, plan, ready, opts.json_lines)
+                    if opts.preview and ready.error is None and ready.path not in (None, "-"):
+                        from flux_cli.cli.preview import show_preview
 
-                    assert outcome.path is not None
-                    show_preview(app, outcome.path, announce_skip=not previewed)
-                    previewed = True
+                        assert ready.path is not None
+                        show_preview(app, ready.path, announce_skip=not previewed)
+                        previewed = True
             return outcome
 
         try:
@@ -420,7 +489,7 @@ def _send_all(
                             pool.shutdown(wait=False, cancel_futures=True)
                             raise
         except Interrupted:
-            spending.interrupted()
+            say_reconcile(app, spending.interrupted())
             raise
     outcomes.sort(key=lambda o: o.index)
     return outcomes
@@ -442,7 +511,11 @@ def make_client(
 
     def notice(n: RetryNotice) -> None:
         if announce_retries():
-            app.info(f"attempt {n.attempt} failed ({n.reason}); retrying in {n.delay:.1f} s")
+            from flux_cli.cli.live import stamp
+
+            app.info(
+                f"{stamp(app)}attempt {n.attempt} failed ({n.reason}); retrying in {n.delay:.1f} s"
+            )
 
     client = OpenRouterClient(
         base_url,
@@ -608,15 +681,17 @@ class Spending:
         with self._lock:
             self._open.discard(outcome.row_id)
 
-    def interrupted(self) -> None:
+    def interrupted(self) -> int:
         """Rows of requests cut off by Ctrl-C: the call may have gone through. Rows reserved
-        ahead whose requests were never sent are settled as such, and none of them is sent now."""
+        ahead whose requests were never sent are settled as such, and none of them is sent now.
+        How many rows are left of unknown outcome."""
         with self._lock:
             self._closed = True
             rows = list(self._open)
             ahead = set(self._ahead)
             self._open.clear()
             self._ahead.clear()
+        unknown = 0
         for row_id in rows:
             if row_id in ahead:
                 self._settle_not_sent(row_id)
@@ -624,6 +699,8 @@ class Spending:
                 self.ledger.update(
                     row_id, status="unknown", error="interrupted while waiting for the answer"
                 )
+                unknown += 1
+        return unknown
 
 
 def ready_for_answers() -> None:
@@ -668,14 +745,17 @@ def _waiting(app: App, plan: Plan) -> Iterator[None]:
     spinner = Spinner("dots", text=f"generating {what} with {plan.model.alias}…")
     # Not console.status(): its Live captures stdout and prints it on stderr while it spins, and
     # stdout is data for whatever reads it (`flux2 generate … > paths.txt` at a terminal).
-    with Live(
+    from flux_cli.cli.live import shown
+
+    live = Live(
         spinner,
         console=app.err,
         transient=True,
         refresh_per_second=12.5,
         redirect_stdout=False,
         redirect_stderr=False,
-    ):
+    )
+    with shown(app, live):  # paths written meanwhile go above the spinner
         yield
 
 
@@ -836,6 +916,8 @@ def _usd(micros: int | None) -> float | None:
 def _emit(
     app: App, plan: Plan, outcome: Outcome, json_lines: bool, extra: dict[str, Any] | None = None
 ) -> None:
+    from flux_cli.records import money, seconds
+
     outcome.data = None
     estimate = plan.estimate.total_micros // plan.count
     result = outcome.result
@@ -853,12 +935,12 @@ def _emit(
             "format": outcome.fmt,
             "bytes": outcome.size_bytes,
             "sha256": outcome.sha256,
-            "estimate_usd": _usd(estimate),
-            "cost_usd": _usd(result.cost_micros) if result else None,
+            **money("estimate", estimate),
+            **money("charged", result.cost_micros if result else _failed_charge(outcome.error)),
             "generation_id": result.generation_id
             if result
             else getattr(outcome.error, "generation_id", None),
-            "elapsed_s": round(result.elapsed_s, 3) if result else None,
+            "elapsed_s": seconds(result.elapsed_s) if result else None,
             "prompt": plan.prompt,
             "content_credentials": outcome.credentials,
             "sidecar": outcome.sidecar,
@@ -964,9 +1046,17 @@ def _show_charged(app: App, plan: Plan, outcomes: list[Outcome]) -> None:
                 else getattr(outcome.error, "generation_id", None),
                 provider=result.provider if result else None,
                 elapsed_s=result.elapsed_s if result else None,
-                status="failed" if outcome.error else "ok",
+                status="not written" if outcome.error else "ok",
             )
         )
+    if all(row.status != "ok" and row.charged_micros == 0 for row in rows):
+        # Nothing was billed: a "Charged" table of failures would only say so less plainly.
+        app.info(
+            "not charged: the call failed and was not billed"
+            if len(rows) == 1
+            else f"not charged: all {len(rows)} calls failed and none was billed"
+        )
+        return
     app.err.print()
     app.err.print(charged_table(app.err, rows))
 
@@ -989,7 +1079,7 @@ def _finish(app: App, outcomes: list[Outcome]) -> None:
         for other in failures[1:]:
             assert other.error is not None
             app.error(f"image {other.index + 1}: {other.error.message}")
-        raise first
+        raise point_at_reconcile(first)
     for failure in failures:
         assert failure.error is not None
         app.error(f"image {failure.index + 1} (seed {failure.seed}): {failure.error.message}")

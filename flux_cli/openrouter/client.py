@@ -456,7 +456,9 @@ class OpenRouterClient:
 
     def _exhausted(self, error: E.OpenRouterError, attempts: int) -> E.OpenRouterError:
         if isinstance(error, (E.ConnectionFailedError, E.APIError)) and not error.may_be_billed:
-            error.message = f"{error.message} (gave up after {attempts} attempts)"
+            error.message = (
+                f"{error.message} (gave up after {attempts} attempt{'' if attempts == 1 else 's'})"
+            )
             error.args = (error.message,)
         return error
 

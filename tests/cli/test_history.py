@@ -295,7 +295,9 @@ def test_by_day_and_by_model_sum_the_calls(ledger: Ledger) -> None:
     record(ledger, at=NOW - timedelta(days=2))
     record(ledger, model=KLEIN, charged=14_000)
     record(ledger, status="unknown")
-    by_model = {g["key"]: g for g in json_lines(flux2("history", "--by", "model", "--json").stdout)}
+    by_model = {
+        g["model"]: g for g in json_lines(flux2("history", "--by", "model", "--json").stdout)
+    }
     assert by_model[PRO]["calls"] == 2
     assert by_model[PRO]["unknown"] == 1
     assert by_model[PRO]["counted_usd"] == 0.06

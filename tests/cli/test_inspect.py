@@ -73,6 +73,10 @@ def test_json_is_one_object_with_the_embedded_recipe(tmp_path: Path) -> None:
         "recipe": RECIPE.to_dict(),
         "sidecar": None,
         "content_credentials": NO_CREDENTIALS,
+        "charged_usd": float(RECIPE.cost_usd or "nan"),
+        "charged_micros": round(float(RECIPE.cost_usd or "nan") * 1_000_000),
+        "estimate_usd": float(RECIPE.estimate_usd or "nan"),
+        "estimate_micros": round(float(RECIPE.estimate_usd or "nan") * 1_000_000),
     }
     assert result.stdout.count("\n") == 1
 
@@ -90,6 +94,10 @@ def test_an_image_without_metadata_says_so_on_stderr_and_exits_0(tmp_path: Path)
         "recipe": None,
         "sidecar": None,
         "content_credentials": NO_CREDENTIALS,
+        "charged_usd": None,
+        "charged_micros": None,
+        "estimate_usd": None,
+        "estimate_micros": None,
     }
     assert "carries no flux2 metadata" in " ".join(result.stderr.split())
     table = inspect(str(path))

@@ -51,7 +51,7 @@ def test_edit_writes_the_image_and_prices_the_reference(
     result.assert_clean()
     assert result.returncode == 0, result.stderr
     record = json.loads(result.out)
-    assert record["estimate_usd"] == record["cost_usd"] == 0.06  # $0.03 output + 2 MP × $0.015
+    assert record["estimate_usd"] == record["charged_usd"] == 0.06  # $0.03 output + 2 MP × $0.015
     assert "reference 1: photo.jpg" in result.stderr
     assert "$0.030" in result.stderr
     with Image.open(workdir / record["path"]) as image:
@@ -106,7 +106,7 @@ def test_eight_references_on_pro_work_and_nine_are_refused_before_sending(
     refs = [str(_image(workdir / f"r{i}.png", (256, 256))) for i in range(9)]
     eight = flux2("edit", "a collage", *[a for r in refs[:8] for a in ("-i", r)], "--json", "-q")
     assert eight.returncode == 0, eight.stderr
-    assert json.loads(eight.out)["cost_usd"] == 0.03 + 8 * 0.015
+    assert json.loads(eight.out)["charged_usd"] == 0.03 + 8 * 0.015
     sandbox.clear_requests()
     nine = flux2("edit", "a collage", *[a for r in refs for a in ("-i", r)])
     nine.assert_clean()
@@ -218,7 +218,7 @@ def test_the_estimate_equals_the_charge_for_mixed_references(
     result = flux2(command, "mixed", "-m", model, *args, "--json", "-q")
     assert result.returncode == 0, result.stderr
     record = json.loads(result.out)
-    assert record["cost_usd"] == record["estimate_usd"]
+    assert record["charged_usd"] == record["estimate_usd"]
 
 
 def test_max_input_mp_lowers_what_a_reference_costs(flux2: Flux2, workdir: Path) -> None:
@@ -227,8 +227,8 @@ def test_max_input_mp_lowers_what_a_reference_costs(flux2: Flux2, workdir: Path)
     small = json.loads(
         flux2("edit", "x", "-i", "big.jpg", "--json", "-q", "-a", "1:1", "--max-input-mp", "1").out
     )
-    assert full["cost_usd"] == 0.03 + 4 * 0.015
-    assert small["cost_usd"] == 0.03 + 1 * 0.015
+    assert full["charged_usd"] == 0.03 + 4 * 0.015
+    assert small["charged_usd"] == 0.03 + 1 * 0.015
 
 
 def test_url_references_are_sent_as_urls_or_inlined_on_request(
@@ -264,7 +264,7 @@ def test_edit_on_the_chat_route_sends_image_parts(
     result = flux2("edit", "x", "-i", "a.png", "--api", "chat", "--json", "-q")
     assert result.returncode == 0, result.stderr
     record = json.loads(result.out)
-    assert record["cost_usd"] == record["estimate_usd"]
+    assert record["charged_usd"] == record["estimate_usd"]
     body = next(r.body for r in sandbox.requests if r.path.endswith("/chat/completions"))
     content = body["messages"][0]["content"]
     assert content[0] == {"type": "text", "text": "x"}

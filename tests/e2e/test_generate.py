@@ -133,7 +133,7 @@ def test_json_lines_carry_every_documented_field(flux2: Flux2, workdir: Path) ->
         "bytes",
         "sha256",
         "estimate_usd",
-        "cost_usd",
+        "charged_usd",
         "generation_id",
         "elapsed_s",
         "status",
@@ -143,7 +143,7 @@ def test_json_lines_carry_every_documented_field(flux2: Flux2, workdir: Path) ->
         assert record["status"] == "ok"
         assert record["model"] == "black-forest-labs/flux.2-pro"
         assert record["provider"] == "Black Forest Labs"
-        assert record["estimate_usd"] == record["cost_usd"] == 0.03
+        assert record["estimate_usd"] == record["charged_usd"] == 0.03
         data = (workdir / record["path"]).read_bytes()
         assert len(data) == record["bytes"]
         import hashlib
@@ -192,8 +192,14 @@ def test_unwritable_output_directory_is_detected_before_sending(
     (workdir / "a-file").write_text("x")
     result = flux2("generate", "a red fox", "-o", "a-file/sub/")
     result.assert_clean()
-    assert result.returncode == 11
+    # 2, a bad -o: 11 means an image was paid for and could not be written (help exit-codes).
+    assert result.returncode == 2
+    assert "nothing was sent" in result.stderr
     assert _paid_requests(sandbox) == 0
+    missing = flux2("generate", "a red fox", "-o", "/proc/nope/x.jpg")
+    assert missing.returncode == 2
+    assert "cannot write to /proc/nope" in missing.stderr
+    assert "nothing was sent" in missing.stderr
     assert len(result.stderr.strip().splitlines()) <= 2
 
 
@@ -301,7 +307,7 @@ def test_estimate_equals_the_charge(flux2: Flux2, model: str, shape: tuple[str, 
     result = flux2("generate", "a red fox", "-m", model, *shape, "--json", "-q")
     assert result.returncode == 0, result.stderr
     record = json.loads(result.out)
-    assert record["cost_usd"] == record["estimate_usd"]
+    assert record["charged_usd"] == record["estimate_usd"]
     if shape[0] == "--size":
         assert (record["width"], record["height"]) == (2048, 2048)
 
@@ -312,7 +318,7 @@ def test_chat_route_end_to_end(flux2: Flux2, sandbox: Sandbox) -> None:
     record = json.loads(result.out)
     assert record["route"] == "chat"
     assert (record["width"], record["height"]) == (1344, 768)
-    assert record["cost_usd"] == record["estimate_usd"]
+    assert record["charged_usd"] == record["estimate_usd"]
     body = next(r.body for r in sandbox.requests if r.path.endswith("/chat/completions"))
     assert body["modalities"] == ["image"]
 
@@ -323,7 +329,7 @@ def test_size_on_the_chat_route_falls_back_to_the_nearest_ratio_and_says_so(flux
     assert "not honoured" in result.stderr
     assert "16:9" in result.stderr
     record = json.loads(result.out)
-    assert record["cost_usd"] == record["estimate_usd"]
+    assert record["charged_usd"] == record["estimate_usd"]
 
 
 def test_max_cost_blocks_before_sending(flux2: Flux2, sandbox: Sandbox) -> None:
@@ -395,7 +401,7 @@ def test_a_size_the_endpoint_does_not_take_falls_back_before_sending(workdir: Pa
     assert "provider" not in body
     record = json.loads(result.out)
     assert (record["width"], record["height"]) == (1344, 768)
-    assert record["cost_usd"] == record["estimate_usd"] == 0.03
+    assert record["charged_usd"] == record["estimate_usd"] == 0.03
 
 
 def test_with_the_spinner_on_a_terminal_the_path_still_goes_to_stdout(

@@ -504,7 +504,7 @@ FS_CASES = [
     pytest.param(
         lambda w: (w / "plain").write_bytes(b"x"),
         ("-o", "plain/sub/fox.png"),
-        11,
+        2,  # a bad -o, found before sending: 11 means a paid image could not be written
         0,
         ["plain"],
         [],
