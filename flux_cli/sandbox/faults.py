@@ -46,6 +46,8 @@ KINDS: tuple[str, ...] = (
     "fractional-tokens",
     "slow",
     "drip",
+    "no-price",
+    "zero-price",
 )
 # Kinds that reshape a generation's body make no sense on the catalog or account routes.
 _KIND_ROUTES: dict[str, frozenset[str]] = {
@@ -55,6 +57,9 @@ _KIND_ROUTES: dict[str, frozenset[str]] = {
     "missing-media-type": GENERATION_ROUTES,
     "fractional-tokens": GENERATION_ROUTES,
     "https-url": frozenset({"chat"}),
+    # The endpoint's price lines: none at all, or every one at $0 (docs/openrouter.md#pricing-lines).
+    "no-price": frozenset({"endpoints"}),
+    "zero-price": frozenset({"endpoints"}),
 }
 # Faults whose body still reports a finished generation are charged like a success. A generation
 # the provider failed is not billed (openrouter-protocol.md §5 "Billing"), so error-in-200 is not.
@@ -63,8 +68,11 @@ UNBILLED_KINDS = frozenset({"status", "drop", "error-in-200", "empty-data"})
 
 _VARIANTS: dict[int, tuple[str, ...]] = {
     402: ("credits", "key-limit", "max-tokens", "in-flight"),
-    403: ("moderation", "management"),
+    403: ("moderation", "management", "budget"),
     429: ("openrouter", "upstream"),
+    500: ("moderated",),
+    502: ("moderated",),
+    503: ("moderated",),
 }
 
 DEFAULT_SLOW_SECONDS = 3.0
@@ -402,12 +410,38 @@ def status_reply(
             )
             metadata = {"limit_source": "openrouter_credits"}
         elif fault.variant == "in-flight":
-            metadata = {"limit_source": "openrouter_in_flight_budget"}
+            # Documented body (docs/openrouter.md#error-metadata); asks the caller to wait.
+            message = (
+                "This request would exceed your available credits given your current in-flight "
+                "requests. Retry after in-flight requests settle, or add credits."
+            )
+            metadata = {
+                "reason": "in_flight_budget_exhausted",
+                "limit_source": "openrouter_in_flight_budget",
+                "remedy_hint": "Retry after your in-flight requests settle (see the Retry-After "
+                "header). Adding credits at https://openrouter.ai/settings/credits raises your "
+                "in-flight budget, up to a capped ceiling.",
+            }
+            headers.setdefault("Retry-After", _seconds(retry_after) if retry_after else "1")
         elif fault.variant == "credits":
             metadata = {"limit_source": "openrouter_credits"}
     elif status == 403:
         if fault.variant == "management":
             message = "Only management keys can perform this operation"  # §8B
+        elif fault.variant == "budget":
+            # A spent key budget (docs/openrouter.md#error-metadata); the live wording is not
+            # recorded, the layer and its reset come from /key's budgets[].
+            user_id = SANDBOX_USER_ID
+            message = (
+                "Key budget exceeded: the api_key budget of $1 (daily) is spent; "
+                "it resets at 2026-10-03T00:00:00Z"
+            )
+            metadata = {
+                "limit_source": "api_key_budget",
+                "scope": "api_key",
+                "reset_interval": "daily",
+                "resets_at": "2026-10-03T00:00:00Z",
+            }
         else:
             # §6C moderation metadata.
             metadata = {
@@ -437,6 +471,12 @@ def status_reply(
             metadata["retry_after_seconds"] = seconds  # recorded as an integer (§6C)
             metadata["retry_after_seconds_raw"] = seconds
             metadata["headers"] = {"Retry-After": headers.get("Retry-After", _seconds(retry_after))}
+    elif status >= 500 and fault.variant == "moderated":
+        # Moderation on a 5xx: a provider error whose raw text says so
+        # (docs/openrouter.md#error-metadata).
+        message = "Provider returned error"
+        user_id = SANDBOX_USER_ID
+        metadata = _provider_metadata("Request Moderated: the content was flagged by moderation")
     elif status in (502, 529):
         user_id = SANDBOX_USER_ID
         raw = (

@@ -120,7 +120,9 @@ def invalid_request(detail: str) -> ApiError:
     return ApiError(400, f"Invalid request parameters: {detail}", {"error_type": "invalid_request"})
 
 
-def capability_rejection(model_id: str, rejections: list[tuple[str, str, str]]) -> ApiError:
+def capability_rejection(
+    model_id: str, rejections: list[tuple[str, str, str]], provider: str = PROVIDER_NAME
+) -> ApiError:
     """openrouter-protocol.md §6C: recorded capability rejection on /images.
 
     Each rejection is (parameter, shown value, reason). Recorded with one parameter:
@@ -132,7 +134,7 @@ def capability_rejection(model_id: str, rejections: list[tuple[str, str, str]]) 
     return ApiError(
         400,
         f"No provider for {model_id} supports the requested parameter(s): {params}. "
-        f"Provider rejections: {PROVIDER_NAME}: {reasons}",
+        f"Provider rejections: {provider}: {reasons}",
         {
             "routing_funnel": [{"step": "Initial Endpoints", "endpoint_count": 1}],
             "failed_routing_step": "Filter by Image Capabilities",
