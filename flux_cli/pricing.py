@@ -99,9 +99,7 @@ def estimate(
     text = prompt_cost(rule, prompt)
     for _ in range(count):
         w, h = output
-        lines.append(
-            Line("output", w, h, billed_megapixels(w, h), output_cost(rule, w, h) + text)
-        )
+        lines.append(Line("output", w, h, billed_megapixels(w, h), output_cost(rule, w, h) + text))
         for rw, rh in references:
             lines.append(
                 Line("reference", rw, rh, billed_megapixels(rw, rh), reference_cost(rule, rw, rh))

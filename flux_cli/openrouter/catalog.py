@@ -22,7 +22,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -473,7 +473,6 @@ def _fetch(
     import httpx
 
     base_url = validate_base_url(base_url)
-    notes: list[str] = []
     with httpx.Client(
         base_url=base_url + "/",
         transport=transport,
@@ -482,45 +481,70 @@ def _fetch(
         follow_redirects=False,
         timeout=timeout,
     ) as http:
+        return _read_catalog(lambda path: _get_json(http, path), _host(base_url), now)
+
+
+def sandbox_catalog() -> Catalog:
+    """The built-in sandbox's catalog, read from its own bodies without a request: what a
+    `--sandbox` run's sandbox will serve (docs/openrouter.md#image-catalog)."""
+    from flux_cli.sandbox import catalog as served
+
+    def get(path: str) -> object:
+        if path == "images/models":
+            return served.image_models()
+        model_id = path.removeprefix("images/models/").removesuffix("/endpoints")
+        author, _, slug = model_id.partition("/")
+        from urllib.parse import unquote
+
+        found = served.BY_ID.get(f"{unquote(author)}/{unquote(slug)}")
+        if found is None:
+            raise _Unreadable("HTTP 404")
+        return served.endpoints(found, size_passthrough=True)
+
+    now = datetime.now(timezone.utc)
+    entries, notes = _read_catalog(get, "the sandbox", now)
+    return Catalog(entries, "live", now, timedelta(0), (), tuple(notes))
+
+
+def _read_catalog(
+    get: Callable[[str], object], host: str, now: datetime
+) -> tuple[dict[str, CatalogEntry], list[str]]:
+    notes: list[str] = []
+    try:
+        listing = get("images/models")
+    except _Unreadable as exc:
+        raise CatalogUnavailable(f"could not fetch the model catalog from {host} ({exc})") from None
+    data = listing.get("data") if isinstance(listing, Mapping) else None
+    if not isinstance(data, list):
+        raise CatalogUnavailable(f"the model catalog from {host} is not a list of models")
+    records: list[_ModelRecord] = []
+    odd: dict[str, str] = {}  # FLUX.2 models whose record could not be read
+    for item in data[:MAX_MODELS]:
         try:
-            listing = _get_json(http, "images/models")
+            record = _parse_model(item)
         except _Unreadable as exc:
-            raise CatalogUnavailable(
-                f"could not fetch the model catalog from {_host(base_url)} ({exc})"
-            ) from None
-        data = listing.get("data") if isinstance(listing, Mapping) else None
-        if not isinstance(data, list):
-            raise CatalogUnavailable(
-                f"the model catalog from {_host(base_url)} is not a list of models"
+            notes.append(f"skipped a model the catalog describes oddly ({exc})")
+            item_id = item.get("id") if isinstance(item, Mapping) else None
+            if isinstance(item_id, str) and item_id in _EMBEDDED_BY_ID:
+                odd[item_id] = str(exc)
+            continue
+        if record.id not in {r.id for r in records}:
+            records.append(record)
+
+    def endpoint_info(record: _ModelRecord) -> _EndpointInfo:
+        author, slug = record.id.split("/", 1)
+        path = f"images/models/{quote(author, safe='')}/{quote(slug, safe='')}/endpoints"
+        try:
+            return _parse_endpoints(get(path), record)
+        except _Unreadable as exc:
+            return _EndpointInfo(
+                None, (), None, f"its endpoints could not be read ({exc})", read=False
             )
-        records: list[_ModelRecord] = []
-        odd: dict[str, str] = {}  # FLUX.2 models whose record could not be read
-        for item in data[:MAX_MODELS]:
-            try:
-                record = _parse_model(item)
-            except _Unreadable as exc:
-                notes.append(f"skipped a model the catalog describes oddly ({exc})")
-                item_id = item.get("id") if isinstance(item, Mapping) else None
-                if isinstance(item_id, str) and item_id in _EMBEDDED_BY_ID:
-                    odd[item_id] = str(exc)
-                continue
-            if record.id not in {r.id for r in records}:
-                records.append(record)
 
-        def endpoint_info(record: _ModelRecord) -> _EndpointInfo:
-            author, slug = record.id.split("/", 1)
-            path = f"images/models/{quote(author, safe='')}/{quote(slug, safe='')}/endpoints"
-            try:
-                return _parse_endpoints(_get_json(http, path), record)
-            except _Unreadable as exc:
-                return _EndpointInfo(
-                    None, (), None, f"its endpoints could not be read ({exc})", read=False
-                )
+    from concurrent.futures import ThreadPoolExecutor
 
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=FETCH_WORKERS) as pool:
-            infos = list(pool.map(endpoint_info, records))
+    with ThreadPoolExecutor(max_workers=FETCH_WORKERS) as pool:
+        infos = list(pool.map(endpoint_info, records))
 
     entries: dict[str, CatalogEntry] = {}
     for record, info in zip(records, infos, strict=True):
@@ -570,7 +594,7 @@ def _fetch(
             )
         elif model.id not in entries:
             entries[model.id] = _embedded_entry(
-                model, note=f"not in the catalog from {_host(base_url)}; using the embedded record"
+                model, note=f"not in the catalog from {host}; using the embedded record"
             )
     return entries, notes
 

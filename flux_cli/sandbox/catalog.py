@@ -114,7 +114,12 @@ def _micros(cost_usd: str, per_mp: bool = False) -> int:
 
 
 def _token_priced(
-    provider: str, slug: str, output: str, image_in: str | None, text_in: str | None, passthrough=()
+    provider: str,
+    slug: str,
+    output: str,
+    image_in: str | None,
+    text_in: str | None,
+    passthrough: tuple[str, ...] = (),
 ) -> tuple[Endpoint, PriceRule]:
     lines = [_line("output_image", "token", output)]
     if image_in is not None:
@@ -153,7 +158,9 @@ def _mp_priced(
 ) -> tuple[Endpoint, PriceRule]:
     out = _micros(output)
     rule = PriceRule(first_output_mp=out, extra_output_mp=out, input_mp=out)
-    return Endpoint(provider, slug, (_line("output_image", "megapixel", output),), passthrough), rule
+    return Endpoint(
+        provider, slug, (_line("output_image", "megapixel", output),), passthrough
+    ), rule
 
 
 # Recorded: gpt-image-2 and gemini-3.1-flash-image (docs/openrouter.md#pricing-lines). The others
@@ -211,7 +218,9 @@ def _flux2(model: ModelInfo, record: dict[str, Any] | None) -> SandboxModel:
     # One line, the first megapixel's price (docs/openrouter-flux2.md#prices-on-openrouter).
     line = _line("output_image", "megapixel", str(usd(model.price.first_output_mp)))
     endpoint = Endpoint(PROVIDER_NAME, PROVIDER_SLUG, (line,), model.passthrough)
-    return SandboxModel(model.id, record or _flux2_record(model), endpoint, model.price, model.alias)
+    return SandboxModel(
+        model.id, record or _flux2_record(model), endpoint, model.price, model.alias
+    )
 
 
 def _alias(model_id: str) -> str:
@@ -264,7 +273,9 @@ def pricing_lines(model: SandboxModel, mode: str | None = None) -> list[dict[str
     return lines
 
 
-def endpoints(model: SandboxModel, size_passthrough: bool, mode: str | None = None) -> dict[str, Any]:
+def endpoints(
+    model: SandboxModel, size_passthrough: bool, mode: str | None = None
+) -> dict[str, Any]:
     # The wrapper is {"id", "endpoints"} (not wrapped in "data"); the record shape follows the
     # recorded endpoints (docs/openrouter.md#image-catalog).
     endpoint = model.endpoint

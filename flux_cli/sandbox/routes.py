@@ -273,7 +273,7 @@ class Api:
         def since(start: datetime) -> float:
             return usd(self.ledger.spent_since(key, start.timestamp()))
 
-        budgets = []
+        budgets: list[dict[str, Any]] = []
         limit = self.ledger.key_budget_micros
         if limit is not None:
             interval = self.ledger.key_budget_interval

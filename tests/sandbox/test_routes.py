@@ -173,7 +173,13 @@ def test_image_models_lists_the_recorded_records(anon: httpx.Client) -> None:
     }
     assert pro["supports_streaming"] is False
     flux3 = next(m for m in body["data"] if m["id"] == "black-forest-labs/flux-3-image")
-    assert flux3["supported_parameters"]["resolution"]["values"] == ["768", "1K", "1.5K", "2K", "4K"]
+    assert flux3["supported_parameters"]["resolution"]["values"] == [
+        "768",
+        "1K",
+        "1.5K",
+        "2K",
+        "4K",
+    ]
     assert "seed" not in flux3["supported_parameters"]
     assert len(flux3["supported_parameters"]["aspect_ratio"]["values"]) == 16
     muse = next(m for m in body["data"] if m["id"] == "meta/muse-image")
