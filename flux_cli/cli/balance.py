@@ -133,6 +133,19 @@ def _json(
             "is_management_key": info.is_management_key,
             "expires_at": info.expires_at.isoformat() if info.expires_at else None,
         },
+        "key_budgets": [
+            {
+                "scope": b.scope,
+                "limit_usd": _usd(b.limit_micros),
+                "spend_usd": _usd(b.spend_micros),
+                "remaining_usd": _usd(b.remaining_micros),
+                "reset_interval": b.reset_interval,
+                "resets_at": b.resets_at.isoformat().replace("+00:00", "Z")
+                if b.resets_at
+                else None,
+            }
+            for b in info.budgets
+        ],
     }
     if isinstance(account_credits, Unavailable):
         record["credits"] = None
@@ -208,6 +221,19 @@ def _table(
         table.add_row("free tier", "yes" if info.is_free_tier else "no")
     if info.expires_at is not None:
         table.add_row("key expires", info.expires_at.astimezone().strftime("%Y-%m-%d %H:%M"))
+    for layer in info.budgets:  # OpenRouter's own budgets on this key (docs/openrouter.md#key)
+        resets = (
+            f", resets {layer.resets_at.strftime('%Y-%m-%d %H:%M')} UTC"
+            if layer.resets_at
+            else ", never resets"
+        )
+        table.add_row(
+            Text(f"{layer.scope} budget"),
+            Text(
+                f"{money(layer.remaining_micros)} left of {money(layer.limit_micros)} "
+                f"({money(layer.spend_micros)} spent{resets})"
+            ),
+        )
     if budgets is not None:
         limits, remaining = budgets
         for period, limit, left, spent in (
