@@ -98,6 +98,13 @@ def _budgets(label: str) -> tuple[Budgets, Remaining] | None:
         return budgets, ledger.remaining(budgets, label)
 
 
+def _budget_zone() -> str:
+    """The zone of the local budgets' day and month: one day for every process."""
+    from flux_cli.ledger import DEFAULT_BUDGET_ZONE
+
+    return DEFAULT_BUDGET_ZONE
+
+
 def _usd(micros: int | None) -> float | None:
     from flux_cli.pricing import micros_to_usd
 
@@ -170,6 +177,7 @@ def _json(
             "spent_this_month_usd": _usd(remaining.spent.month_micros),
             "pending": remaining.spent.pending_count,
             "unknown": remaining.spent.unknown_count,
+            "timezone": _budget_zone(),
         }
     return json.dumps(record, ensure_ascii=False)
 
@@ -235,6 +243,7 @@ def _table(
             ),
         )
     if budgets is not None:
+        table.add_row("budget day", Text(f"midnight to midnight, {_budget_zone()}"))
         limits, remaining = budgets
         for period, limit, left, spent in (
             (
