@@ -15,9 +15,8 @@ SANDBOX = "sandbox"
 
 def api_label(base_url: str, *, sandbox: bool = False) -> str:
     """The ledger's name for the API at `base_url` (`sandbox=True`: the in-process sandbox)."""
-    from flux_cli.config import DEFAULT_BASE_URL
-
     from flux_cli.baseurl import account
+    from flux_cli.config import DEFAULT_BASE_URL
 
     if sandbox:
         return SANDBOX

@@ -120,6 +120,7 @@ class GenerationInfo:
     api_type: str | None
     finish_reason: str | None
     cancelled: bool | None
+    cost_reported: bool = False  # a cost was in the answer, even one that is not a usable number
 
 
 # -- parsing helpers ----------------------------------------------------------------------------
@@ -275,4 +276,5 @@ def generation(client: OpenRouterClient, generation_id: str) -> GenerationInfo |
         api_type=_text(data.get("api_type")),
         finish_reason=_text(data.get("finish_reason")),
         cancelled=_flag(data.get("cancelled")),
+        cost_reported=data.get("total_cost") is not None or data.get("usage") is not None,
     )
