@@ -323,6 +323,8 @@ def plan_generation(
         request_format = "png" if "png" in info.output_formats else None
         notes.append(f"{info.alias} cannot return {target_format}; the image is converted locally")
 
+    if not info.takes_seed and not estimate_only:
+        notes.append(f"{info.alias} takes no seed: running this again will not reproduce the image")
     if seed is None:
         import secrets  # here, not at the top: `flux2 cost` never picks a seed
 

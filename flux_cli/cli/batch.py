@@ -35,6 +35,7 @@ from flux_cli.cli.run import (
     _resolve_model,
     _target_format,
     make_client,
+    model_options,
     parse_money,
     ready_for_answers,
     reserve_ahead,
@@ -55,6 +56,7 @@ HOLD_S = 0.1
 MAX_LINE_BYTES = 256 * 1024
 ITEM_KEYS = frozenset(
     {"prompt", "model", "seed", "size", "aspect_ratio", "output", "images", "format"}
+    | {"resolution", "steps", "guidance", "safety_tolerance", "prompt_upsampling"}
 )
 
 
@@ -140,6 +142,25 @@ def _typed(item: Item, key: str, kind: type, default: Any) -> Any:
     return value
 
 
+def _item_options(item: Item, opts: GenerateOptions) -> GenerateOptions:
+    """The model options of one line (steps, guidance, …), over the command line's."""
+    changes: dict[str, Any] = {}
+    for key, kinds in (
+        ("steps", (int,)),
+        ("guidance", (int, float)),
+        ("safety_tolerance", (int,)),
+        ("prompt_upsampling", (bool,)),
+    ):
+        if key in item.overrides:
+            value = item.overrides[key]
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                raise UsageError(
+                    f"{key} must be {'true or false' if bool in kinds else 'a number'}"
+                )
+            changes[key] = value
+    return replace(opts, **changes)
+
+
 def plan_item(
     item: Item, opts: GenerateOptions, model_for: Callable[[str], ModelSpec], count: int
 ) -> None:
@@ -192,6 +213,8 @@ def plan_item(
             target_format=_target_format(item_opts, output_plan),
             references=[r.url for r in references],
             reference_sizes=[r.billed_size for r in references],
+            resolution=_typed(item, "resolution", str, opts.resolution),
+            options=model_options(_item_options(item, opts)),
         )
         item.output = output_plan
     except Flux2Error as exc:

@@ -958,7 +958,7 @@ def _show_estimate(app: App, plan: Plan, references: list[Reference], budget: st
             route=plan.route,
             price_source=plan.model.price_source,
             estimate=plan.estimate,
-            seeds=plan.seeds,
+            seeds=plan.seeds if plan.sends_seed else (),  # no seed: nothing to reproduce
             reference_labels=[_reference_label(r) for r in references],
             budget=budget,
         )
