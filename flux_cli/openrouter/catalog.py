@@ -1,4 +1,4 @@
-"""Model capabilities and live prices (README "flux2 models"): fetched, cached, embedded as a fallback.
+"""Model capabilities and live prices (README "flux2 models"): fetched, cached, or embedded.
 
 `GET /images/models` lists the image models with their capability descriptors
 (docs/openrouter.md#capability-descriptors); `GET /images/models/{author}/{slug}/endpoints` gives
@@ -8,9 +8,9 @@ each provider's `allowed_passthrough_parameters` and `pricing[]` lines
 Live prices are used when the pricing lines map onto a rule without guessing, in megapixels,
 tokens or images (see `price_rule_from_lines`); otherwise the four FLUX.2 models keep their
 embedded prices, with a note saying so, and any other model has no price. A live $0 for a paid
-FLUX.2 model is not believed, nor a $0 output price for any other model. Everything read from the server is untrusted:
-strict JSON, a type check at every step, and a model that does not parse is skipped with a note,
-never a crash.
+FLUX.2 model is not believed, nor a $0 output price for any other model. Everything read from the
+server is untrusted: strict JSON, a type check at every step, and a model that does not parse is
+skipped with a note, never a crash.
 
 The catalog is cached per base URL as JSON in the cache dir for `DEFAULT_TTL`.
 """
@@ -326,7 +326,7 @@ def _tokens(values: object, what: str) -> tuple[str, ...]:
 def _enum(params: Mapping[str, Any], name: str) -> tuple[str, ...]:
     descriptor = params.get(name)
     if descriptor is None:
-        return ()  # §2A: an absent key means unsupported
+        return ()  # docs/openrouter.md#image-request: an absent key means unsupported
     if not isinstance(descriptor, Mapping) or descriptor.get("type") != "enum":
         raise _Unreadable(f"{name} is not an enum descriptor")
     return _tokens(descriptor.get("values"), f"{name}.values")
@@ -396,7 +396,8 @@ def _passthrough(endpoint: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _parse_endpoints(body: object, record: _ModelRecord) -> _EndpointInfo:
-    """§7: `{"id", "endpoints": [...]}`; the Black Forest Labs endpoint when there are several."""
+    """`{"id", "endpoints": [...]}` (docs/openrouter.md#image-catalog); the Black Forest Labs
+    endpoint when there are several."""
     if isinstance(body, Mapping) and isinstance(body.get("data"), Mapping):
         body = body["data"]  # tolerate a `data` wrapper
     endpoints = body.get("endpoints") if isinstance(body, Mapping) else None

@@ -43,7 +43,7 @@ class OpenRouterError(Flux2Error):
 
 
 class APIError(OpenRouterError):
-    """The server answered with an error envelope (openrouter-protocol.md §6A)."""
+    """The server answered with an error envelope (docs/openrouter.md#envelope)."""
 
     def __init__(
         self,
@@ -80,7 +80,8 @@ class PaymentRequiredError(APIError):
 
 
 def is_key_budget(message: str, metadata: Mapping[str, Any]) -> bool:
-    """A 403 that is a spent budget layer, not a permission problem (docs/openrouter.md#error-metadata).
+    """A 403 that is a spent budget layer, not a permission problem
+    (docs/openrouter.md#error-metadata).
     The live wording is not recorded: a budget `limit_source` or `scope`, or "budget" said."""
     source = metadata.get("limit_source")
     if isinstance(source, str) and "budget" in source.lower():

@@ -56,7 +56,10 @@ def match(path: str) -> tuple[str, str] | None:
         "/models": ("models", "GET"),
         "/generation": ("generation", "GET"),
         "/key": ("key", "GET"),
-        "/auth/key": ("key", "GET"),  # §1: the legacy alias of /key
+        "/auth/key": (
+            "key",
+            "GET",
+        ),  # docs/openrouter.md#endpoints-and-headers: the legacy alias of /key
         "/credits": ("credits", "GET"),
     }
     if path in fixed:
@@ -89,7 +92,8 @@ class Api:
     def handle(self, request: Request, record: RecordedRequest) -> Reply:
         matched = match(request.path)
         if matched is None:
-            # §1: e.g. POST /images/generations → 404. The real body is not recorded.
+            # docs/openrouter.md#endpoints-and-headers: e.g. POST /images/generations → 404. The
+            # real body is not recorded.
             return Reply(404, error_payload(404, "Not Found"))
         route, method = matched
         record.route = route
@@ -154,7 +158,8 @@ class Api:
         reply.latency = self.ctx.latency
         return reply
 
-    # --- catalog (no key needed, §1) -----------------------------------------------------------
+    # --- catalog (no key needed, docs/openrouter.md#endpoints-and-headers)
+    # -----------------------------------------------------------
 
     def _image_models(
         self, request: Request, record: RecordedRequest, fault: Fault | None
@@ -175,7 +180,8 @@ class Api:
         wanted = request.query.get("output_modalities")
         payload = catalog.models(wanted)
         if payload is None:
-            # §6A: recorded for /models?output_modalities=<bad>: a ZodError body, no numeric code.
+            # docs/openrouter.md#envelope: recorded for /models?output_modalities=<bad>: a ZodError
+            # body, no numeric code.
             issues = [
                 {
                     "code": "invalid_enum_value",
@@ -200,11 +206,13 @@ class Api:
             raise invalid_request("id is required")
         found = self.ledger.find(gen_id)
         if found is None or time.monotonic() - found.created_monotonic < self.generation_delay:
-            # §8A: eventually consistent; 404 until the record exists.
+            # docs/openrouter.md#generation-lookup: eventually consistent; 404 until the record
+            # exists.
             raise ApiError(404, f"Generation {gen_id} not found")
         cost = usd(found.cost_micros)
         created = datetime.fromtimestamp(found.created_at, timezone.utc)
-        # §8A: the recorded /generation body for a FLUX /images call, field for field.
+        # docs/openrouter.md#generation-lookup: the recorded /generation body for a FLUX /images
+        # call, field for field.
         data = {
             "created_at": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "model": found.model,
@@ -320,7 +328,8 @@ class Api:
             "free_model_daily_requests": {"used": 0, "limit": 1000, "remaining": 1000},
             "organization_id": None,
             "workspace_id": _ZERO_UUID,
-            # §8C: legacy field, recorded as {requests: -1, interval: "10s", note: …}.
+            # docs/openrouter.md#key: legacy field, recorded as {requests: -1, interval: "10s",
+            # note: …}.
             "rate_limit": {
                 "requests": -1,
                 "interval": "10s",
@@ -331,7 +340,7 @@ class Api:
 
     def _credits(self, request: Request, record: RecordedRequest, fault: Fault | None) -> Reply:
         authenticate(request, self.ctx.accepted_key)
-        # §8B: account-level totals in USD.
+        # docs/openrouter.md#credits: account-level totals in USD.
         return Reply(
             200,
             {

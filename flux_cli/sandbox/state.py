@@ -21,7 +21,8 @@ MAX_SERVED_FILES = 64
 def usd(micros: int) -> float:
     """Micro-dollars as the JSON number OpenRouter sends: 45000 → 0.045 exactly (shortest repr).
 
-    Whole dollars stay integers, as recorded (`"upstream_inference_prompt_cost": 0`, §4A).
+    Whole dollars stay integers, as recorded (`"upstream_inference_prompt_cost": 0`,
+    docs/openrouter.md#image-response).
     """
     if micros % 1_000_000 == 0:
         return micros // 1_000_000
@@ -126,7 +127,7 @@ class Ledger:
         with self._lock:
             remaining = self.balance_micros - sum(self._spent.values()) - self._reserved
             if remaining < cost_micros:
-                # openrouter-protocol.md §6B: the 402 body, verbatim.
+                # docs/openrouter.md#status-codes: the 402 body, verbatim.
                 raise ApiError(
                     402,
                     "Insufficient credits. Add more using https://openrouter.ai/credits",
