@@ -929,8 +929,8 @@ def _resolve_model(
         app.warn(warning)
     entry: CatalogEntry = resolve(catalog, opts.model)
     configured = configured_price(entry.id)
-    if entry.note and configured is None:
-        app.warn(f"{entry.alias or entry.id}: {entry.note}")
+    if entry.note and "price" in entry.note and configured is None:
+        app.warn(f"{entry.alias or entry.id}: {entry.note}")  # where its price came from
     unknown_at = None
     if opts.accept_unknown_price and max_cost is not None:
         unknown_at = max(1, max_cost // max(1, opts.count))

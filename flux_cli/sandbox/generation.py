@@ -87,6 +87,7 @@ class Result:
     reference_micros: int
     prompt_tokens: int
     completion_tokens: int
+    provider: str = PROVIDER_NAME  # the endpoint that served it (X-Provider-Name)
 
 
 # --- parsing ---------------------------------------------------------------------------------
@@ -472,6 +473,7 @@ def produce(
         reference_micros=price.reference_micros,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
+        provider=job.model.endpoint.provider_name,
     )
     if not billed:
         ctx.ledger.release(cost)
@@ -547,7 +549,7 @@ def _b64(result: Result, fault: Fault | None) -> str:
 
 
 def images_reply(result: Result, fault: Fault | None) -> Reply:
-    headers = {"X-Generation-Id": result.generation_id, "X-Provider-Name": PROVIDER_NAME}
+    headers = {"X-Generation-Id": result.generation_id, "X-Provider-Name": result.provider}
     if fault is not None and fault.kind == "error-in-200":
         return Reply(200, error_in_200_payload(fault), headers=headers)
     data: list[dict[str, Any]] = []
@@ -575,7 +577,7 @@ def _image_url(result: Result, fault: Fault | None, ctx: Context) -> str:
 
 
 def chat_reply(job: Job, result: Result, fault: Fault | None, ctx: Context) -> Reply:
-    headers = {"X-Generation-Id": result.generation_id, "X-Provider-Name": PROVIDER_NAME}
+    headers = {"X-Generation-Id": result.generation_id, "X-Provider-Name": result.provider}
     created = int(time.time())
     if job.stream:
         return _chat_stream(job, result, fault, ctx, headers, created)
@@ -594,7 +596,7 @@ def chat_reply(job: Job, result: Result, fault: Fault | None, ctx: Context) -> R
         "object": "chat.completion",
         "created": created,
         "model": job.model.id,
-        "provider": PROVIDER_NAME,
+        "provider": result.provider,
         "system_fingerprint": None,
         "choices": [
             {
@@ -624,7 +626,7 @@ def _chat_stream(
         "object": "chat.completion.chunk",
         "created": created,
         "model": job.model.id,
-        "provider": PROVIDER_NAME,
+        "provider": result.provider,
     }
 
     def event(payload: Mapping[str, Any]) -> bytes:

@@ -210,6 +210,8 @@ class Api:
             # exists.
             raise ApiError(404, f"Generation {gen_id} not found")
         cost = usd(found.cost_micros)
+        served = _BY_ID.get(found.model)
+        provider = served.endpoint.provider_name if served else PROVIDER_NAME
         created = datetime.fromtimestamp(found.created_at, timezone.utc)
         # docs/openrouter.md#generation-lookup: the recorded /generation body for a FLUX /images
         # call, field for field.
@@ -257,14 +259,14 @@ class Api:
                     "is_byok": False,
                     "latency": found.generation_ms,
                     "model_permaslug": found.model,
-                    "provider_name": PROVIDER_NAME,
+                    "provider_name": provider,
                     "status": 200,
                 }
             ],
             "total_cost": cost,
             "cache_discount": None,
             "upstream_inference_cost": 0,
-            "provider_name": PROVIDER_NAME,
+            "provider_name": provider,
             "response_cache_source_id": None,
             "data_region": "global",
             "workspace_id": _ZERO_UUID,
