@@ -12,6 +12,7 @@ pages' rule, of which the single line is the first megapixel.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -249,8 +250,10 @@ BY_ID: dict[str, SandboxModel] = {m.id: m for m in SANDBOX_MODELS}
 
 
 def image_model_item(model: SandboxModel) -> dict[str, Any]:
-    # ImageModelListItem as recorded from GET /images/models.
-    return {**model.record, "endpoints": f"/api/v1/images/models/{model.id}/endpoints"}
+    # ImageModelListItem as recorded from GET /images/models. A fresh copy each time: a caller
+    # may change what it gets, never the catalog.
+    record = copy.deepcopy(model.record)
+    return {**record, "endpoints": f"/api/v1/images/models/{model.id}/endpoints"}
 
 
 def image_models() -> dict[str, Any]:
@@ -286,7 +289,7 @@ def endpoints(
                 "provider_name": endpoint.provider_name,
                 "provider_slug": endpoint.provider_slug,
                 "provider_tag": endpoint.provider_slug,
-                "supported_parameters": model.params,
+                "supported_parameters": copy.deepcopy(model.params),
                 "allowed_passthrough_parameters": passthrough(model, size_passthrough),
                 "supports_streaming": bool(model.record.get("supports_streaming")),
                 "pricing": pricing_lines(model, mode),
