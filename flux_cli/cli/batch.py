@@ -336,10 +336,13 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
 
     real = None if opts.sandbox or opts.dry_run else _real_endpoint()
     models: dict[str, ModelSpec] = {}
+    max_cost = parse_money(opts.max_cost, "--max-cost") if opts.max_cost is not None else None
 
     def model_for(name: str) -> ModelSpec:
         if name not in models:
-            models[name] = _resolve_model(app, replace(opts, model=name), real)
+            # An unknown price counts each item at its share of --max-cost (count = the items).
+            share = replace(opts, model=name, count=len(items))
+            models[name] = _resolve_model(app, share, real, max_cost)
         return models[name]
 
     for item in items:
@@ -357,7 +360,6 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
             f"batch: {len(items)} items ({bad} with errors), estimate {format_usd(total)} for {len(runnable)} images"
             + (f", {concurrency} at a time" if len(runnable) > 1 else "")
         )
-    max_cost = parse_money(opts.max_cost, "--max-cost") if opts.max_cost is not None else None
     _check_max_cost(total, max_cost)
     if opts.dry_run:
         for item in items:

@@ -6,6 +6,7 @@ requests were paid."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -170,3 +171,18 @@ def test_a_zero_live_price_for_a_paid_model_is_not_trusted(flux2: Flux2, sandbox
     assert "the live price is $0" in " ".join(result.stderr.split())
     (row,) = _rows(sandbox)
     assert row.estimate_micros == 30_000
+
+
+def test_a_batch_with_an_unknown_price_shares_max_cost(
+    flux2: Flux2, sandbox: Sandbox, workdir: Path
+) -> None:
+    sandbox.set_rule("endpoints", Fault(kind="no-price"))
+    (workdir / "b.txt").write_text("one\ntwo\n")
+    result = flux2(
+        "generate", "--batch", "b.txt", "-m", FLUX3, "--max-cost", "0.50",
+        "--accept-unknown-price", "-q",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = _rows(sandbox)
+    assert sorted(r.estimate_micros for r in rows) == [250_000, 250_000]
+    assert [r.charged_micros for r in rows] == [40_000, 40_000]
