@@ -12,8 +12,9 @@ Budgets fail closed. What counts as spent in a window, per row:
 
 The budget check and the `pending` row are one `BEGIN IMMEDIATE` transaction, so concurrent
 processes (two cron jobs, `-n 8` threads) queue on SQLite's write lock and cannot both slip under
-the same budget. Windows are the machine's local calendar day and month (the TZ cron runs in),
-from local midnight (or the 1st) on; a row stamped after `now` (a clock step) counts too. Times are stored as fixed-width UTC ISO-8601 strings, so they
+the same budget. Windows are UTC calendar days and months (README "Budgets and the ledger"): one
+day for every process whatever its TZ, from midnight (or the 1st) on; a row stamped after `now`
+(a clock step) counts too. Times are stored as fixed-width UTC ISO-8601 strings, so they
 sort and compare as text.
 
 Each row records the API it went to (`openrouter`, `sandbox` or a custom base URL, as the caller
@@ -36,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -47,6 +48,7 @@ from flux_cli.pricing import format_usd
 from flux_cli.textsafe import strip_control
 
 __all__ = [
+    "DEFAULT_BUDGET_ZONE",
     "LEDGER_FILENAME",
     "MIGRATIONS",
     "STATUSES",
@@ -61,6 +63,7 @@ __all__ = [
     "Spent",
     "Status",
     "TotalRow",
+    "budget_zone",
     "default_path",
     "local_day",
     "parse_since",
@@ -327,12 +330,37 @@ def _local_midnight(moment: datetime) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
 
 
-def window_starts(now: datetime) -> tuple[datetime, datetime]:
-    """(start of the local day, start of the local calendar month) containing `now`, in UTC."""
-    local = _aware(now).astimezone().replace(tzinfo=None)
-    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    month = day.replace(day=1)
-    return day.astimezone(timezone.utc), month.astimezone(timezone.utc)
+#: The budget day's zone unless told otherwise: one day for every process (docs/openrouter.md#key:
+#: OpenRouter's own daily usage and budgets count UTC days too).
+DEFAULT_BUDGET_ZONE = "UTC"
+
+
+def window_starts(now: datetime, zone: str = "local") -> tuple[datetime, datetime]:
+    """(start of the day, start of the calendar month) containing `now` in `zone`, in UTC.
+
+    `zone` is "local" (this process's TZ), "UTC" or an IANA name such as "Europe/Berlin"."""
+    if zone == "local":
+        local = _aware(now).astimezone().replace(tzinfo=None)
+        day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        month = day.replace(day=1)
+        return day.astimezone(timezone.utc), month.astimezone(timezone.utc)
+    tz = budget_zone(zone)
+    there = _aware(now).astimezone(tz)
+    day_start = datetime(there.year, there.month, there.day, tzinfo=tz)
+    month_start = datetime(there.year, there.month, 1, tzinfo=tz)
+    return day_start.astimezone(timezone.utc), month_start.astimezone(timezone.utc)
+
+
+def budget_zone(zone: str) -> tzinfo:
+    """The tzinfo of a budget zone name; ValueError for one that does not exist."""
+    if zone.upper() == "UTC":
+        return timezone.utc
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {zone!r}") from None
 
 
 def local_day(moment: datetime) -> str:
@@ -518,16 +546,25 @@ class Ledger:
         ledger.update(row_id, status="ok", charged_micros=..., paths=[...], sha256s=[...])
     """
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, zone: str = DEFAULT_BUDGET_ZONE
+    ) -> None:
         self._conn = conn
         self._lock = threading.RLock()
         self.path = path
         self.hostname = socket.gethostname()
+        self.zone = zone  # the budget day's time zone (see window_starts)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path | None = None, *, busy_timeout: float = BUSY_TIMEOUT_S) -> Ledger:
+    def open(
+        cls,
+        path: Path | None = None,
+        *,
+        busy_timeout: float = BUSY_TIMEOUT_S,
+        zone: str = DEFAULT_BUDGET_ZONE,
+    ) -> Ledger:
         path = path or default_path()
         try:
             _prepare_file(path)
@@ -562,7 +599,7 @@ class Ledger:
             if conn is not None:
                 conn.close()
             raise
-        return cls(conn, path)
+        return cls(conn, path, zone)
 
     def close(self) -> None:
         with self._lock:
@@ -621,9 +658,8 @@ class Ledger:
 
     # -- budgets --------------------------------------------------------------------------------
 
-    @staticmethod
-    def _spent(conn: sqlite3.Connection, api: str, now: datetime) -> Spent:
-        day, month = window_starts(now)
+    def _spent(self, conn: sqlite3.Connection, api: str, now: datetime) -> Spent:
+        day, month = window_starts(now, self.zone)
         today, this_month, pending, unknown = conn.execute(
             f"""
             SELECT COALESCE(SUM(CASE WHEN created_at >= :day THEN {_COUNTED} END), 0),

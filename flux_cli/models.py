@@ -46,13 +46,25 @@ ASPECT_RATIO_SIZES: dict[str, tuple[int, int]] = {
 }
 
 
+#: What a price line counts (docs/openrouter.md#price-units).
+PRICE_UNITS = ("megapixel", "token", "image")
+
+
 @dataclass(frozen=True)
 class PriceRule:
-    """Megapixel prices in integer micro-dollars (1 USD = 1,000,000)."""
+    """Prices in integer micro-dollars (1 USD = 1,000,000).
+
+    `unit` says what the source priced. For "megapixel" and "token" the three amounts are per
+    started megapixel (a token price times 4,096, docs/openrouter.md#price-units); for "image"
+    they are per image whatever its size. `prompt_token` prices each prompt token (an
+    `input_text` line), counted as one per UTF-8 byte of the prompt, an upper bound.
+    """
 
     first_output_mp: int
     extra_output_mp: int
     input_mp: int
+    unit: str = "megapixel"
+    prompt_token: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,8 @@ class ModelInfo:
     max_references: int
     price: PriceRule
     passthrough: tuple[str, ...]
+    takes_seed: bool = True
+    resolutions: tuple[str, ...] = ()
 
     @property
     def author(self) -> str:
@@ -80,6 +94,15 @@ class ModelInfo:
 
 
 _BFL_SIZE_KNOBS = ("width", "height", "safety_tolerance")
+
+#: Black Forest Labs options flux2 has flags for, with the flag that sets each
+#: (docs/openrouter-flux2.md#provider-options). Sent only where an endpoint allows them.
+MODEL_OPTIONS: dict[str, str] = {
+    "steps": "--steps",
+    "guidance": "--guidance",
+    "safety_tolerance": "--safety-tolerance",
+    "prompt_upsampling": "--prompt-upsampling",
+}
 
 MODELS: tuple[ModelInfo, ...] = (
     ModelInfo(

@@ -1,8 +1,10 @@
-"""The megapixel cost model (product.md §3). Pure functions over integer micro-dollars.
+"""The cost model (README "What it costs"). Pure functions over integer micro-dollars.
 
 1 MP = 1024 × 1024 px. Output megapixels round up to a whole number, at least 1; the first costs
 `first_output_mp`, each further one `extra_output_mp`. Each reference image is billed on its own,
-rounded up, at least 1, at `input_mp`. Evidence: shared/reference/flux2-facts.md §1.2–§1.4.
+rounded up, at least 1, at `input_mp` (docs/openrouter-flux2.md#megapixels). Token prices are
+turned into megapixel prices at 4,096 tokens per megapixel; image prices ignore the size
+(docs/openrouter.md#price-units).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from flux_cli.models import PriceRule
 
 MEGAPIXEL = 1024 * 1024
 MICROS_PER_USD = 1_000_000
-TOKENS_PER_MEGAPIXEL = 4096  # one token per 16×16 patch (openrouter-protocol.md §0.3)
+TOKENS_PER_MEGAPIXEL = 4096  # one token per 16×16 patch (docs/openrouter.md#price-units)
 
 
 def billed_megapixels(width: int, height: int) -> int:
@@ -31,11 +33,29 @@ def megapixels(width: int, height: int) -> Decimal:
 
 def output_cost(rule: PriceRule, width: int, height: int) -> int:
     mp = billed_megapixels(width, height)
+    if rule.unit == "image":
+        return rule.first_output_mp
     return rule.first_output_mp + rule.extra_output_mp * (mp - 1)
 
 
 def reference_cost(rule: PriceRule, width: int, height: int) -> int:
+    if rule.unit == "image":
+        return rule.input_mp
     return rule.input_mp * billed_megapixels(width, height)
+
+
+def prompt_cost(rule: PriceRule, prompt: str) -> int:
+    """At most one token per UTF-8 byte of the prompt (docs/openrouter.md#price-units)."""
+    return rule.prompt_token * len(prompt.encode("utf-8"))
+
+
+def unit_text(rule: PriceRule) -> str:
+    """What the prices count, for the cost table: `per megapixel`, `per token (…)`, `per image`."""
+    if rule.unit == "token":
+        return f"per token, {TOKENS_PER_MEGAPIXEL:,} tokens per megapixel"
+    if rule.unit == "image":
+        return "per image"
+    return "per megapixel"
 
 
 @dataclass(frozen=True)
@@ -71,12 +91,15 @@ def estimate(
     output: tuple[int, int],
     references: Sequence[tuple[int, int]] = (),
     count: int = 1,
+    prompt: str = "",
 ) -> Estimate:
-    """The price of `count` separate calls, each producing `output` from the same `references`."""
+    """The price of `count` separate calls, each producing `output` from the same `references`.
+    A priced prompt (an `input_text` line) is counted in each output line."""
     lines: list[Line] = []
+    text = prompt_cost(rule, prompt)
     for _ in range(count):
         w, h = output
-        lines.append(Line("output", w, h, billed_megapixels(w, h), output_cost(rule, w, h)))
+        lines.append(Line("output", w, h, billed_megapixels(w, h), output_cost(rule, w, h) + text))
         for rw, rh in references:
             lines.append(
                 Line("reference", rw, rh, billed_megapixels(rw, rh), reference_cost(rule, rw, rh))

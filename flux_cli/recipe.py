@@ -10,6 +10,7 @@ part of a recipe, only how many there were.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -118,6 +119,8 @@ class Recipe:
     created: str | None = None
     reference_count: int | None = None
     provider: str | None = None
+    resolution: str | None = None  # `--resolution`, as sent
+    options: dict[str, Any] | None = None  # model options, as sent (steps, guidance, …)
 
     def __post_init__(self) -> None:
         if self.tool != TOOL:
@@ -158,6 +161,17 @@ class Recipe:
                 raise MetadataError("created is not a real date and time") from None
         _check_int("reference_count", self.reference_count, 0, MAX_REFERENCES)
         _check_text("provider", self.provider, _LONG)
+        _check_text("resolution", self.resolution, _SHORT)
+        if self.options is not None:
+            from flux_cli.models import MODEL_OPTIONS
+
+            if not isinstance(self.options, dict) or not all(
+                name in MODEL_OPTIONS
+                and isinstance(value, (int, float, bool))
+                and (not isinstance(value, float) or math.isfinite(value))
+                for name, value in self.options.items()
+            ):
+                raise MetadataError(f"options may hold only {', '.join(MODEL_OPTIONS)} (numbers)")
 
     # -- serialising -------------------------------------------------------------------------
 
@@ -177,7 +191,7 @@ class Recipe:
             return record
         for name in _FULL_ONLY:
             value = getattr(self, name)
-            if name == "prompt_truncated" and not value:
+            if name in _ONLY_WHEN_SET and not value:
                 continue
             record[name] = value
         return record
@@ -242,7 +256,10 @@ _FULL_ONLY = (
     "created",
     "reference_count",
     "provider",
+    "resolution",
+    "options",
 )
+_ONLY_WHEN_SET = frozenset({"prompt_truncated", "resolution", "options"})
 
 
 def json_text(value: object, *, separators: tuple[str, str] | None = None) -> str:
@@ -336,6 +353,8 @@ def recipe_for(
         created=created.isoformat().replace("+00:00", "Z"),
         reference_count=len(plan.references),
         provider=_fits(provider),
+        resolution=plan.resolution,
+        options=dict(plan.options) or None,
     )
     return apply_level(recipe, level)
 
@@ -454,4 +473,7 @@ def recipe_to_options(recipe: Recipe) -> dict[str, Any]:
         options["api"] = recipe.route
     if recipe.format is not None:
         options["image_format"] = recipe.format
+    if recipe.resolution is not None:
+        options["resolution"] = recipe.resolution
+    options.update(recipe.options or {})
     return options

@@ -27,7 +27,7 @@ from typing import Any
 
 from flux_cli import paths
 from flux_cli.errors import UsageError
-from flux_cli.models import ALIASES, FLUX2_ASPECT_RATIOS
+from flux_cli.models import ALIASES, FLUX2_ASPECT_RATIOS, PriceRule
 from flux_cli.pricing import usd_to_micros
 
 BUDGET_DAILY_ENV = "FLUX2_BUDGET_DAILY_USD"
@@ -613,3 +613,53 @@ def dumps(document: Mapping[str, Any]) -> str:
 
     table(document, ())
     return "\n".join(lines) + "\n" if lines else ""
+
+
+# -- prices the user writes down ------------------------------------------------------------------
+
+
+def configured_price(model_id: str) -> PriceRule | None:
+    """`[prices."<model id>"]` in the config file: a model's price when the catalog has none
+    (README "What it costs"). Keys: `unit` (megapixel, token or image; megapixel by default),
+    `output_usd` (per unit), `reference_usd` (per unit of a reference; the output price by
+    default). None when the file has no such table; UsageError naming the file when it is wrong."""
+    from flux_cli.models import PRICE_UNITS
+    from flux_cli.pricing import TOKENS_PER_MEGAPIXEL
+
+    path = config_path()
+    document = read_document(path)
+    prices = document.get("prices")
+    if not isinstance(prices, Mapping):
+        return None
+    table = next((v for k, v in prices.items() if k.lower() == model_id.lower()), None)
+    if table is None:
+        return None
+    where = f'prices."{model_id}" in {path}'
+    if not isinstance(table, Mapping):
+        raise UsageError(f"{where} must be a table")
+    unit = table.get("unit", "megapixel")
+    if unit not in PRICE_UNITS:
+        raise UsageError(f"{where}: unit must be one of {', '.join(PRICE_UNITS)}, got {unit!r}")
+    scale = TOKENS_PER_MEGAPIXEL if unit == "token" else 1
+
+    def amount(name: str, default: int | None) -> int:
+        raw = table.get(name)
+        if raw is None and default is not None:
+            return default
+        if raw is None:
+            raise UsageError(f"{where} needs {name} (USD per {unit})")
+        try:
+            value = _usd(raw)
+        except InvalidValue as exc:
+            raise UsageError(f"{where}: {name} {exc}") from None
+        if value <= 0:
+            raise UsageError(f"{where}: {name} must be more than 0")
+        return usd_to_micros(value * scale)
+
+    output = amount("output_usd", None)
+    return PriceRule(
+        first_output_mp=output,
+        extra_output_mp=0 if unit == "image" else output,
+        input_mp=amount("reference_usd", output),
+        unit=str(unit),
+    )

@@ -280,6 +280,7 @@ def test_negative_budgets_and_estimates_are_bugs(ledger: Ledger) -> None:
 
 
 def test_the_day_starts_at_local_midnight(ledger: Ledger, new_york: None) -> None:
+    ledger.zone = "local"  # the machine's zone, as a Ledger opened with zone="local" counts
     # 2026-11-21 04:30 UTC is 23:30 on the 20th in New York (EST, UTC-5).
     late_yesterday = datetime(2026, 11, 21, 4, 30, tzinfo=UTC)
     just_after_midnight = datetime(2026, 11, 21, 5, 0, 1, tzinfo=UTC)
@@ -295,6 +296,7 @@ def test_the_day_starts_at_local_midnight(ledger: Ledger, new_york: None) -> Non
 
 
 def test_the_month_is_the_local_calendar_month(ledger: Ledger, new_york: None) -> None:
+    ledger.zone = "local"
     # 2026-12-01 03:00 UTC is still November 30th in New York.
     ledger.reserve(entry(10_000), Budgets(), now=datetime(2026, 11, 15, 12, 0, tzinfo=UTC))
     ledger.reserve(entry(20_000), Budgets(), now=datetime(2026, 12, 1, 3, 0, tzinfo=UTC))

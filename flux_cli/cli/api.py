@@ -15,11 +15,12 @@ SANDBOX = "sandbox"
 
 def api_label(base_url: str, *, sandbox: bool = False) -> str:
     """The ledger's name for the API at `base_url` (`sandbox=True`: the in-process sandbox)."""
+    from flux_cli.baseurl import account
     from flux_cli.config import DEFAULT_BASE_URL
 
     if sandbox:
         return SANDBOX
-    url = base_url.strip().rstrip("/")
+    url = account(base_url)  # one label for every spelling and region (flux_cli.baseurl)
     return OPENROUTER if url == DEFAULT_BASE_URL else url
 
 

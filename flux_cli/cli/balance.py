@@ -98,6 +98,13 @@ def _budgets(label: str) -> tuple[Budgets, Remaining] | None:
         return budgets, ledger.remaining(budgets, label)
 
 
+def _budget_zone() -> str:
+    """The zone of the local budgets' day and month: one day for every process."""
+    from flux_cli.ledger import DEFAULT_BUDGET_ZONE
+
+    return DEFAULT_BUDGET_ZONE
+
+
 def _usd(micros: int | None) -> float | None:
     from flux_cli.pricing import micros_to_usd
 
@@ -133,6 +140,19 @@ def _json(
             "is_management_key": info.is_management_key,
             "expires_at": info.expires_at.isoformat() if info.expires_at else None,
         },
+        "key_budgets": [
+            {
+                "scope": b.scope,
+                "limit_usd": _usd(b.limit_micros),
+                "spend_usd": _usd(b.spend_micros),
+                "remaining_usd": _usd(b.remaining_micros),
+                "reset_interval": b.reset_interval,
+                "resets_at": b.resets_at.isoformat().replace("+00:00", "Z")
+                if b.resets_at
+                else None,
+            }
+            for b in info.budgets
+        ],
     }
     if isinstance(account_credits, Unavailable):
         record["credits"] = None
@@ -157,6 +177,7 @@ def _json(
             "spent_this_month_usd": _usd(remaining.spent.month_micros),
             "pending": remaining.spent.pending_count,
             "unknown": remaining.spent.unknown_count,
+            "timezone": _budget_zone(),
         }
     return json.dumps(record, ensure_ascii=False)
 
@@ -208,7 +229,21 @@ def _table(
         table.add_row("free tier", "yes" if info.is_free_tier else "no")
     if info.expires_at is not None:
         table.add_row("key expires", info.expires_at.astimezone().strftime("%Y-%m-%d %H:%M"))
+    for layer in info.budgets:  # OpenRouter's own budgets on this key (docs/openrouter.md#key)
+        resets = (
+            f", resets {layer.resets_at.strftime('%Y-%m-%d %H:%M')} UTC"
+            if layer.resets_at
+            else ", never resets"
+        )
+        table.add_row(
+            Text(f"{layer.scope} budget"),
+            Text(
+                f"{money(layer.remaining_micros)} left of {money(layer.limit_micros)} "
+                f"({money(layer.spend_micros)} spent{resets})"
+            ),
+        )
     if budgets is not None:
+        table.add_row("budget day", Text(f"midnight to midnight, {_budget_zone()}"))
         limits, remaining = budgets
         for period, limit, left, spent in (
             (

@@ -35,6 +35,7 @@ from flux_cli.cli.run import (
     _resolve_model,
     _target_format,
     make_client,
+    model_options,
     parse_money,
     point_at_reconcile,
     preflight,
@@ -59,6 +60,7 @@ HOLD_S = 0.1
 MAX_LINE_BYTES = 256 * 1024
 ITEM_KEYS = frozenset(
     {"prompt", "model", "seed", "size", "aspect_ratio", "output", "images", "format"}
+    | {"resolution", "steps", "guidance", "safety_tolerance", "prompt_upsampling"}
 )
 # What a result line (--json) adds to those: ignored on input, so that the failures of a run
 # are a batch again (`jq -c 'select(.status != "ok")' results.jsonl | flux2 generate --batch -`).
@@ -155,6 +157,25 @@ def _typed(item: Item, key: str, kind: type, default: Any) -> Any:
     return value
 
 
+def _item_options(item: Item, opts: GenerateOptions) -> GenerateOptions:
+    """The model options of one line (steps, guidance, …), over the command line's."""
+    changes: dict[str, Any] = {}
+    for key, kinds in (
+        ("steps", (int,)),
+        ("guidance", (int, float)),
+        ("safety_tolerance", (int,)),
+        ("prompt_upsampling", (bool,)),
+    ):
+        if key in item.overrides:
+            value = item.overrides[key]
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                raise UsageError(
+                    f"{key} must be {'true or false' if bool in kinds else 'a number'}"
+                )
+            changes[key] = value
+    return replace(opts, **changes)
+
+
 def plan_item(
     item: Item, opts: GenerateOptions, model_for: Callable[[str], ModelSpec], count: int
 ) -> None:
@@ -209,6 +230,8 @@ def plan_item(
             target_format=_target_format(item_opts, output_plan),
             references=[r.url for r in references],
             reference_sizes=[r.billed_size for r in references],
+            resolution=_typed(item, "resolution", str, opts.resolution),
+            options=model_options(_item_options(item, opts)),
         )
         item.output = output_plan
     except Flux2Error as exc:
@@ -335,10 +358,13 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
 
     real = None if opts.sandbox or opts.dry_run else _real_endpoint()
     models: dict[str, ModelSpec] = {}
+    max_cost = parse_money(opts.max_cost, "--max-cost") if opts.max_cost is not None else None
 
     def model_for(name: str) -> ModelSpec:
         if name not in models:
-            models[name] = _resolve_model(app, replace(opts, model=name), real)
+            # An unknown price counts each item at its share of --max-cost (count = the items).
+            share = replace(opts, model=name, count=len(items))
+            models[name] = _resolve_model(app, share, real, max_cost)
         return models[name]
 
     for item in items:
@@ -357,7 +383,6 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
             f"estimate {format_usd(total)} for {len(runnable)} {'image' if len(runnable) == 1 else 'images'}"
             + (f", {concurrency} at a time" if len(runnable) > 1 else "")
         )
-    max_cost = parse_money(opts.max_cost, "--max-cost") if opts.max_cost is not None else None
     _check_max_cost(total, max_cost)
     if opts.dry_run:
         from flux_cli.cli.run import _print_dry_run

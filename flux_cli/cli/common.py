@@ -261,3 +261,60 @@ PreviewProtocolOption = Annotated[
         show_default=False,
     ),
 ]
+ResolutionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--resolution",
+        metavar="TIER",
+        help="512 768 1K 1.5K 2K 4K, where the model lists it (flux2 models shows which).",
+        show_default=False,
+    ),
+]
+StepsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--steps",
+        metavar="N",
+        help="Model option: diffusion steps (FLUX.2 flex), sent where the endpoint allows it.",
+        min=1,
+        max=50,
+        show_default=False,
+    ),
+]
+GuidanceOption = Annotated[
+    float | None,
+    typer.Option(
+        "--guidance",
+        metavar="X",
+        help="Model option: guidance scale (FLUX.2 flex), sent where the endpoint allows it.",
+        min=1.5,
+        max=10.0,
+        show_default=False,
+    ),
+]
+SafetyToleranceOption = Annotated[
+    int | None,
+    typer.Option(
+        "--safety-tolerance",
+        metavar="N",
+        help="Model option: 0 (strict) to 6 (permissive), sent where the endpoint allows it.",
+        min=0,
+        max=6,
+        show_default=False,
+    ),
+]
+PromptUpsamplingOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--prompt-upsampling/--no-prompt-upsampling",
+        help="Model option: let the provider rewrite the prompt, where the endpoint allows it.",
+        show_default=False,
+    ),
+]
+AcceptUnknownPriceOption = Annotated[
+    bool,
+    typer.Option(
+        "--accept-unknown-price",
+        help="Send to a model with no known price, counting each call at --max-cost until its charge is known.",
+    ),
+]

@@ -6,7 +6,14 @@ from typing import Annotated
 
 import typer
 
-from flux_cli.cli.common import ApiOption, AspectRatioOption, CountOption, ModelOption, SizeOption
+from flux_cli.cli.common import (
+    ApiOption,
+    AspectRatioOption,
+    CountOption,
+    ModelOption,
+    ResolutionOption,
+    SizeOption,
+)
 
 
 def cost(
@@ -45,6 +52,7 @@ def cost(
             help="Fetch current prices from OpenRouter's catalog first (the only time cost uses the network).",
         ),
     ] = False,
+    resolution: ResolutionOption = None,
 ) -> None:
     """Show what a call would cost before making it (no key, no network).
 
@@ -72,4 +80,5 @@ def cost(
         route=api,
         json_output=json_output,
         refresh=refresh,
+        resolution=resolution,
     )

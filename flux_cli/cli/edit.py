@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from flux_cli.cli.common import (
+    AcceptUnknownPriceOption,
     ApiOption,
     AspectRatioOption,
     BatchOption,
@@ -16,6 +17,7 @@ from flux_cli.cli.common import (
     ForceOption,
     FormatOption,
     FromOption,
+    GuidanceOption,
     JsonOption,
     LockOption,
     MaxCostOption,
@@ -25,12 +27,16 @@ from flux_cli.cli.common import (
     PreviewOption,
     PreviewProtocolOption,
     PromptFileOption,
+    PromptUpsamplingOption,
     QuietOption,
+    ResolutionOption,
     RetriesOption,
     RetryAmbiguousOption,
+    SafetyToleranceOption,
     SandboxOption,
     SeedOption,
     SizeOption,
+    StepsOption,
     TimeoutOption,
 )
 
@@ -95,6 +101,12 @@ def edit(
     from_file: FromOption = None,
     preview: PreviewOption = False,
     preview_protocol: PreviewProtocolOption = None,
+    resolution: ResolutionOption = None,
+    steps: StepsOption = None,
+    guidance: GuidanceOption = None,
+    safety_tolerance: SafetyToleranceOption = None,
+    prompt_upsampling: PromptUpsamplingOption = None,
+    accept_unknown_price: AcceptUnknownPriceOption = False,
 ) -> None:
     """Edit images, or make a new one from reference images, guided by a prompt.
 

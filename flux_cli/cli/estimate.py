@@ -62,6 +62,7 @@ def run_cost(
     route: str,
     json_output: bool,
     refresh: bool = False,
+    resolution: str | None = None,
 ) -> None:
     from flux_cli import inputs
     from flux_cli.config import resolve_base_url
@@ -88,6 +89,8 @@ def run_cost(
         count=count,
         references=list(images),
         reference_sizes=sizes,
+        resolution=resolution,
+        estimate_only=True,
     )
     for note in plan.notes:
         app.warn(note)
@@ -150,6 +153,7 @@ def estimate_json(plan: Plan, labels: list[str]) -> dict[str, Any]:
         "route": plan.route,
         "count": plan.count,
         "price_source": plan.model.price_source,
+        "price_unit": plan.model.price.unit,
         "lines": lines,
         **money("output", plan.estimate.output_micros),
         **money("references", plan.estimate.reference_micros),

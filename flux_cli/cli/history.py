@@ -16,14 +16,13 @@ from flux_cli.cli.common import _complete_models
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from datetime import datetime, timedelta
+    from datetime import datetime
 
     from flux_cli.cli.context import App
     from flux_cli.ledger import Ledger, Row, TotalRow
 
 DEFAULT_TABLE_LIMIT = 50
 #: OpenRouter's /generation knows a call within minutes; after this long a 404 means not billed.
-RECONCILE_GRACE_S = 3600
 PROMPT_CHARS = 40
 
 
@@ -667,139 +666,55 @@ def _print(app: App, renderable: Any) -> None:
 
 
 def _reconcile(app: App, ledger: Ledger, label: str, base_url: str, now: datetime) -> None:
-    """Settle what can be settled; one stderr line per changed row.
-
-    1. unknown rows, and pending rows whose process is gone, that carry a generation id: ask
-       `/generation`. Known → ok with its total_cost. Unknown and older than an hour → failed
-       (OpenRouter's records appear within minutes, so it was not billed); younger → unknown.
-    2. pending rows whose process is gone and that have no id → unknown (may have been billed).
-    Pending rows of live processes are left to them.
-    """
-    from datetime import timedelta
-
+    """Run flux_cli.reconcile and say what it did: one stderr line per changed row."""
+    from flux_cli import reconcile
     from flux_cli.cli.api import SANDBOX
 
-    grace = timedelta(seconds=RECONCILE_GRACE_S)
-    stale = ledger.stale_pending(label, now=now, older_than=grace)
-    unknown = ledger.rows(label, statuses=("unknown",))
-    lookups = [r for r in (*unknown, *stale) if r.generation_id]
-    orphans = [r for r in stale if not r.generation_id]
-    if lookups and label == SANDBOX:
-        app.info(
-            "each --sandbox run had its own sandbox, now gone, so generation ids of "
-            "--sandbox calls cannot be looked up; unknown calls stay counted at their estimate"
-        )
-        orphans += [r for r in stale if r.generation_id]
-        lookups = []
-        if not orphans:
-            return
-    if not lookups and not orphans:
-        if not unknown:
-            app.info("nothing to reconcile: no pending or unknown calls")
-        else:
-            app.info(
-                f"nothing to reconcile: {_calls(len(unknown))} of unknown outcome with no "
-                "generation id to look up; they stay counted at their estimate"
-            )
+    lookup = close = None
+    if label != SANDBOX and _has_lookups(ledger, label, now):
+        from flux_cli.config import resolve_key
+
+        lookup, close = reconcile.generation_lookup(base_url, resolve_key())
+    try:
+        outcome = reconcile.reconcile(ledger, label, now, lookup, sandbox=label == SANDBOX)
+    finally:
+        if close is not None:
+            close()
+    for note in outcome.notes:
+        app.info(note)
+    for row, why in outcome.skipped:
+        app.warn(f"#{row.id}: {why}; skipped")
+    for change in outcome.changes:
+        _report(app, change.row, change.status, change.detail, flagged=change.flagged)
+    if outcome.nothing_to_do:
         return
-    changed = still = 0
-    if lookups:
-        changed, still = _look_up(app, ledger, lookups, base_url, now, grace)
-    for row in orphans:
-        if row.hostname == ledger.hostname and now - row.created_at < grace:
-            reason = f"the process that sent it (pid {row.pid}) is gone"
-        else:
-            reason = "pending for more than an hour"
-        if _settle(ledger, row, "unknown", None, None, f"reconciled: {reason}"):
-            changed += 1
-            _report(
-                app,
-                row,
-                "unknown",
-                f"{reason}; may have been billed, counted at its estimate "
-                + _money(row.estimate_micros),
-            )
-    summary = f"reconciled {_calls(changed)}"
-    if still:
+    summary = f"reconciled {_calls(outcome.changed)}"
+    flagged = sum(c.flagged for c in outcome.changes)
+    if flagged:
+        summary += f"; {flagged} flagged (a /generation record not believed)"
+    if outcome.still_unknown:
         summary += (
-            f"; {still} still unknown (OpenRouter does not know the id yet: "
+            f"; {outcome.still_unknown} still unknown (OpenRouter does not know the id yet: "
             "run --reconcile again in a few minutes)"
         )
     app.info(summary)
 
 
-def _look_up(
-    app: App,
-    ledger: Ledger,
-    rows: Sequence[Row],
-    base_url: str,
-    now: datetime,
-    grace: timedelta,
-) -> tuple[int, int]:
-    from flux_cli.config import resolve_key
-    from flux_cli.openrouter import account
-    from flux_cli.openrouter.client import OpenRouterClient, Timeouts
+def _has_lookups(ledger: Ledger, label: str, now: datetime) -> bool:
+    """Whether any row has an id to look up (only then is the key needed)."""
+    from flux_cli.reconcile import GRACE
 
-    changed = still = 0
-    key = resolve_key()
-    with OpenRouterClient(base_url, key, timeouts=Timeouts(attempt=60.0)) as client:
-        for row in rows:
-            assert row.generation_id is not None
-            try:
-                found = account.generation(client, row.generation_id)
-            except ValueError:
-                app.warn(f"#{row.id}: the recorded generation id is not one; skipped")
-                continue
-            if found is not None:
-                if _settle(ledger, row, "ok", found.total_cost_micros, found.provider, None):
-                    changed += 1
-                    charged = (
-                        f"charged {_money(found.total_cost_micros)}"
-                        if found.total_cost_micros is not None
-                        else "no charge reported, counted at the estimate"
-                    )
-                    _report(app, row, "ok", f"{charged} (estimate {_money(row.estimate_micros)})")
-            elif now - row.created_at >= grace:
-                reason = "not known to /generation after an hour: not billed"
-                if _settle(ledger, row, "failed", None, None, f"reconciled: {reason}"):
-                    changed += 1
-                    _report(app, row, "failed", reason)
-            elif row.status == "pending":
-                reason = "its process is gone and /generation does not know the id yet"
-                if _settle(ledger, row, "unknown", None, None, f"reconciled: {reason}"):
-                    changed += 1
-                    _report(app, row, "unknown", f"{reason}; may have been billed")
-                still += 1
-            else:
-                still += 1
-    return changed, still
+    rows = (
+        *ledger.rows(label, statuses=("unknown",)),
+        *ledger.stale_pending(label, now=now, older_than=GRACE),
+    )
+    return any(r.generation_id for r in rows)
 
 
-def _settle(
-    ledger: Ledger,
-    row: Row,
-    status: Literal["ok", "failed", "unknown"],
-    charged_micros: int | None,
-    provider: str | None,
-    note: str | None,
-) -> bool:
-    """Resolve a pending/unknown row (never one settled meanwhile) and keep why in `error`."""
-    if not ledger.resolve(row.id, status=status, charged_micros=charged_micros, provider=provider):
-        return False
-    if note is not None:
-        ledger.update(row.id, status=status, error=note)
-    return True
-
-
-def _money(micros: int | None) -> str:
-    from flux_cli.pricing import format_usd
-
-    return "unknown" if micros is None else format_usd(micros)
-
-
-def _report(app: App, row: Row, status: str, detail: str) -> None:
+def _report(app: App, row: Row, status: str, detail: str, *, flagged: bool = False) -> None:
     from flux_cli.textsafe import strip_control
 
     what = _alias(row.model) or strip_control(row.model, 60)
     gen = strip_control(row.generation_id or "no generation id", 80)
-    app.info(f"#{row.id} {_local(row.created_at)} {what} {gen}: {row.status} → {status}: {detail}")
+    change = f"{row.status} (flagged)" if flagged else f"{row.status} → {status}"
+    app.info(f"#{row.id} {_local(row.created_at)} {what} {gen}: {change}: {detail}")

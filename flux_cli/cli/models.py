@@ -1,4 +1,4 @@
-"""`flux2 models`: the image models, what they accept and what they cost (product.md §6).
+"""`flux2 models`: the image models, what they accept and what they cost (README "flux2 models").
 
 The catalog routes are public: no key is needed or sent. The catalog comes from the cache while
 it is fresh, else from the API, else (offline) the embedded FLUX.2 table, and the output says
@@ -29,13 +29,14 @@ def models(
         bool,
         typer.Option(
             "--sandbox",
-            help="Ask a built-in local stand-in for OpenRouter instead (the embedded FLUX.2 table).",
+            help="Ask a built-in local stand-in for OpenRouter instead (the recorded catalog).",
         ),
     ] = False,
 ) -> None:
-    """List the image models with their aspect ratios, reference limits, formats and prices.
+    """List the image models with their aspect ratios, resolutions, reference limits, formats and prices.
 
-    Prices are per megapixel, with where they came from and how old they are; no key needed.
+    Prices are per megapixel (a token price counted at 4,096 tokens per megapixel) or per image,
+    with where they came from and how old they are; no key needed.
     """
     run_models(ctx.obj, refresh=refresh, json_output=json_output, sandbox=sandbox)
 
@@ -73,15 +74,10 @@ def run_models(app: App, *, refresh: bool, json_output: bool, sandbox: bool) -> 
 
 
 def _sandbox_catalog() -> Catalog:
-    """The catalog of an in-process sandbox, over real HTTP; not cached (its port is random)."""
-    from datetime import datetime, timedelta, timezone
+    """The built-in sandbox's catalog, read from its own answers; not cached."""
+    from flux_cli.openrouter.catalog import sandbox_catalog
 
-    from flux_cli.openrouter.catalog import Catalog, fetch_catalog
-    from flux_cli.sandbox import Sandbox, SandboxConfig
-
-    with Sandbox(SandboxConfig(port=0)) as sb:
-        entries = fetch_catalog(sb.base_url)
-    return Catalog(entries, "live", datetime.now(timezone.utc), timedelta(0))
+    return sandbox_catalog()
 
 
 def ordered(catalog: Catalog) -> list[CatalogEntry]:
@@ -120,8 +116,13 @@ def entry_record(entry: CatalogEntry, catalog: Catalog) -> dict[str, Any]:
         "name": entry.name,
         "provider": entry.provider,
         "aspect_ratios": list(entry.aspect_ratios),
+        "resolutions": list(entry.resolutions),
         "output_formats": list(entry.output_formats),
         "max_references": entry.max_references,
+        "min_references": entry.min_references,
+        "seed": entry.takes_seed,
+        "price_unit": price.unit if price else None,
+        "prompt_token_usd": _usd(price.prompt_token) if price and price.prompt_token else None,
         "passthrough": list(entry.passthrough),
         "first_mp_usd": _usd(price.first_output_mp) if price else None,
         "extra_mp_usd": _usd(price.extra_output_mp) if price else None,
@@ -164,19 +165,15 @@ def _table(app: App, catalog: Catalog, entries: list[CatalogEntry], label: str) 
     from flux_cli.pricing import format_usd
     from flux_cli.textsafe import strip_control
 
-    table = styled_table(app.out, "Image models · prices per megapixel")
+    table = styled_table(app.out, "Image models · prices per megapixel unless marked per image")
     table.caption = _source_line(catalog, label)
     table.caption_justify = "left"
     from flux_cli.cli.tables import cell_lines, fit_columns, narrow
 
     table.add_column("model", no_wrap=True)  # ids whole: they are what -m takes
-    table.add_column("aspect ratios", overflow="fold", max_width=narrow(app.out, 15))
-    table.add_column("refs", justify="right", no_wrap=True)
-    table.add_column("format", overflow="fold", max_width=narrow(app.out, 6))
-    table.add_column("1st MP", justify="right", no_wrap=True)
-    table.add_column("+MP", justify="right", no_wrap=True)
-    table.add_column("ref MP", justify="right", no_wrap=True)
-    table.add_column("price", no_wrap=True, overflow="ellipsis")
+    table.add_column("takes", overflow="fold", max_width=narrow(app.out, 30))
+    table.add_column("price", no_wrap=True)
+    table.add_column("source", overflow="fold", max_width=narrow(app.out, 12))
     for entry in entries:
         name = strip_control(entry.id)
         if entry.alias:
@@ -187,15 +184,33 @@ def _table(app: App, catalog: Catalog, entries: list[CatalogEntry], label: str) 
             source = "live" + (f", {age_text(age)}" if age is not None and age >= 60 else "")
         else:
             source = entry.price_source or "none"
+        if price is not None and price.unit != "megapixel":
+            source += f", per {price.unit}"
+        refs = str(entry.max_references)
+        if entry.min_references:
+            refs = f"{entry.min_references}-{entry.max_references}"
+        takes = [
+            " ".join(entry.aspect_ratios) or "no aspect ratio",
+            *([f"resolution {' '.join(entry.resolutions)}"] if entry.resolutions else []),
+            f"refs {refs} · " + ("seed" if entry.takes_seed else "no seed"),
+            " ".join(entry.output_formats) or "its own format",
+        ]
+        costs: list[str] = []
+        if price is None:
+            costs.append("—")
+        elif price.unit == "image":
+            costs.append(f"{format_usd(price.first_output_mp)} /image")
+        else:
+            costs.append(f"{format_usd(price.first_output_mp)} 1st MP")
+            if price.extra_output_mp != price.first_output_mp:
+                costs.append(f"{format_usd(price.extra_output_mp)} +MP")
+        if price is not None and entry.max_references:
+            costs.append(f"{format_usd(price.input_mp)} ref")
         table.add_row(
             Text(name),
-            Text(" ".join(entry.aspect_ratios) or "—"),
-            str(entry.max_references),
-            Text(" ".join(entry.output_formats) or "—"),
-            format_usd(price.first_output_mp) if price else "—",
-            format_usd(price.extra_output_mp) if price else "—",
-            format_usd(price.input_mp) if price and entry.max_references else "—",
+            Text(cell_lines(app.out, *takes)),
+            cell_lines(app.out, *costs),
             source,
         )
-    fit_columns(app.out, table, ("price", "aspect ratios", "format"), wrapped_min=8)
+    fit_columns(app.out, table, ("source", "takes"), wrapped_min=8)
     return table

@@ -31,7 +31,6 @@ from flux_cli.generation import (
     Plan,
     check_prompt,
     plan_generation,
-    resolve_model,
 )
 from flux_cli.inputs import Reference
 from flux_cli.openrouter.client import ImageResult, OpenRouterClient, RetryNotice, Timeouts
@@ -74,6 +73,13 @@ class GenerateOptions:
     inline_urls: bool = False
     max_input_mp: float | None = None
     preview: bool = False
+    resolution: str | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    safety_tolerance: int | None = None
+    prompt_upsampling: bool | None = None
+    accept_unknown_price: bool = False
+    recipe_seed: bool = False  # the seed came from a --from recipe, not a flag
 
 
 @dataclass
@@ -218,6 +224,10 @@ def apply_settings(
     return replace(opts, **changes), concurrency
 
 
+#: Recipe fields that repeat a request exactly (docs/openrouter-flux2.md#provider-options).
+_RECIPE_OPTIONS = ("resolution", "steps", "guidance", "safety_tolerance", "prompt_upsampling")
+
+
 def apply_recipe(
     opts: GenerateOptions, source: Path, explicit: frozenset[str], notes: list[str] | None = None
 ) -> GenerateOptions:
@@ -240,9 +250,11 @@ def apply_recipe(
     changes: dict[str, Any] = {}
     if "prompt" in recipe and opts.prompt is None and opts.prompt_file is None:
         changes["prompt"] = recipe["prompt"]
-    for name in ("model", "seed", "api", "image_format"):
+    for name in ("model", "seed", "api", "image_format", *_RECIPE_OPTIONS):
         if name in recipe and name not in explicit:
             changes[name] = recipe[name]
+    if "seed" in changes:
+        changes["recipe_seed"] = True
     if changes.get("image_format") == "jpeg":
         del changes["image_format"]  # FLUX.2's own default: asking for it changes nothing
     if not {"size", "aspect_ratio"} & explicit:
@@ -337,7 +349,8 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
         )
     prompt = None if stdin_image else check_prompt(read_prompt(app, opts.prompt, opts.prompt_file))
     real = None if opts.sandbox or opts.dry_run else _real_endpoint()
-    model = _resolve_model(app, opts, real)
+    max_cost = parse_money(opts.max_cost, "--max-cost") if opts.max_cost is not None else None
+    model = _resolve_model(app, opts, real, max_cost)
     references = _load_references(opts, model)
     if prompt is None:
         prompt = check_prompt(read_prompt(app, opts.prompt, opts.prompt_file))
@@ -347,13 +360,14 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
         route=opts.api,
         aspect_ratio=opts.aspect_ratio,
         size=size,
-        seed=opts.seed,
+        seed=None if opts.recipe_seed and not model.takes_seed else opts.seed,
         count=opts.count,
         target_format=_target_format(opts, output_plan),
         references=[r.url for r in references],
         reference_sizes=[r.billed_size for r in references],
+        resolution=opts.resolution,
+        options=model_options(opts),
     )
-    max_cost = parse_money(opts.max_cost, "--max-cost") if opts.max_cost is not None else None
     if not opts.dry_run and output_plan.directory is not None:
         preflight(output_plan.directory)
 
@@ -986,17 +1000,59 @@ def _reference_label(reference: Reference) -> str:
     return f"{reference.source} ({origin}{kib:,} KB {reference.sent_format} sent)"
 
 
-def _resolve_model(app: App, opts: GenerateOptions, real: tuple[str, ApiKey] | None) -> ModelSpec:
-    """From the live catalog (cached for a day) for a real API; the embedded table otherwise
-    (the built-in sandbox serves exactly that table, and a dry run sends nothing)."""
-    if real is None:
-        return resolve_model(opts.model)
-    from flux_cli.openrouter.catalog import load_catalog
+def model_options(opts: GenerateOptions) -> list[tuple[str, object]]:
+    """The provider options the flags ask for, by their API names (docs/openrouter-flux2.md)."""
+    given: list[tuple[str, object]] = []
+    for name, value in (
+        ("steps", opts.steps),
+        ("guidance", opts.guidance),
+        ("safety_tolerance", opts.safety_tolerance),
+        ("prompt_upsampling", opts.prompt_upsampling),
+    ):
+        if value is not None:
+            given.append((name, value))
+    return given
 
-    catalog = load_catalog(real[0])
+
+def _resolve_model(
+    app: App,
+    opts: GenerateOptions,
+    real: tuple[str, ApiKey] | None,
+    max_cost: int | None = None,
+) -> ModelSpec:
+    """From the live catalog (cached for a day) for a real API; the built-in sandbox's own
+    catalog for --sandbox; the cached catalog of any age (else the embedded table) for a dry
+    run, which sends nothing."""
+    from flux_cli.openrouter.catalog import CatalogEntry, load_catalog, resolve, sandbox_catalog
+    from flux_cli.settings import configured_price
+
+    if opts.accept_unknown_price and max_cost is None:
+        raise UsageError(
+            "--accept-unknown-price needs --max-cost: each call is counted at it until its "
+            "charge is known"
+        )
+    if real is not None:
+        catalog = load_catalog(real[0])
+    elif opts.sandbox:
+        catalog = sandbox_catalog()
+    else:
+        from flux_cli.config import resolve_base_url
+
+        catalog = load_catalog(resolve_base_url(), offline=True)
     for warning in catalog.warnings:
         app.warn(warning)
-    return resolve_model(opts.model, catalog)
+    entry: CatalogEntry = resolve(catalog, opts.model)
+    configured = configured_price(entry.id)
+    if entry.note and "price" in entry.note and configured is None:
+        app.warn(f"{entry.alias or entry.id}: {entry.note}")  # where its price came from
+    unknown_at = None
+    if opts.accept_unknown_price and max_cost is not None:
+        unknown_at = max(1, max_cost // max(1, opts.count))
+    from flux_cli.generation import ModelSpec, price_source_text
+
+    return ModelSpec.from_entry(
+        entry, price_source_text(catalog), configured=configured, unknown_at=unknown_at
+    )
 
 
 def _api_label(real: tuple[str, ApiKey] | None, *, sandbox: bool) -> str:
@@ -1016,7 +1072,7 @@ def _show_estimate(app: App, plan: Plan, references: list[Reference], budget: st
             route=plan.route,
             price_source=plan.model.price_source,
             estimate=plan.estimate,
-            seeds=plan.seeds,
+            seeds=plan.seeds if plan.sends_seed else (),  # no seed: nothing to reproduce
             reference_labels=[_reference_label(r) for r in references],
             budget=budget,
         )

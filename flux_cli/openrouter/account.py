@@ -45,6 +45,18 @@ _UNAVAILABLE_REASONS = {
 
 
 @dataclass(frozen=True)
+class KeyBudget:
+    """One budget layer of `/key`'s `budgets[]` (docs/openrouter.md#key)."""
+
+    scope: str
+    limit_micros: int | None
+    spend_micros: int | None
+    remaining_micros: int | None
+    reset_interval: str | None  # daily, weekly, monthly; None for a lifetime budget
+    resets_at: datetime | None
+
+
+@dataclass(frozen=True)
 class KeyInfo:
     """`GET /key` (§8C). Money in micro-dollars; None where the server did not say."""
 
@@ -59,6 +71,7 @@ class KeyInfo:
     is_free_tier: bool | None
     is_management_key: bool | None
     expires_at: datetime | None
+    budgets: tuple[KeyBudget, ...] = ()
 
     @property
     def unlimited(self) -> bool:
@@ -107,6 +120,7 @@ class GenerationInfo:
     api_type: str | None
     finish_reason: str | None
     cancelled: bool | None
+    cost_reported: bool = False  # a cost was in the answer, even one that is not a usable number
 
 
 # -- parsing helpers ----------------------------------------------------------------------------
@@ -185,7 +199,32 @@ def key_info(client: OpenRouterClient) -> KeyInfo:
         is_free_tier=_flag(data.get("is_free_tier")),
         is_management_key=_flag(data.get("is_management_key")),
         expires_at=_time(data.get("expires_at")),
+        budgets=_budgets(data.get("budgets")),
     )
+
+
+def _budgets(value: object) -> tuple[KeyBudget, ...]:
+    """The readable layers of `budgets[]`; anything odd is left out, never a crash."""
+    if not isinstance(value, list):
+        return ()
+    found: list[KeyBudget] = []
+    for item in value[:20]:
+        if not isinstance(item, Mapping):
+            continue
+        scope = _text(item.get("scope"))
+        if scope is None:
+            continue
+        found.append(
+            KeyBudget(
+                scope=scope[:40],
+                limit_micros=_money(item.get("limit_usd")),
+                spend_micros=_money(item.get("spend_usd")),
+                remaining_micros=_money(item.get("remaining_usd")),
+                reset_interval=_text(item.get("reset_interval")),
+                resets_at=_time(item.get("resets_at")),
+            )
+        )
+    return tuple(found)
 
 
 def credits(client: OpenRouterClient) -> Credits | Unavailable:
@@ -237,4 +276,5 @@ def generation(client: OpenRouterClient, generation_id: str) -> GenerationInfo |
         api_type=_text(data.get("api_type")),
         finish_reason=_text(data.get("finish_reason")),
         cancelled=_flag(data.get("cancelled")),
+        cost_reported=data.get("total_cost") is not None or data.get("usage") is not None,
     )

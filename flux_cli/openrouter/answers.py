@@ -81,7 +81,8 @@ def api_error(status: int, headers: Mapping[str, str], info: wire.ErrorInfo | No
         "metadata": dict(info.metadata),
         "generation_id": generation_id,
     }
-    if info.moderation and (400 <= status < 500):
+    if info.moderation and status >= 400:
+        # Moderation comes on any status, a 5xx provider error too (docs/openrouter.md#error-metadata).
         flagged = wire.server_text(info.metadata.get("flagged_input"))
         return E.ModerationError(
             f"refused by content moderation ({what})"
@@ -95,10 +96,20 @@ def api_error(status: int, headers: Mapping[str, str], info: wire.ErrorInfo | No
             hint="check OPENROUTER_API_KEY; keys are listed at https://openrouter.ai/settings/keys",
             **common,
         )
+    if status == 403 and E.is_key_budget(info.message, info.metadata):
+        return E.key_budget_error(what, info.metadata, common)
     if status in {403, 407}:
         return E.AuthenticationError(
             f"the API key is not allowed to do this ({what})",
             hint="check the key's permissions at https://openrouter.ai/settings/keys",
+            **common,
+        )
+    if status == 402 and info.metadata.get("limit_source") == "openrouter_in_flight_budget":
+        # Wait, not "add credits" (docs/openrouter.md#error-metadata): retried after Retry-After,
+        # and if it persists, nothing was billed and a later run will go through.
+        return E.UnavailableError(
+            f"requests in flight would exceed the available credits ({what}); nothing was billed",
+            hint="try again once earlier requests have finished",
             **common,
         )
     if status == 402:

@@ -1,15 +1,16 @@
-"""Model capabilities and live prices (product.md §6): fetched, cached, embedded as a fallback.
+"""Model capabilities and live prices (README "flux2 models"): fetched, cached, or embedded.
 
 `GET /images/models` lists the image models with their capability descriptors
-(openrouter-protocol.md §2A); `GET /images/models/{author}/{slug}/endpoints` gives each
-provider's `allowed_passthrough_parameters` and `pricing[]` lines (§7). Both routes are public:
-the API key is never sent to them.
+(docs/openrouter.md#capability-descriptors); `GET /images/models/{author}/{slug}/endpoints` gives
+each provider's `allowed_passthrough_parameters` and `pricing[]` lines
+(docs/openrouter.md#pricing-lines). Both routes are public: the API key is never sent to them.
 
-Live prices are used only when the pricing lines map onto the megapixel rule without guessing
-(see `price_rule_from_lines`); otherwise the four FLUX.2 models keep their embedded prices, with a
-note saying so, and any other model has no price. Everything read from the server is untrusted:
-strict JSON, a type check at every step, and a model that does not parse is skipped with a note,
-never a crash.
+Live prices are used when the pricing lines map onto a rule without guessing, in megapixels,
+tokens or images (see `price_rule_from_lines`); otherwise the four FLUX.2 models keep their
+embedded prices, with a note saying so, and any other model has no price. A live $0 for a paid
+FLUX.2 model is not believed, nor a $0 output price for any other model. Everything read from the
+server is untrusted: strict JSON, a type check at every step, and a model that does not parse is
+skipped with a note, never a crash.
 
 The catalog is cached per base URL as JSON in the cache dir for `DEFAULT_TTL`.
 """
@@ -21,7 +22,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -36,13 +37,14 @@ from flux_cli.exit_codes import ExitCode
 from flux_cli.models import (
     ALIASES,
     MODELS,
+    PRICE_UNITS,
     PROVIDER_NAME,
     PROVIDER_SLUG,
     ModelInfo,
     PriceRule,
     resolve_model_id,
 )
-from flux_cli.pricing import MICROS_PER_USD
+from flux_cli.pricing import MICROS_PER_USD, TOKENS_PER_MEGAPIXEL
 from flux_cli.textsafe import strip_control
 
 if TYPE_CHECKING:
@@ -66,7 +68,7 @@ CatalogSource = Literal["embedded", "live", "cache"]
 
 DEFAULT_TTL = timedelta(hours=24)
 DEFAULT_TIMEOUT = 10.0
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_MODELS = 500
 FETCH_WORKERS = 4
@@ -82,10 +84,12 @@ _INPUT_LINES = frozenset({"input_reference", "input_image"})
 _EMBEDDED_BY_ID: dict[str, ModelInfo] = {m.id: m for m in MODELS}
 _ALIAS_BY_ID: dict[str, str] = {model_id: alias for alias, model_id in ALIASES.items()}
 
-UNMAPPED = "its pricing lines are not a megapixel rule"
-UNMAPPED_NOTE = (
-    "live pricing lines could not be mapped onto the megapixel rule; using the embedded prices"
+UNMAPPED = "its pricing lines cannot be read as a price"
+UNMAPPED_NOTE = "live pricing lines could not be mapped onto a price; using the embedded prices"
+ZERO_NOTE = (
+    "the live price is $0, but this model is paid (embedded table); budgets use the embedded prices"
 )
+ZERO = "a live price of $0 is not believed"
 
 
 class CatalogUnavailable(Flux2Error):
@@ -107,6 +111,10 @@ class CatalogEntry:
     fetched_at: datetime | None = None  # None for embedded entries
     note: str | None = None
     provider: str | None = None
+    resolutions: tuple[str, ...] = ()
+    takes_seed: bool = True
+    takes_n: bool = True
+    min_references: int = 0
 
     @property
     def alias(self) -> str | None:
@@ -150,77 +158,130 @@ def embedded_catalog() -> dict[str, CatalogEntry]:
 # -- pricing lines ----------------------------------------------------------------------------
 
 
-def _line_micros(value: object) -> int | None:
-    """A line's `cost_usd` in whole micro-dollars, or None unless it is exact, finite and sane."""
+def _line_amount(value: object) -> Decimal | None:
+    """A line's `cost_usd` as a Decimal, or None unless it is finite, ≥ 0 and sane."""
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
         return None
     try:
         amount = Decimal(str(value).strip())
-        if not amount.is_finite() or amount < 0 or amount > MAX_USD_PER_LINE:
-            return None
-        micros = amount * MICROS_PER_USD
-        if micros != micros.to_integral_value():
-            return None  # finer than a micro-dollar: the integer model cannot hold it exactly
-        return int(micros)
     except (InvalidOperation, ArithmeticError, ValueError):
         return None
+    if not amount.is_finite() or amount < 0 or amount > MAX_USD_PER_LINE:
+        return None
+    return amount
 
 
-def price_rule_from_lines(lines: object, *, accepts_references: bool = True) -> PriceRule | None:
-    """An endpoint's `pricing[]` as the megapixel rule, or None when the mapping is not certain.
+def _line_micros(value: object) -> int | None:
+    """A line's `cost_usd` in whole micro-dollars, or None unless it is exact, finite and sane."""
+    amount = _line_amount(value)
+    if amount is None:
+        return None
+    micros = amount * MICROS_PER_USD
+    if micros != micros.to_integral_value():
+        return None  # finer than a micro-dollar: the integer model cannot hold it exactly
+    return int(micros)
+
+
+def _ceil_micros(amount: Decimal) -> int:
+    return int((amount * MICROS_PER_USD).to_integral_value(rounding="ROUND_CEILING"))
+
+
+def price_rule_from_lines(
+    lines: object, *, accepts_references: bool = True, embedded: PriceRule | None = None
+) -> PriceRule | None:
+    """An endpoint's `pricing[]` as a price rule, or None when the mapping is not certain
+    (docs/openrouter.md#pricing-lines, docs/openrouter.md#price-units).
 
     Mapped:
-      * output: `output_image`/`megapixel` lines with variants `first` and `additional` (one
-        each), or a single such line without a variant (then every megapixel costs the same);
-      * references: exactly one `input_reference` or `input_image` line per `megapixel`, no
-        variant. No input line is ambiguous (free, or just not listed?) and gives None, unless
-        the model takes no references (`accepts_references=False`), when nothing is priced.
-      * lines for anything else (`input_text`, …) are ignored only when they cost 0.
-    None for: other units (`image`, `token`, `request`) on image lines, unknown variants (`2k`,
-    `4k`), duplicates, several input lines, non-numeric, negative, NaN or sub-micro amounts.
+      * output: `output_image` lines in one unit (`megapixel`, `token`, `image`): a single line
+        without a variant (every megapixel, token-megapixel or image costs the same), or the
+        variants `first` and `additional` (one each). A token price counts 4,096 tokens per
+        megapixel, rounded up to a micro-dollar. A single megapixel line equal to the embedded
+        first-megapixel price confirms the embedded rule (the model page's further-megapixel and
+        input prices; docs/openrouter-flux2.md#prices-on-openrouter).
+      * references: at most one `input_reference` or `input_image` line, in the output's unit.
+        Without one, the embedded input price, or for another model the output rate (an upper
+        bound); nothing when the model takes no references.
+      * `input_text` per token prices the prompt; any other line is ignored only when it is $0.
+    None for: other units, unknown variants (`2k`, `4k`), duplicates, several input lines, mixed
+    units, non-numeric, negative, NaN or absurd amounts.
     """
     if not isinstance(lines, Sequence) or isinstance(lines, (str, bytes)) or not lines:
         return None
-    outputs: dict[str | None, list[int]] = {}
-    inputs: list[int] = []
+    outputs: dict[str | None, list[Decimal]] = {}
+    inputs: list[Decimal] = []
+    units: set[str] = set()
+    prompt_token = 0
     for line in lines:
         if not isinstance(line, Mapping):
             return None
         billable, unit, variant = line.get("billable"), line.get("unit"), line.get("variant")
-        cost = _line_micros(line.get("cost_usd"))
-        if cost is None or not isinstance(billable, str) or not isinstance(unit, str):
+        amount = _line_amount(line.get("cost_usd"))
+        if amount is None or not isinstance(billable, str) or not isinstance(unit, str):
             return None
         if variant is not None and not isinstance(variant, str):
             return None
+        if billable == "input_text" and unit == "token" and variant is None:
+            prompt_token = _ceil_micros(amount)
+            continue
         if billable != _OUTPUT_LINE and billable not in _INPUT_LINES:
-            if cost == 0:
-                continue  # free prompt text and the like change nothing
+            if amount == 0:
+                continue  # free fonts and the like change nothing
             return None
-        if unit != "megapixel":
+        if unit not in PRICE_UNITS:
             return None
+        units.add(unit)
         if billable == _OUTPUT_LINE:
-            outputs.setdefault(variant, []).append(cost)
+            outputs.setdefault(variant, []).append(amount)
         elif variant is not None:
             return None
         else:
-            inputs.append(cost)
-    if any(len(costs) != 1 for costs in outputs.values()):
+            inputs.append(amount)
+    if len(units) != 1 or any(len(costs) != 1 for costs in outputs.values()):
         return None
+    (unit,) = units
+
+    def micros(amount: Decimal) -> int | None:
+        if unit == "token":
+            return _ceil_micros(amount * TOKENS_PER_MEGAPIXEL)
+        return _line_micros(amount)
+
     if set(outputs) == {None}:
-        first = extra = outputs[None][0]
+        first = extra = micros(outputs[None][0])
     elif set(outputs) == {"first", "additional"}:
-        first, extra = outputs["first"][0], outputs["additional"][0]
+        first, extra = micros(outputs["first"][0]), micros(outputs["additional"][0])
     else:
         return None
-    if len(inputs) > 1:
+    if first is None or extra is None or len(inputs) > 1:
         return None
+    if unit == "image":
+        extra = 0
+    if (
+        embedded is not None
+        and unit == embedded.unit == "megapixel"
+        and not inputs
+        and set(outputs) == {None}
+        and first == embedded.first_output_mp
+    ):
+        return embedded
+    input_mp: int | None
     if inputs:
-        input_mp = inputs[0]
+        input_mp = micros(inputs[0])
     elif not accepts_references:
         input_mp = 0
+    elif embedded is not None and embedded.unit == unit:
+        input_mp = embedded.input_mp
     else:
+        input_mp = first  # no input line: references at the output rate, an upper bound
+    if input_mp is None:
         return None
-    return PriceRule(first_output_mp=first, extra_output_mp=extra, input_mp=input_mp)
+    return PriceRule(
+        first_output_mp=first,
+        extra_output_mp=extra,
+        input_mp=input_mp,
+        unit=unit,
+        prompt_token=prompt_token,
+    )
 
 
 # -- parsing records --------------------------------------------------------------------------
@@ -237,6 +298,10 @@ class _ModelRecord:
     aspect_ratios: tuple[str, ...]
     output_formats: tuple[str, ...]
     max_references: int
+    resolutions: tuple[str, ...] = ()
+    takes_seed: bool = True
+    takes_n: bool = True
+    min_references: int = 0
 
 
 @dataclass(frozen=True)
@@ -262,22 +327,30 @@ def _tokens(values: object, what: str) -> tuple[str, ...]:
 def _enum(params: Mapping[str, Any], name: str) -> tuple[str, ...]:
     descriptor = params.get(name)
     if descriptor is None:
-        return ()  # §2A: an absent key means unsupported
+        return ()  # docs/openrouter.md#image-request: an absent key means unsupported
     if not isinstance(descriptor, Mapping) or descriptor.get("type") != "enum":
         raise _Unreadable(f"{name} is not an enum descriptor")
     return _tokens(descriptor.get("values"), f"{name}.values")
 
 
-def _range_max(params: Mapping[str, Any], name: str) -> int:
+def _range(params: Mapping[str, Any], name: str) -> tuple[int, int]:
+    """A range descriptor's (min, max); (0, 0) when absent (unsupported)."""
     descriptor = params.get(name)
     if descriptor is None:
-        return 0
+        return 0, 0
     if not isinstance(descriptor, Mapping) or descriptor.get("type") != "range":
         raise _Unreadable(f"{name} is not a range descriptor")
     top = descriptor.get("max")
     if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= 64:
         raise _Unreadable(f"{name}.max is not a small whole number")
-    return top
+    low = descriptor.get("min", 0)
+    if isinstance(low, bool) or not isinstance(low, int) or not 0 <= low <= top:
+        raise _Unreadable(f"{name}.min is not a whole number up to max")
+    return low, top
+
+
+def _range_max(params: Mapping[str, Any], name: str) -> int:
+    return _range(params, name)[1]
 
 
 def _parse_model(item: object) -> _ModelRecord:
@@ -290,12 +363,19 @@ def _parse_model(item: object) -> _ModelRecord:
     if not isinstance(params, Mapping):
         raise _Unreadable(f"{model_id}: no supported_parameters")
     try:
+        low, high = _range(params, "input_references")
+        n_low, n_high = _range(params, "n")
         return _ModelRecord(
             id=model_id,
             name=_text(item.get("name")) or model_id,
             aspect_ratios=_enum(params, "aspect_ratio"),
             output_formats=_enum(params, "output_format"),
-            max_references=_range_max(params, "input_references"),
+            max_references=high,
+            resolutions=_enum(params, "resolution"),
+            takes_seed="seed" in params,
+            # flux2 sends n = 1 where n is listed and 1 is in its range, else no n at all.
+            takes_n="n" in params and n_low <= 1 <= n_high,
+            min_references=low,
         )
     except _Unreadable as exc:
         raise _Unreadable(f"{model_id}: {exc}") from None
@@ -317,7 +397,8 @@ def _passthrough(endpoint: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _parse_endpoints(body: object, record: _ModelRecord) -> _EndpointInfo:
-    """§7: `{"id", "endpoints": [...]}`; the Black Forest Labs endpoint when there are several."""
+    """`{"id", "endpoints": [...]}` (docs/openrouter.md#image-catalog); the Black Forest Labs
+    endpoint when there are several."""
     if isinstance(body, Mapping) and isinstance(body.get("data"), Mapping):
         body = body["data"]  # tolerate a `data` wrapper
     endpoints = body.get("endpoints") if isinstance(body, Mapping) else None
@@ -326,11 +407,14 @@ def _parse_endpoints(body: object, record: _ModelRecord) -> _EndpointInfo:
     if not endpoints:
         return _EndpointInfo(None, (), None, "no provider serves it")
     accepts = record.max_references > 0
+    embedded = _EMBEDDED_BY_ID[record.id].price if record.id in _EMBEDDED_BY_ID else None
     chosen = next((e for e in endpoints if _is_bfl(e)), None)
     if chosen is None and len(endpoints) == 1:
         chosen = endpoints[0]
     if chosen is not None:
-        price = price_rule_from_lines(chosen.get("pricing"), accepts_references=accepts)
+        price = price_rule_from_lines(
+            chosen.get("pricing"), accepts_references=accepts, embedded=embedded
+        )
         return _EndpointInfo(
             price=price,
             passthrough=_passthrough(chosen),
@@ -339,7 +423,10 @@ def _parse_endpoints(body: object, record: _ModelRecord) -> _EndpointInfo:
         )
     # Several providers, none of them Black Forest Labs: OpenRouter may route to any, so a price
     # holds only if all agree, and only the passthrough keys all of them allow are safe.
-    rules = {price_rule_from_lines(e.get("pricing"), accepts_references=accepts) for e in endpoints}
+    rules = {
+        price_rule_from_lines(e.get("pricing"), accepts_references=accepts, embedded=embedded)
+        for e in endpoints
+    }
     allowed = [set(_passthrough(e)) for e in endpoints]
     common = tuple(sorted(set.intersection(*allowed)))
     if len(rules) == 1 and None not in rules:
@@ -390,7 +477,6 @@ def _fetch(
     from flux_cli.http_client import deadline, make_client
 
     base_url = validate_base_url(base_url)
-    notes: list[str] = []
     with (
         deadline(time.monotonic() + timeout),
         make_client(
@@ -400,45 +486,70 @@ def _fetch(
             timeout=timeout,
         ) as http,
     ):
+        return _read_catalog(lambda path: _get_json(http, path), _host(base_url), now)
+
+
+def sandbox_catalog() -> Catalog:
+    """The built-in sandbox's catalog, read from its own bodies without a request: what a
+    `--sandbox` run's sandbox will serve (docs/openrouter.md#image-catalog)."""
+    from flux_cli.sandbox import catalog as served
+
+    def get(path: str) -> object:
+        if path == "images/models":
+            return served.image_models()
+        model_id = path.removeprefix("images/models/").removesuffix("/endpoints")
+        author, _, slug = model_id.partition("/")
+        from urllib.parse import unquote
+
+        found = served.BY_ID.get(f"{unquote(author)}/{unquote(slug)}")
+        if found is None:
+            raise _Unreadable("HTTP 404")
+        return served.endpoints(found, size_passthrough=True)
+
+    now = datetime.now(timezone.utc)
+    entries, notes = _read_catalog(get, "the sandbox", now)
+    return Catalog(entries, "live", now, timedelta(0), (), tuple(notes))
+
+
+def _read_catalog(
+    get: Callable[[str], object], host: str, now: datetime
+) -> tuple[dict[str, CatalogEntry], list[str]]:
+    notes: list[str] = []
+    try:
+        listing = get("images/models")
+    except _Unreadable as exc:
+        raise CatalogUnavailable(f"could not fetch the model catalog from {host} ({exc})") from None
+    data = listing.get("data") if isinstance(listing, Mapping) else None
+    if not isinstance(data, list):
+        raise CatalogUnavailable(f"the model catalog from {host} is not a list of models")
+    records: list[_ModelRecord] = []
+    odd: dict[str, str] = {}  # FLUX.2 models whose record could not be read
+    for item in data[:MAX_MODELS]:
         try:
-            listing = _get_json(http, "images/models")
+            record = _parse_model(item)
         except _Unreadable as exc:
-            raise CatalogUnavailable(
-                f"could not fetch the model catalog from {_host(base_url)} ({exc})"
-            ) from None
-        data = listing.get("data") if isinstance(listing, Mapping) else None
-        if not isinstance(data, list):
-            raise CatalogUnavailable(
-                f"the model catalog from {_host(base_url)} is not a list of models"
+            notes.append(f"skipped a model the catalog describes oddly ({exc})")
+            item_id = item.get("id") if isinstance(item, Mapping) else None
+            if isinstance(item_id, str) and item_id in _EMBEDDED_BY_ID:
+                odd[item_id] = str(exc)
+            continue
+        if record.id not in {r.id for r in records}:
+            records.append(record)
+
+    def endpoint_info(record: _ModelRecord) -> _EndpointInfo:
+        author, slug = record.id.split("/", 1)
+        path = f"images/models/{quote(author, safe='')}/{quote(slug, safe='')}/endpoints"
+        try:
+            return _parse_endpoints(get(path), record)
+        except _Unreadable as exc:
+            return _EndpointInfo(
+                None, (), None, f"its endpoints could not be read ({exc})", read=False
             )
-        records: list[_ModelRecord] = []
-        odd: dict[str, str] = {}  # FLUX.2 models whose record could not be read
-        for item in data[:MAX_MODELS]:
-            try:
-                record = _parse_model(item)
-            except _Unreadable as exc:
-                notes.append(f"skipped a model the catalog describes oddly ({exc})")
-                item_id = item.get("id") if isinstance(item, Mapping) else None
-                if isinstance(item_id, str) and item_id in _EMBEDDED_BY_ID:
-                    odd[item_id] = str(exc)
-                continue
-            if record.id not in {r.id for r in records}:
-                records.append(record)
 
-        def endpoint_info(record: _ModelRecord) -> _EndpointInfo:
-            author, slug = record.id.split("/", 1)
-            path = f"images/models/{quote(author, safe='')}/{quote(slug, safe='')}/endpoints"
-            try:
-                return _parse_endpoints(_get_json(http, path), record)
-            except _Unreadable as exc:
-                return _EndpointInfo(
-                    None, (), None, f"its endpoints could not be read ({exc})", read=False
-                )
+    from concurrent.futures import ThreadPoolExecutor
 
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=FETCH_WORKERS) as pool:
-            infos = list(pool.map(endpoint_info, records))
+    with ThreadPoolExecutor(max_workers=FETCH_WORKERS) as pool:
+        infos = list(pool.map(endpoint_info, records))
 
     entries: dict[str, CatalogEntry] = {}
     for record, info in zip(records, infos, strict=True):
@@ -446,17 +557,24 @@ def _fetch(
         price, note = info.price, None
         source: PriceSource = "live"
         passthrough = info.passthrough
-        if price is None and embedded is not None:
+        problem = info.problem
+        if price is not None and price.first_output_mp == 0:
+            # A $0 live price is not believed (docs/openrouter.md#pricing-lines): for a paid
+            # FLUX.2 model the embedded price counts, for any other there is no price.
+            price, problem = None, ZERO
+        if price is None and embedded is not None and problem == ZERO:
+            price, source, note = embedded.price, "embedded", ZERO_NOTE
+        elif price is None and embedded is not None:
             price, source = embedded.price, "embedded"
             note = (
                 UNMAPPED_NOTE
-                if info.problem == UNMAPPED
-                else f"no live price ({info.problem}); using the embedded prices"
+                if problem == UNMAPPED
+                else f"no live price ({problem}); using the embedded prices"
             )
             if not info.read:
                 passthrough = embedded.passthrough
         elif price is None:
-            note = f"no price: {info.problem}"
+            note = f"no price: {problem}"
         entries[record.id] = CatalogEntry(
             id=record.id,
             name=record.name,
@@ -469,6 +587,10 @@ def _fetch(
             fetched_at=now,
             note=note,
             provider=info.provider,
+            resolutions=record.resolutions,
+            takes_seed=record.takes_seed,
+            takes_n=record.takes_n,
+            min_references=record.min_references,
         )
     for model in MODELS:
         if model.id in odd:
@@ -477,7 +599,7 @@ def _fetch(
             )
         elif model.id not in entries:
             entries[model.id] = _embedded_entry(
-                model, note=f"not in the catalog from {_host(base_url)}; using the embedded record"
+                model, note=f"not in the catalog from {host}; using the embedded record"
             )
     return entries, notes
 
@@ -504,13 +626,15 @@ def cache_path(base_url: str) -> Path:
     return paths.cache_dir() / f"catalog-{digest}.json"
 
 
-def _rule_json(rule: PriceRule | None) -> dict[str, int] | None:
+def _rule_json(rule: PriceRule | None) -> dict[str, int | str] | None:
     if rule is None:
         return None
     return {
         "first_output_mp": rule.first_output_mp,
         "extra_output_mp": rule.extra_output_mp,
         "input_mp": rule.input_mp,
+        "unit": rule.unit,
+        "prompt_token": rule.prompt_token,
     }
 
 
@@ -527,12 +651,22 @@ def _entry_json(entry: CatalogEntry) -> dict[str, Any]:
         "fetched_at": entry.fetched_at.isoformat() if entry.fetched_at else None,
         "note": entry.note,
         "provider": entry.provider,
+        "resolutions": list(entry.resolutions),
+        "takes_seed": entry.takes_seed,
+        "takes_n": entry.takes_n,
+        "min_references": entry.min_references,
     }
 
 
 def _int(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise _Unreadable("not a whole number ≥ 0")
+    return value
+
+
+def _bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise _Unreadable("not true or false")
     return value
 
 
@@ -567,10 +701,15 @@ def _entry_from_json(item: object) -> CatalogEntry:
     if price_json is not None:
         if not isinstance(price_json, Mapping):
             raise _Unreadable("a price is not an object")
+        unit = price_json.get("unit")
+        if unit not in PRICE_UNITS:
+            raise _Unreadable("a price unit is unknown")
         price = PriceRule(
             first_output_mp=_int(price_json.get("first_output_mp")),
             extra_output_mp=_int(price_json.get("extra_output_mp")),
             input_mp=_int(price_json.get("input_mp")),
+            unit=str(unit),
+            prompt_token=_int(price_json.get("prompt_token")),
         )
     source = item.get("price_source")
     if source not in ("embedded", "live", None) or (source is None) != (price is None):
@@ -587,6 +726,10 @@ def _entry_from_json(item: object) -> CatalogEntry:
         fetched_at=_stamp(item.get("fetched_at")),
         note=_opt_str(item.get("note")),
         provider=_opt_str(item.get("provider")),
+        resolutions=_tokens(item.get("resolutions"), "resolutions"),
+        takes_seed=_bool(item.get("takes_seed")),
+        takes_n=_bool(item.get("takes_n")),
+        min_references=_int(item.get("min_references")),
     )
 
 

@@ -447,7 +447,9 @@ class OpenRouterClient:
         error = A.api_error(raw.status, raw.headers, info)
         raw_error = info.raw if info is not None else {}
         allowed = body_allows_retry(raw.status, raw_error)
-        if allowed is False and decision is Decision.RETRY:
+        if info is not None and info.moderation:
+            allowed = False  # refused the same way every time (docs/reliability.md#double-charges)
+        if allowed is False and decision in (Decision.RETRY, Decision.UNKNOWN):
             decision = Decision.FAIL
         elif allowed is True and decision is Decision.FAIL:
             decision = Decision.RETRY

@@ -1,11 +1,11 @@
-"""Every way an OpenRouter call can fail, each carrying the exit code product.md §10 gives it.
+"""Every way an OpenRouter call can fail, each carrying its exit code (README "Exit codes").
 
 OpenRouterError
 ├── APIError                       an error the server reported (HTTP status or 200 body)
 │   ├── BadRequestError            400 404 405 413 422 and other 4xx   → 2
 │   │   └── UnexpectedStatusError  1xx, 3xx (never followed), 501, 505  → 10
 │   ├── AuthenticationError        401, 403 for the key                 → 4
-│   ├── PaymentRequiredError       402                                  → 5
+│   ├── PaymentRequiredError       402, 403 for a spent key budget      → 5
 │   ├── ModerationError            403 moderation, content policy       → 6
 │   ├── UnavailableError           408 429 502 503 529 after retries    → 8
 │   └── ServerOutcomeUnknownError  500 504 524: may have been billed    → 9
@@ -16,6 +16,7 @@ OpenRouterError
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flux_cli.errors import Flux2Error
@@ -42,7 +43,7 @@ class OpenRouterError(Flux2Error):
 
 
 class APIError(OpenRouterError):
-    """The server answered with an error envelope (openrouter-protocol.md §6A)."""
+    """The server answered with an error envelope (docs/openrouter.md#envelope)."""
 
     def __init__(
         self,
@@ -76,6 +77,53 @@ class AuthenticationError(APIError):
 
 class PaymentRequiredError(APIError):
     exit_code = ExitCode.CREDITS
+
+
+def is_key_budget(message: str, metadata: Mapping[str, Any]) -> bool:
+    """A 403 that is a spent budget layer, not a permission problem
+    (docs/openrouter.md#error-metadata).
+    The live wording is not recorded: a budget `limit_source` or `scope`, or "budget" said."""
+    source = metadata.get("limit_source")
+    if isinstance(source, str) and "budget" in source.lower():
+        return True
+    if metadata.get("scope") in _BUDGET_SCOPES:
+        return True
+    return "budget" in message.lower()
+
+
+_BUDGET_SCOPES = frozenset(
+    {
+        "workspace_default_member",
+        "workspace_default_key",
+        "member",
+        "api_key",
+        "workspace",
+        "key_limit",
+    }
+)
+
+
+def key_budget_error(what: str, metadata: Mapping[str, Any], common: dict[str, Any]) -> APIError:
+    from flux_cli.textsafe import strip_control
+
+    scope = metadata.get("scope")
+    resets = metadata.get("resets_at")
+    layer = (
+        f"the key's {strip_control(scope, limit=40)} budget"
+        if isinstance(scope, str)
+        else ("a budget of this key")
+    )
+    when = (
+        f"; it resets at {strip_control(resets, limit=40)}"
+        if isinstance(resets, str) and resets
+        else ""
+    )
+    return PaymentRequiredError(
+        f"{layer} is spent ({what}){when}",
+        hint="wait for the reset, or raise the budget at https://openrouter.ai/settings/keys; "
+        "nothing was billed (flux2 balance shows the key's budgets)",
+        **common,
+    )
 
 
 class ModerationError(APIError):

@@ -32,6 +32,10 @@ class ImageRequest:
     references: tuple[str, ...] = ()
     provider_options: Mapping[str, Any] | None = None
     max_output_tokens: int | None = None
+    resolution: str | None = None
+    send_n: bool = (
+        True  # False for a model that does not list `n` (docs/openrouter.md#image-request)
+    )
 
 
 @dataclass(frozen=True)
@@ -59,9 +63,13 @@ class ParsedImage:
 
 def images_body(req: ImageRequest) -> dict[str, Any]:
     """`POST /images` (openrouter-protocol.md §2A, §3A)."""
-    body: dict[str, Any] = {"model": req.model, "prompt": req.prompt, "n": 1}
+    body: dict[str, Any] = {"model": req.model, "prompt": req.prompt}
+    if req.send_n:
+        body["n"] = 1
     if req.aspect_ratio:
         body["aspect_ratio"] = req.aspect_ratio
+    if req.resolution:
+        body["resolution"] = req.resolution
     if req.seed is not None:
         body["seed"] = req.seed
     if req.output_format:

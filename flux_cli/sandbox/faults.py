@@ -46,6 +46,8 @@ KINDS: tuple[str, ...] = (
     "fractional-tokens",
     "slow",
     "drip",
+    "no-price",
+    "zero-price",
 )
 # Kinds that reshape a generation's body make no sense on the catalog or account routes.
 _KIND_ROUTES: dict[str, frozenset[str]] = {
@@ -55,21 +57,29 @@ _KIND_ROUTES: dict[str, frozenset[str]] = {
     "missing-media-type": GENERATION_ROUTES,
     "fractional-tokens": GENERATION_ROUTES,
     "https-url": frozenset({"chat"}),
+    # The endpoint's price lines: none at all, or every one at $0
+    # (docs/openrouter.md#pricing-lines).
+    "no-price": frozenset({"endpoints"}),
+    "zero-price": frozenset({"endpoints"}),
 }
 # Faults whose body still reports a finished generation are charged like a success. A generation
-# the provider failed is not billed (openrouter-protocol.md §5 "Billing"), so error-in-200 is not.
+# the provider failed is not billed (docs/openrouter.md#streaming), so error-in-200 is not.
 # Empty data reports cost 0 and charges nothing; a dropped request never reached the "provider".
 UNBILLED_KINDS = frozenset({"status", "drop", "error-in-200", "empty-data"})
 
 _VARIANTS: dict[int, tuple[str, ...]] = {
     402: ("credits", "key-limit", "max-tokens", "in-flight"),
-    403: ("moderation", "management"),
+    403: ("moderation", "management", "budget"),
     429: ("openrouter", "upstream"),
+    500: ("moderated",),
+    502: ("moderated",),
+    503: ("moderated",),
 }
 
 DEFAULT_SLOW_SECONDS = 3.0
 DEFAULT_DRIP = (8192, 0.1)
-LEADING_WHITESPACE = b"\n\n\n   \n\n"  # §6D: "a batch of newlines first, then the JSON"
+# "a batch of newlines first, then the JSON" (docs/openrouter.md#errors-with-http-200)
+LEADING_WHITESPACE = b"\n\n\n   \n\n"
 
 
 @dataclass(frozen=True)
@@ -331,7 +341,7 @@ def _applies(installed_for: str, route: str, fault: Fault) -> bool:
 
 # --- bodies ----------------------------------------------------------------------------------
 
-# openrouter-protocol.md §6B: the example body for each status.
+# docs/openrouter.md#status-codes: the example body for each status.
 _STATUS_MESSAGES = {
     400: "Invalid request parameters",
     401: "User not found.",
@@ -351,12 +361,14 @@ _STATUS_MESSAGES = {
 
 
 def _provider_metadata(raw: str) -> dict[str, Any]:
-    # §6C "Provider error": metadata.raw (upstream text) and provider_name.
+    # docs/openrouter.md#error-metadata "Provider error": metadata.raw (upstream text) and
+    # provider_name.
     return {"raw": raw, "provider_name": PROVIDER_NAME, "is_byok": False}
 
 
 def _truncate_middle(text: str, limit: int = 100) -> str:
-    # §6C moderation: flagged_input is at most 100 characters, middle-truncated with "...".
+    # docs/openrouter.md#error-metadata moderation: flagged_input is at most 100 characters,
+    # middle-truncated with "...".
     if len(text) <= limit:
         return text
     keep = (limit - 3) // 2
@@ -366,7 +378,8 @@ def _truncate_middle(text: str, limit: int = 100) -> str:
 def status_reply(
     fault: Fault, route: str, *, model_id: str | None, prompt: str | None, generation_id: str
 ) -> Reply:
-    """The error response a status fault stands for, with its §6B/§6C body and headers."""
+    """The error response a status fault stands for, with its body and headers
+    (docs/openrouter.md#status-codes, docs/openrouter.md#error-metadata)."""
     assert fault.status is not None
     status = fault.status
     message = _STATUS_MESSAGES.get(status) or _phrase(status)
@@ -383,11 +396,12 @@ def status_reply(
         headers.setdefault("Retry-After", _seconds(retry_after))
 
     if status == 404 and route == "generation":
-        message = f"Generation {generation_id} not found"  # §8A
+        message = f"Generation {generation_id} not found"  # docs/openrouter.md#generation-lookup
     elif status == 402:
         user_id = SANDBOX_USER_ID
         if fault.variant == "key-limit":
-            # §6C, recorded on the chat route with a spend-limited key.
+            # docs/openrouter.md#error-metadata, recorded on the chat route with a spend-limited
+            # key.
             message = "This request requires at least $1.00 in balance for image or video output"
             metadata = {
                 "limit_source": "openrouter_key_limit",
@@ -402,14 +416,42 @@ def status_reply(
             )
             metadata = {"limit_source": "openrouter_credits"}
         elif fault.variant == "in-flight":
-            metadata = {"limit_source": "openrouter_in_flight_budget"}
+            # Documented body (docs/openrouter.md#error-metadata); asks the caller to wait.
+            message = (
+                "This request would exceed your available credits given your current in-flight "
+                "requests. Retry after in-flight requests settle, or add credits."
+            )
+            metadata = {
+                "reason": "in_flight_budget_exhausted",
+                "limit_source": "openrouter_in_flight_budget",
+                "remedy_hint": "Retry after your in-flight requests settle (see the Retry-After "
+                "header). Adding credits at https://openrouter.ai/settings/credits raises your "
+                "in-flight budget, up to a capped ceiling.",
+            }
+            headers.setdefault("Retry-After", _seconds(retry_after) if retry_after else "1")
         elif fault.variant == "credits":
             metadata = {"limit_source": "openrouter_credits"}
     elif status == 403:
         if fault.variant == "management":
-            message = "Only management keys can perform this operation"  # §8B
+            message = (
+                "Only management keys can perform this operation"  # docs/openrouter.md#credits
+            )
+        elif fault.variant == "budget":
+            # A spent key budget (docs/openrouter.md#error-metadata); the live wording is not
+            # recorded, the layer and its reset come from /key's budgets[].
+            user_id = SANDBOX_USER_ID
+            message = (
+                "Key budget exceeded: the api_key budget of $1 (daily) is spent; "
+                "it resets at 2026-10-03T00:00:00Z"
+            )
+            metadata = {
+                "limit_source": "api_key_budget",
+                "scope": "api_key",
+                "reset_interval": "daily",
+                "resets_at": "2026-10-03T00:00:00Z",
+            }
         else:
-            # §6C moderation metadata.
+            # docs/openrouter.md#error-metadata moderation metadata.
             metadata = {
                 "reasons": ["sexual"],
                 "flagged_input": _truncate_middle(prompt or ""),
@@ -418,7 +460,7 @@ def status_reply(
             }
     elif status == 429:
         if fault.variant == "upstream":
-            # §6C: the recorded upstream 429, for Black Forest Labs.
+            # docs/openrouter.md#error-metadata: the recorded upstream 429, for Black Forest Labs.
             message = "Provider returned error"
             user_id = SANDBOX_USER_ID
             metadata = {
@@ -431,12 +473,20 @@ def status_reply(
                 "remedy_hint": "Retry shortly",
             }
         else:
-            metadata = {"error_type": "rate_limit_exceeded"}  # §6B
+            metadata = {"error_type": "rate_limit_exceeded"}  # docs/openrouter.md#status-codes
         if retry_after is not None:
             seconds = int(retry_after) if retry_after.is_integer() else retry_after
-            metadata["retry_after_seconds"] = seconds  # recorded as an integer (§6C)
+            metadata["retry_after_seconds"] = (
+                seconds  # recorded as an integer (docs/openrouter.md#error-metadata)
+            )
             metadata["retry_after_seconds_raw"] = seconds
             metadata["headers"] = {"Retry-After": headers.get("Retry-After", _seconds(retry_after))}
+    elif status >= 500 and fault.variant == "moderated":
+        # Moderation on a 5xx: a provider error whose raw text says so
+        # (docs/openrouter.md#error-metadata).
+        message = "Provider returned error"
+        user_id = SANDBOX_USER_ID
+        metadata = _provider_metadata("Request Moderated: the content was flagged by moderation")
     elif status in (502, 529):
         user_id = SANDBOX_USER_ID
         raw = (
@@ -459,7 +509,7 @@ def status_reply(
     return Reply(status, dict(fault.body), headers=headers)
 
 
-# openrouter-protocol.md §6C: the typed error codes (OpenAPI `ApiErrorType`), by HTTP status.
+# docs/openrouter.md#error-metadata: the typed error codes (OpenAPI `ApiErrorType`), by HTTP status.
 ERROR_TYPES = {
     400: "invalid_request",
     401: "authentication",
@@ -479,7 +529,8 @@ ERROR_TYPES = {
 
 
 def stream_error(fault: Fault) -> dict[str, Any]:
-    """§5: the `error` of a mid-stream error chunk: code, message, metadata.error_type."""
+    """The `error` of a mid-stream error chunk: code, message, metadata.error_type
+    (docs/openrouter.md#streaming)."""
     code = fault.status or 502
     return {
         "code": code,
@@ -489,7 +540,8 @@ def stream_error(fault: Fault) -> dict[str, Any]:
 
 
 def error_in_200_payload(fault: Fault) -> dict[str, Any]:
-    """§6D: an HTTP 200 whose body is only an error (+ user_id); generation failed, not billed."""
+    """An HTTP 200 whose body is only an error (+ user_id): the generation failed, not billed
+    (docs/openrouter.md#errors-with-http-200)."""
     code = fault.status or 502
     message = fault.message or _STATUS_MESSAGES.get(code) or _phrase(code)
     metadata = _provider_metadata("Black Forest Labs: generation failed after it started")

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from flux_cli.models import MODELS, PROVIDER_NAME, PROVIDER_SLUG, ModelInfo
+from flux_cli.models import PROVIDER_NAME, PROVIDER_SLUG
 from flux_cli.pricing import estimate, image_tokens
 from flux_cli.sandbox import render
-from flux_cli.sandbox.catalog import passthrough
+from flux_cli.sandbox.catalog import BY_ID, SandboxModel, passthrough
 from flux_cli.sandbox.faults import Fault, error_in_200_payload, stream_error
 from flux_cli.sandbox.keys import key_label
 from flux_cli.sandbox.state import FileStore, GenerationRecord, Ledger, RecordedRequest, usd
@@ -34,9 +34,10 @@ from flux_cli.sandbox.wire import (
     invalid_request,
     provider_error,
 )
-from flux_cli.sizes import SizeError, check_size, output_size
+from flux_cli.sizes import SizeError, check_size
+from flux_cli.tiers import planned_size
 
-_BY_ID = {m.id: m for m in MODELS}
+_BY_ID = BY_ID
 _ID_ALPHABET = string.ascii_letters + string.digits
 # §7A/§4A: the recorded fractional count 14417.92 is 4096 × 3.52 (cost-weighted tokens).
 FRACTIONAL_TOKEN_FACTOR = 3.52
@@ -51,7 +52,7 @@ def generation_id(prefix: str) -> str:
 
 @dataclass
 class Job:
-    model: ModelInfo
+    model: SandboxModel
     prompt: str
     seed: int
     aspect_ratio: str | None
@@ -59,6 +60,7 @@ class Job:
     reference_urls: list[str]
     options: dict[str, Any] = field(default_factory=dict)
     stream: bool = False
+    resolution: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class Result:
     reference_micros: int
     prompt_tokens: int
     completion_tokens: int
+    provider: str = PROVIDER_NAME  # the endpoint that served it (X-Provider-Name)
 
 
 # --- parsing ---------------------------------------------------------------------------------
@@ -101,7 +104,7 @@ def parse_object(body: bytes) -> dict[str, Any]:
     return parsed
 
 
-def find_model(body: Mapping[str, Any]) -> ModelInfo:
+def find_model(body: Mapping[str, Any]) -> SandboxModel:
     model_id = body.get("model")
     if not isinstance(model_id, str) or not model_id:
         raise invalid_request("model is required")
@@ -125,7 +128,7 @@ def _seed(value: object) -> int:
     return value
 
 
-def _provider_options(body: Mapping[str, Any], model: ModelInfo, ctx: Context) -> dict[str, Any]:
+def _provider_options(body: Mapping[str, Any], model: SandboxModel, ctx: Context) -> dict[str, Any]:
     # §2A: options under provider.options["black-forest-labs"]; keys not in the endpoint's
     # allowed_passthrough_parameters are silently dropped ("Unrecognized keys are silently dropped").
     provider = body.get("provider")
@@ -146,7 +149,7 @@ def _provider_options(body: Mapping[str, Any], model: ModelInfo, ctx: Context) -
 
 
 def _capabilities(
-    model: ModelInfo,
+    model: SandboxModel,
     *,
     n: object,
     aspect_ratio: object,
@@ -154,38 +157,45 @@ def _capabilities(
     reference_count: int,
     extra: Mapping[str, object],
 ) -> None:
-    """§6C: unsupported values are refused together, in the recorded "No provider …" form."""
+    """Unsupported values are refused together, in the recorded "No provider …" form
+    (docs/openrouter.md#status-codes). A parameter the model does not list is unsupported."""
     rejections: list[tuple[str, str, str]] = []
     if n is not None:
         if not _is_int(n):
             raise invalid_request("n must be an integer")
-        if n != 1:
+        n_range = model.n_range
+        if n_range is None:
+            rejections.append(("n", str(n), "not supported"))
+        elif n_range == (1, 1) and n != 1:
             rejections.append(("n", str(n), "must be exactly 1"))
-    if aspect_ratio is not None:
-        if not isinstance(aspect_ratio, str):
-            raise invalid_request("aspect_ratio must be a string")
-        if aspect_ratio not in model.aspect_ratios:
-            accepted = ", ".join(model.aspect_ratios)
-            rejections.append(("aspect_ratio", aspect_ratio, f"Accepted: {accepted}"))
-    if output_format is not None:
-        if not isinstance(output_format, str):
-            raise invalid_request("output_format must be a string")
-        if output_format not in model.output_formats:
-            accepted = ", ".join(model.output_formats)
-            rejections.append(("output_format", output_format, f"Accepted: {accepted}"))
-    for name, value in extra.items():
-        if value is not None:
-            rejections.append((name, str(value), "not supported"))
-    if reference_count > model.max_references:
-        rejections.append(
-            (
-                "input_references",
-                str(reference_count),
-                f"must be at most {model.max_references}",
-            )
-        )
+        elif not n_range[0] <= n <= n_range[1]:  # type: ignore[operator]
+            rejections.append(("n", str(n), f"must be between {n_range[0]} and {n_range[1]}"))
+    for name, value, accepted in (
+        ("aspect_ratio", aspect_ratio, model.aspect_ratios),
+        ("output_format", output_format, model.output_formats),
+        ("resolution", extra.get("resolution"), model.resolutions),
+    ):
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise invalid_request(f"{name} must be a string")
+        if not accepted:
+            rejections.append((name, value, "not supported"))
+        elif value not in accepted:
+            rejections.append((name, value, f"Accepted: {', '.join(accepted)}"))
+    size = extra.get("size")
+    if size is not None and not model.takes_size:
+        rejections.append(("size", str(size), "not supported"))
+    seed = extra.get("seed")
+    if seed is not None and not model.takes_seed:
+        rejections.append(("seed", str(seed), "not supported"))
+    low, high = model.reference_range
+    if reference_count > high:
+        rejections.append(("input_references", str(reference_count), f"must be at most {high}"))
+    elif reference_count < low:
+        rejections.append(("input_references", str(reference_count), f"must be at least {low}"))
     if rejections:
-        raise capability_rejection(model.id, rejections)
+        raise capability_rejection(model.id, rejections, model.endpoint.provider_name)
 
 
 def parse_images(body: Mapping[str, Any], ctx: Context) -> Job:
@@ -212,21 +222,28 @@ def parse_images(body: Mapping[str, Any], ctx: Context) -> Job:
         aspect_ratio=body.get("aspect_ratio"),
         output_format=body.get("output_format"),
         reference_count=len(urls),
-        extra={"resolution": body.get("resolution"), "size": body.get("size")},
+        extra={
+            "resolution": body.get("resolution"),
+            "size": body.get("size"),
+            "seed": body.get("seed"),
+        },
     )
     aspect_ratio = body.get("aspect_ratio")
     output_format = body.get("output_format")
+    resolution = body.get("resolution")
     return Job(
         model=model,
         prompt=prompt,
         seed=_seed(body.get("seed")),
         aspect_ratio=aspect_ratio if isinstance(aspect_ratio, str) else None,
-        # §0.2 / §4A: FLUX answers JPEG when output_format is omitted.
-        output_format=output_format if isinstance(output_format, str) else "jpeg",
+        # FLUX answers JPEG when output_format is omitted (docs/openrouter.md#image-response).
+        output_format=output_format if isinstance(output_format, str) else model.default_format,
         reference_urls=urls,
         options=_provider_options(body, model, ctx),
-        # §2A: FLUX has no streaming; stream:true is ignored and the answer is buffered JSON.
+        # Non-streaming providers ignore stream:true and answer buffered JSON
+        # (docs/openrouter.md#streaming).
         stream=False,
+        resolution=resolution if isinstance(resolution, str) else None,
     )
 
 
@@ -287,7 +304,7 @@ def parse_chat(body: Mapping[str, Any], ctx: Context) -> Job:
         aspect_ratio=aspect_ratio,
         output_format=None,
         reference_count=len(urls),
-        extra={},
+        extra={"seed": body.get("seed")},
     )
     return Job(
         model=model,
@@ -344,10 +361,13 @@ def _output_size(job: Job, refs: list[render.Reference]) -> tuple[int, int]:
     sizes = render.reference_sizes(refs)
     width, height = job.options.get("width"), job.options.get("height")
     if width is None and height is None:
-        return output_size(job.aspect_ratio, references=sizes)
+        try:
+            return planned_size(job.aspect_ratio, job.resolution, references=sizes)
+        except SizeError as exc:
+            raise provider_error(400, str(exc)) from None
     # §2A: width/height as BFL passthrough (UNCONFIRMED on OpenRouter); a bad value is the
     # provider's 400, relayed as "Provider returned error" with the upstream text in metadata.raw.
-    base = output_size(job.aspect_ratio, references=sizes)
+    base = planned_size(job.aspect_ratio, job.resolution, references=sizes)
     for name, value in (("width", width), ("height", height)):
         if value is not None and not _is_int(value):
             raise provider_error(400, f"{name}: Input should be a valid integer")
@@ -360,6 +380,41 @@ def _output_size(job: Job, refs: list[render.Reference]) -> tuple[int, int]:
     except SizeError as exc:
         raise provider_error(400, str(exc)) from None
     return explicit
+
+
+_MEDIA_TYPES = {**render.MEDIA_TYPES, "webp": "image/webp", "svg": "image/svg+xml"}
+
+
+def _image(
+    job: Job,
+    width: int,
+    height: int,
+    fmt: str,
+    refs: tuple[render.Reference, ...],
+    signer: render.ContentSigner | None = None,
+) -> bytes:
+    """The picture in `fmt`: JPEG and PNG rendered, WebP converted from the PNG, SVG drawn as
+    text (svg-only models, docs/openrouter.md#image-catalog)."""
+    if fmt == "svg":
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">'
+            f'<rect width="100%" height="100%" fill="#{job.seed % 0xFFFFFF:06x}"/></svg>'
+        ).encode()
+    drawn = "png" if fmt == "webp" else fmt
+    data = render.render(
+        render.RenderSpec(job.model.alias, job.prompt, job.seed, width, height, drawn, refs),
+        signer if fmt != "webp" else None,
+    )
+    if fmt != "webp":
+        return data
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    with Image.open(io.BytesIO(data)) as picture:
+        picture.save(out, "WEBP", lossless=True)
+    return out.getvalue()
 
 
 def _let_the_burst_in(latency: float, arrived: float) -> None:
@@ -388,8 +443,9 @@ def produce(
     refs = _load_references(job, ctx, record)
     width, height = _output_size(job, refs)
     ref_sizes = render.reference_sizes(refs)
-    price = estimate(job.model.price, (width, height), ref_sizes)
+    price = estimate(job.model.price, (width, height), ref_sizes, prompt=job.prompt)
     cost = price.total_micros
+    ctx.ledger.check_key_budget(key)
     ctx.ledger.reserve(cost)
     gen_id = generation_id(id_prefix)
     record.generation_id = gen_id
@@ -400,13 +456,8 @@ def produce(
         image = b""
         if fault is None or fault.kind != "error-in-200":
             _let_the_burst_in(ctx.latency, record.time)
-            image = render.render(
-                render.RenderSpec(
-                    job.model.alias, job.prompt, job.seed, width, height, fmt, tuple(refs)
-                ),
-                ctx.signer,
-            )
-        media_type = render.MEDIA_TYPES[fmt]
+            image = _image(job, width, height, fmt, tuple(refs), ctx.signer)
+        media_type = _MEDIA_TYPES[fmt]
         if fault is not None and fault.kind == "lying-media-type":
             media_type = "image/png"
         completion_tokens = image_tokens(width, height)
@@ -429,6 +480,7 @@ def produce(
         reference_micros=price.reference_micros,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
+        provider=job.model.endpoint.provider_name,
     )
     if not billed:
         ctx.ledger.release(cost)
@@ -438,8 +490,8 @@ def produce(
                 result, cost_micros=0, output_micros=0, reference_micros=0, completion_tokens=0
             )
         return result
-    ext = "png" if fmt == "png" else "jpg"
-    ctx.files.put(f"{gen_id}.{ext}", image, render.MEDIA_TYPES[fmt])
+    ext = "jpg" if fmt == "jpeg" else fmt
+    ctx.files.put(f"{gen_id}.{ext}", image, _MEDIA_TYPES[fmt])
     ctx.ledger.commit(
         key,
         GenerationRecord(
@@ -504,7 +556,7 @@ def _b64(result: Result, fault: Fault | None) -> str:
 
 
 def images_reply(result: Result, fault: Fault | None) -> Reply:
-    headers = {"X-Generation-Id": result.generation_id, "X-Provider-Name": PROVIDER_NAME}
+    headers = {"X-Generation-Id": result.generation_id, "X-Provider-Name": result.provider}
     if fault is not None and fault.kind == "error-in-200":
         return Reply(200, error_in_200_payload(fault), headers=headers)
     data: list[dict[str, Any]] = []
@@ -532,7 +584,7 @@ def _image_url(result: Result, fault: Fault | None, ctx: Context) -> str:
 
 
 def chat_reply(job: Job, result: Result, fault: Fault | None, ctx: Context) -> Reply:
-    headers = {"X-Generation-Id": result.generation_id, "X-Provider-Name": PROVIDER_NAME}
+    headers = {"X-Generation-Id": result.generation_id, "X-Provider-Name": result.provider}
     created = int(time.time())
     if job.stream:
         return _chat_stream(job, result, fault, ctx, headers, created)
@@ -551,7 +603,7 @@ def chat_reply(job: Job, result: Result, fault: Fault | None, ctx: Context) -> R
         "object": "chat.completion",
         "created": created,
         "model": job.model.id,
-        "provider": PROVIDER_NAME,
+        "provider": result.provider,
         "system_fingerprint": None,
         "choices": [
             {
@@ -581,7 +633,7 @@ def _chat_stream(
         "object": "chat.completion.chunk",
         "created": created,
         "model": job.model.id,
-        "provider": PROVIDER_NAME,
+        "provider": result.provider,
     }
 
     def event(payload: Mapping[str, Any]) -> bytes:

@@ -13,7 +13,7 @@ _WELL_FORMED = re.compile(r"sk-or-v1-[A-Za-z0-9]{16,128}")
 # The key `--sandbox` runs use: well-formed, obviously not a real one.
 SANDBOX_KEY = KEY_PREFIX + "sandbox" + "0" * 57
 
-# openrouter-protocol.md §6B: both 401 bodies are recorded verbatim.
+# docs/openrouter.md#status-codes: both 401 bodies are recorded verbatim.
 NO_CREDENTIALS = "No cookie auth credentials found"
 USER_NOT_FOUND = "User not found."
 
@@ -42,12 +42,12 @@ def authenticate(request: Request, accepted: str | None) -> str:
 
 
 def key_label(key: str) -> str:
-    """`sk-or-v1-abc...xyz`, the form `/key` reports as `label` (openrouter-protocol.md §8C)."""
+    """`sk-or-v1-abc...xyz`, the form `/key` reports as `label` (docs/openrouter.md#key)."""
     return f"{key[: len(KEY_PREFIX) + 3]}...{key[-3:]}"
 
 
 def masked(key: str) -> str:
-    """`sk-or-v1-…abcd`, how flux2 shows a key everywhere else (product.md §8)."""
+    """`sk-or-v1-…abcd`, how flux2 shows a key everywhere else (README, "The API key")."""
     return mask_key(key)
 
 

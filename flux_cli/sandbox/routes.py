@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from flux_cli.models import MODELS, PROVIDER_NAME
+from flux_cli.models import PROVIDER_NAME
 from flux_cli.sandbox import catalog
 from flux_cli.sandbox.faults import (
     GENERATION_ROUTES,
@@ -22,6 +22,7 @@ from flux_cli.sandbox.faults import (
 from flux_cli.sandbox.generation import (
     Context,
     chat_reply,
+    generation_id,
     images_reply,
     parse_chat,
     parse_images,
@@ -29,7 +30,7 @@ from flux_cli.sandbox.generation import (
     produce,
 )
 from flux_cli.sandbox.keys import authenticate, key_label
-from flux_cli.sandbox.state import Ledger, RecordedRequest, usd
+from flux_cli.sandbox.state import Ledger, RecordedRequest, usd, window_end, window_start
 from flux_cli.sandbox.wire import (
     SANDBOX_USER_ID,
     ApiError,
@@ -39,7 +40,7 @@ from flux_cli.sandbox.wire import (
     invalid_request,
 )
 
-_BY_ID = {m.id: m for m in MODELS}
+_BY_ID = catalog.BY_ID
 _ENDPOINTS_PATH = re.compile(r"/images/models/([^/]+)/([^/]+)/endpoints")
 _ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 
@@ -55,7 +56,10 @@ def match(path: str) -> tuple[str, str] | None:
         "/models": ("models", "GET"),
         "/generation": ("generation", "GET"),
         "/key": ("key", "GET"),
-        "/auth/key": ("key", "GET"),  # §1: the legacy alias of /key
+        "/auth/key": (
+            "key",
+            "GET",
+        ),  # docs/openrouter.md#endpoints-and-headers: the legacy alias of /key
         "/credits": ("credits", "GET"),
     }
     if path in fixed:
@@ -88,7 +92,8 @@ class Api:
     def handle(self, request: Request, record: RecordedRequest) -> Reply:
         matched = match(request.path)
         if matched is None:
-            # §1: e.g. POST /images/generations → 404. The real body is not recorded.
+            # docs/openrouter.md#endpoints-and-headers: e.g. POST /images/generations → 404. The
+            # real body is not recorded.
             return Reply(404, error_payload(404, "Not Found"))
         route, method = matched
         record.route = route
@@ -106,7 +111,7 @@ class Api:
                 prompt=prompt,
                 generation_id=request.query.get("id", ""),
             )
-            return apply_transport(reply, fault)
+            return apply_transport(_with_generation_id(route, reply, record), fault)
         if fault is not None and fault.kind == "drop":
             return apply_transport(Reply(0), fault)
         if fault is not None and fault.kind == "error-in-200" and route not in GENERATION_ROUTES:
@@ -114,7 +119,7 @@ class Api:
         try:
             reply = self._handlers[route](request, record, fault)
         except ApiError as exc:
-            reply = exc.reply()
+            reply = _with_generation_id(route, exc.reply(), record)
         return apply_transport(reply, fault)
 
     # --- generation ----------------------------------------------------------------------------
@@ -153,7 +158,8 @@ class Api:
         reply.latency = self.ctx.latency
         return reply
 
-    # --- catalog (no key needed, §1) -----------------------------------------------------------
+    # --- catalog (no key needed, docs/openrouter.md#endpoints-and-headers)
+    # -----------------------------------------------------------
 
     def _image_models(
         self, request: Request, record: RecordedRequest, fault: Fault | None
@@ -167,13 +173,15 @@ class Api:
         model = _BY_ID.get(model_id)
         if model is None:
             raise ApiError(404, f"Model {model_id} not found")
-        return Reply(200, catalog.endpoints(model, self.ctx.size_passthrough))
+        mode = {"no-price": "none", "zero-price": "zero"}.get(fault.kind if fault else "")
+        return Reply(200, catalog.endpoints(model, self.ctx.size_passthrough, mode))
 
     def _models(self, request: Request, record: RecordedRequest, fault: Fault | None) -> Reply:
         wanted = request.query.get("output_modalities")
         payload = catalog.models(wanted)
         if payload is None:
-            # §6A: recorded for /models?output_modalities=<bad>: a ZodError body, no numeric code.
+            # docs/openrouter.md#envelope: recorded for /models?output_modalities=<bad>: a ZodError
+            # body, no numeric code.
             issues = [
                 {
                     "code": "invalid_enum_value",
@@ -198,11 +206,15 @@ class Api:
             raise invalid_request("id is required")
         found = self.ledger.find(gen_id)
         if found is None or time.monotonic() - found.created_monotonic < self.generation_delay:
-            # §8A: eventually consistent; 404 until the record exists.
+            # docs/openrouter.md#generation-lookup: eventually consistent; 404 until the record
+            # exists.
             raise ApiError(404, f"Generation {gen_id} not found")
         cost = usd(found.cost_micros)
+        served = _BY_ID.get(found.model)
+        provider = served.endpoint.provider_name if served else PROVIDER_NAME
         created = datetime.fromtimestamp(found.created_at, timezone.utc)
-        # §8A: the recorded /generation body for a FLUX /images call, field for field.
+        # docs/openrouter.md#generation-lookup: the recorded /generation body for a FLUX /images
+        # call, field for field.
         data = {
             "created_at": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "model": found.model,
@@ -247,14 +259,14 @@ class Api:
                     "is_byok": False,
                     "latency": found.generation_ms,
                     "model_permaslug": found.model,
-                    "provider_name": PROVIDER_NAME,
+                    "provider_name": provider,
                     "status": 200,
                 }
             ],
             "total_cost": cost,
             "cache_discount": None,
             "upstream_inference_cost": 0,
-            "provider_name": PROVIDER_NAME,
+            "provider_name": provider,
             "response_cache_source_id": None,
             "data_region": "global",
             "workspace_id": _ZERO_UUID,
@@ -271,7 +283,27 @@ class Api:
         def since(start: datetime) -> float:
             return usd(self.ledger.spent_since(key, start.timestamp()))
 
-        # §8C: the documented /key body; no limit on sandbox keys (limit null = unlimited).
+        budgets: list[dict[str, Any]] = []
+        limit = self.ledger.key_budget_micros
+        if limit is not None:
+            interval = self.ledger.key_budget_interval
+            spend = self.ledger.spent_since(key, window_start(interval))
+            budgets.append(
+                {
+                    "budget_id": None,
+                    "guardrail_id": None,
+                    "include_byok": False,
+                    "limit_usd": usd(limit),
+                    "remaining_usd": usd(limit - spend),
+                    "reset_interval": interval,
+                    "resets_at": window_end(interval),
+                    "scope": "api_key",
+                    "spend_usd": usd(spend),
+                }
+            )
+        effective = min(budgets, key=lambda b: b["remaining_usd"]) if budgets else None
+        # The documented /key body (docs/openrouter.md#key); the key's own limit is null
+        # (unlimited), its budgets are the api_key layer.
         data = {
             "label": key_label(key),
             "limit": None,
@@ -291,7 +323,15 @@ class Api:
             "is_provisioning_key": False,
             "creator_user_id": SANDBOX_USER_ID,
             "expires_at": None,
-            # §8C: legacy field, recorded as {requests: -1, interval: "10s", note: …}.
+            # The fields the current SDK requires (docs/openrouter.md#key).
+            "budgets": budgets,
+            "effective_budget": effective,
+            "allowed_data_regions": ["global"],
+            "free_model_daily_requests": {"used": 0, "limit": 1000, "remaining": 1000},
+            "organization_id": None,
+            "workspace_id": _ZERO_UUID,
+            # docs/openrouter.md#key: legacy field, recorded as {requests: -1, interval: "10s",
+            # note: …}.
             "rate_limit": {
                 "requests": -1,
                 "interval": "10s",
@@ -302,7 +342,7 @@ class Api:
 
     def _credits(self, request: Request, record: RecordedRequest, fault: Fault | None) -> Reply:
         authenticate(request, self.ctx.accepted_key)
-        # §8B: account-level totals in USD.
+        # docs/openrouter.md#credits: account-level totals in USD.
         return Reply(
             200,
             {
@@ -312,6 +352,19 @@ class Api:
                 }
             },
         )
+
+
+def _with_generation_id(route: str, reply: Reply, record: RecordedRequest) -> Reply:
+    """The live API sends X-Generation-Id on error answers to paid routes too
+    (docs/openrouter.md#endpoints-and-headers)."""
+    if route in GENERATION_ROUTES and not any(
+        name.lower() == "x-generation-id" for name in reply.headers
+    ):
+        gen_id = generation_id("gen-img" if route == "images" else "gen")
+        reply.headers["X-Generation-Id"] = gen_id
+        if record.generation_id is None:
+            record.generation_id = gen_id
+    return reply
 
 
 def _peek(body: bytes) -> tuple[str | None, str | None]:

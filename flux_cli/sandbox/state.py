@@ -7,6 +7,7 @@ All of it is shared between request threads, so every structure here takes a loc
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,8 @@ MAX_SERVED_FILES = 64
 def usd(micros: int) -> float:
     """Micro-dollars as the JSON number OpenRouter sends: 45000 → 0.045 exactly (shortest repr).
 
-    Whole dollars stay integers, as recorded (`"upstream_inference_prompt_cost": 0`, §4A).
+    Whole dollars stay integers, as recorded (`"upstream_inference_prompt_cost": 0`,
+    docs/openrouter.md#image-response).
     """
     if micros % 1_000_000 == 0:
         return micros // 1_000_000
@@ -112,6 +114,10 @@ class Ledger:
     def __init__(self, balance_micros: int) -> None:
         self._lock = threading.Lock()
         self.balance_micros = balance_micros
+        #: The key's own budget (scope `api_key`): a limit per UTC window, None for none
+        #: (docs/openrouter.md#key). Every key the sandbox accepts shares it.
+        self.key_budget_micros: int | None = None
+        self.key_budget_interval: str | None = "daily"
         self._spent: dict[str, int] = {}
         self._reserved = 0
         self._generations: list[GenerationRecord] = []
@@ -121,13 +127,34 @@ class Ledger:
         with self._lock:
             remaining = self.balance_micros - sum(self._spent.values()) - self._reserved
             if remaining < cost_micros:
-                # openrouter-protocol.md §6B: the 402 body, verbatim.
+                # docs/openrouter.md#status-codes: the 402 body, verbatim.
                 raise ApiError(
                     402,
                     "Insufficient credits. Add more using https://openrouter.ai/credits",
                     user_id=SANDBOX_USER_ID,
                 )
             self._reserved += cost_micros
+
+    def check_key_budget(self, key: str, now: float | None = None) -> None:
+        """A spent key budget is a 403 until it resets (docs/openrouter.md#error-metadata)."""
+        if self.key_budget_micros is None:
+            return
+        spend = self.spent_since(key, window_start(self.key_budget_interval, now))
+        if spend >= self.key_budget_micros:
+            resets = window_end(self.key_budget_interval, now)
+            when = f"; it resets at {resets}" if resets else ""
+            raise ApiError(
+                403,
+                f"Key budget exceeded: the api_key budget of ${usd(self.key_budget_micros)} "
+                f"({self.key_budget_interval or 'lifetime'}) is spent{when}",
+                {
+                    "limit_source": "api_key_budget",
+                    "scope": "api_key",
+                    "reset_interval": self.key_budget_interval,
+                    "resets_at": resets,
+                },
+                user_id=SANDBOX_USER_ID,
+            )
 
     def release(self, cost_micros: int) -> None:
         with self._lock:
@@ -208,3 +235,34 @@ class FileStore:
     def get(self, name: str) -> tuple[bytes, str] | None:
         with self._lock:
             return self._files.get(name)
+
+
+def window_start(interval: str | None, now: float | None = None) -> float:
+    """The start of the UTC window (`daily`, `weekly` from Monday, `monthly`); 0 for lifetime."""
+    from datetime import datetime, timedelta, timezone
+
+    moment = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    if interval == "daily":
+        return day.timestamp()
+    if interval == "weekly":
+        return (day - timedelta(days=day.weekday())).timestamp()
+    if interval == "monthly":
+        return day.replace(day=1).timestamp()
+    return 0.0
+
+
+def window_end(interval: str | None, now: float | None = None) -> str | None:
+    """When the window rolls over, ISO 8601 UTC; None for a lifetime budget."""
+    from datetime import datetime, timedelta, timezone
+
+    if interval not in ("daily", "weekly", "monthly"):
+        return None
+    start = datetime.fromtimestamp(window_start(interval, now), timezone.utc)
+    if interval == "daily":
+        end = start + timedelta(days=1)
+    elif interval == "weekly":
+        end = start + timedelta(days=7)
+    else:
+        end = (start + timedelta(days=32)).replace(day=1)
+    return end.isoformat().replace("+00:00", "Z")

@@ -1,8 +1,8 @@
 """What the sandbox's routes take and give: a parsed request, a reply, and the error envelope.
 
-Every error body follows openrouter-protocol.md §6A: `{"error": {"code", "message", "metadata"?},
-"user_id"?}`, with the HTTP status equal to `error.code` (§6A: "The HTTP Response will have the same
-status code as `error.code`").
+Every error body follows the envelope `{"error": {"code", "message", "metadata"?}, "user_id"?}`,
+with the HTTP status equal to `error.code` ("The HTTP Response will have the same status code as
+`error.code`", docs/openrouter.md#envelope).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any
 
 from flux_cli.models import PROVIDER_NAME
 
-# A made-up account id for the bodies that carry one (recorded shapes in §6C and §6D have `user_id`).
+# A made-up account id for the bodies that carry one (recorded shapes in
+# docs/openrouter.md#error-metadata and docs/openrouter.md#errors-with-http-200 have `user_id`).
 SANDBOX_USER_ID = "user_sandbox"
 
 JSON_TYPE = "application/json"
@@ -51,7 +52,8 @@ class Reply:
     # earlier than this, however long rendering took (the real API's time is end to end too).
     latency: float = 0.0
     drip: tuple[int, float] | None = None  # (bytes per chunk, seconds between chunks)
-    prefix: bytes = b""  # written before the body (keep-alive whitespace, §6D)
+    # written before the body (keep-alive whitespace, docs/openrouter.md#errors-with-http-200)
+    prefix: bytes = b""
     drop: bool = False  # close the connection without answering
     drop_after_headers: bool = False  # send the head and part of the body, then close
     note: str = ""  # for the request log
@@ -69,7 +71,8 @@ class Reply:
 
 
 def dump_json(payload: Any) -> bytes:
-    # Compact like the real API; floats keep Python's shortest round-trip repr, so 0.045 stays 0.045.
+    # Compact like the real API; floats keep Python's shortest round-trip repr, so 0.045 stays
+    # 0.045.
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
@@ -80,7 +83,8 @@ def error_payload(
     *,
     user_id: str | None = None,
 ) -> dict[str, Any]:
-    # openrouter-protocol.md §6A envelope; recorded bodies put "message" before "code" (§6B, §6C).
+    # docs/openrouter.md#envelope envelope; recorded bodies put "message" before "code"
+    # (docs/openrouter.md#status-codes, docs/openrouter.md#error-metadata).
     error: dict[str, Any] = {"message": message, "code": code}
     if metadata is not None:
         error["metadata"] = dict(metadata)
@@ -115,13 +119,15 @@ class ApiError(Exception):
 
 
 def invalid_request(detail: str) -> ApiError:
-    # §6B's 400 message, with what was wrong appended (the real wording for schema failures is not
-    # recorded; see §11).
+    # docs/openrouter.md#status-codes's 400 message, with what was wrong appended (the real wording
+    # for schema failures is not recorded; see docs/openrouter.md#not-confirmed).
     return ApiError(400, f"Invalid request parameters: {detail}", {"error_type": "invalid_request"})
 
 
-def capability_rejection(model_id: str, rejections: list[tuple[str, str, str]]) -> ApiError:
-    """openrouter-protocol.md §6C: recorded capability rejection on /images.
+def capability_rejection(
+    model_id: str, rejections: list[tuple[str, str, str]], provider: str = PROVIDER_NAME
+) -> ApiError:
+    """docs/openrouter.md#error-metadata: recorded capability rejection on /images.
 
     Each rejection is (parameter, shown value, reason). Recorded with one parameter:
     `... parameter(s): n "5". Provider rejections: Black Forest Labs: n: must be exactly 1`; several
@@ -132,7 +138,7 @@ def capability_rejection(model_id: str, rejections: list[tuple[str, str, str]]) 
     return ApiError(
         400,
         f"No provider for {model_id} supports the requested parameter(s): {params}. "
-        f"Provider rejections: {PROVIDER_NAME}: {reasons}",
+        f"Provider rejections: {provider}: {reasons}",
         {
             "routing_funnel": [{"step": "Initial Endpoints", "endpoint_count": 1}],
             "failed_routing_step": "Filter by Image Capabilities",
@@ -141,7 +147,8 @@ def capability_rejection(model_id: str, rejections: list[tuple[str, str, str]]) 
 
 
 def provider_error(status: int, raw: str) -> ApiError:
-    # §6C "Provider error": generic message, the upstream text in metadata.raw.
+    # docs/openrouter.md#error-metadata "Provider error": generic message, the upstream text in
+    # metadata.raw.
     return ApiError(
         status,
         "Provider returned error",
@@ -151,6 +158,7 @@ def provider_error(status: int, raw: str) -> ApiError:
 
 
 def image_error(index: int, error_type: str, detail: str, status: int = 400) -> ApiError:
-    # §3C: typed image errors (invalid_image, image_too_large, unsupported_image_format, ...) in
-    # metadata.error_type (§6C); the message wording is not recorded.
+    # docs/openrouter.md#references-and-size-limits: typed image errors (invalid_image,
+    # image_too_large, unsupported_image_format, ...) in metadata.error_type
+    # (docs/openrouter.md#error-metadata); the message wording is not recorded.
     return ApiError(status, f"Reference image {index + 1}: {detail}", {"error_type": error_type})

@@ -361,7 +361,8 @@ def test_reconcile_settles_what_the_api_and_the_pids_can_tell(
     assert result.exit_code == 0, result.stderr
     assert_no_key(result)
     rows = {r["id"]: r for r in json_lines(result.stdout)}
-    assert rows[lost]["status"] == "ok"
+    # Billed, but its image never arrived: counted at the charge, and never `ok`.
+    assert rows[lost]["status"] == "failed"
     assert rows[lost]["charged_micros"] == sandbox.spent_micros() == 30_000
     assert rows[lost]["provider"] == "Black Forest Labs"
     assert rows[old]["status"] == "failed"
@@ -372,7 +373,7 @@ def test_reconcile_settles_what_the_api_and_the_pids_can_tell(
     assert rows[live]["status"] == "pending"
     err = " ".join(result.stderr.split())
     assert f"#{lost} " in err
-    assert "unknown → ok: charged $0.030 (estimate $0.030)" in err
+    assert "unknown → failed: charged $0.030, but no image was received" in err
     assert f"#{old} " in err
     assert "unknown → failed" in err
     assert f"#{killed} " in err

@@ -47,8 +47,23 @@ def test_table_lists_the_flux_models_with_their_prices_and_source(sandbox: Sandb
 def test_json_lines_one_object_per_model(sandbox: Sandbox) -> None:
     result = flux2("models", "--json")
     assert result.exit_code == 0, result.stderr
-    models = {m["alias"]: m for m in json_lines(result.stdout)}
-    assert list(models) == ["pro", "max", "flex", "klein"]
+    lines = json_lines(result.stdout)
+    from flux_cli.sandbox.catalog import SANDBOX_MODELS
+
+    assert len(lines) == len(SANDBOX_MODELS) == 18
+    assert [m["alias"] for m in lines[:4]] == ["pro", "max", "flex", "klein"]
+    models = {m["alias"] or m["id"]: m for m in lines}
+    flux3 = models["black-forest-labs/flux-3-image"]
+    assert flux3["resolutions"] == ["768", "1K", "1.5K", "2K", "4K"]
+    assert flux3["seed"] is False
+    assert flux3["price_unit"] == "megapixel"
+    gpt = models["openai/gpt-image-2"]
+    assert gpt["price_unit"] == "token"
+    assert gpt["first_mp_usd"] == 0.12288  # $0.00003 per token × 4,096 tokens per megapixel
+    assert gpt["prompt_token_usd"] == 0.000005
+    assert models["bytedance-seed/seedream-4.5"]["price_unit"] == "image"
+    assert models["inclusionai/ming-image-0.1-design-layer"]["min_references"] == 1
+    assert models["meta/muse-image"]["aspect_ratios"] == []
     pro = models["pro"]
     assert pro["id"] == ALIASES["pro"]
     assert (pro["first_mp_usd"], pro["extra_mp_usd"], pro["reference_mp_usd"]) == (
@@ -102,8 +117,10 @@ def test_model_notes_go_to_stderr(sandbox: Sandbox) -> None:
     result = flux2("models", "--json")
     assert result.exit_code == 0
     models = json_lines(result.stdout)
-    assert {m["price_source"] for m in models} == {"embedded"}
-    assert result.stderr.count("note: ") == 4
+    flux2_models = [m for m in models if m["alias"]]
+    assert {m["price_source"] for m in flux2_models} == {"embedded"}
+    assert {m["price_source"] for m in models if not m["alias"]} == {None}
+    assert result.stderr.count("note: ") == len(models)
     assert "using the embedded prices" in " ".join(result.stderr.split())
 
 
@@ -114,10 +131,13 @@ def test_a_bad_base_url_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "plain http" in result.stderr
 
 
-def test_sandbox_lists_the_embedded_table_and_caches_nothing() -> None:
+def test_sandbox_lists_the_recorded_catalog_and_caches_nothing() -> None:
     result = flux2("models", "--sandbox", "--json")
     assert result.exit_code == 0, result.stderr
-    assert [m["alias"] for m in json_lines(result.stdout)] == ["pro", "max", "flex", "klein"]
+    lines = json_lines(result.stdout)
+    assert [m["alias"] for m in lines[:4]] == ["pro", "max", "flex", "klein"]
+    assert "black-forest-labs/flux-3-image" in {m["id"] for m in lines}
+    assert len(lines) == 18
     assert not cache_dir().exists() or not list(cache_dir().iterdir())
 
 

@@ -336,6 +336,7 @@ def test_the_recorded_generation_body() -> None:
         api_type="image",
         finish_reason="complete",
         cancelled=False,
+        cost_reported=True,
     )
     assert harness.requests[0].url.params["id"] == "gen-img-1790983552-TOdyb7qrp6185EBMwzAV"
 

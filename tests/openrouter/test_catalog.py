@@ -51,10 +51,30 @@ REFERENCE = line("input_reference", 0.015)
 # -- pricing lines ----------------------------------------------------------------------------------
 
 
-def test_the_sandbox_lines_map_onto_the_embedded_rule_for_every_model() -> None:
-    for model in MODELS:
+def test_the_sandbox_lines_map_onto_what_the_sandbox_charges_for_every_model() -> None:
+    embedded = {m.id: m.price for m in MODELS}
+    for model in sandbox_catalog.SANDBOX_MODELS:
         lines = loads(json.dumps(sandbox_catalog.pricing_lines(model)).encode())
-        assert price_rule_from_lines(lines) == model.price
+        rule = price_rule_from_lines(
+            lines, accepts_references=model.max_references > 0, embedded=embedded.get(model.id)
+        )
+        assert rule == model.price, model.id
+
+
+SINGLE = line("output_image", 0.03)  # flux.2-pro as two sources show it
+
+
+def test_the_single_flux_line_confirms_the_embedded_rule() -> None:
+    pro = embedded_model("pro")
+    assert pro is not None
+    assert price_rule_from_lines([SINGLE], embedded=pro.price) == pro.price
+    # A different single price is the live price for every megapixel; references at the
+    # embedded input price (no input line says otherwise).
+    assert price_rule_from_lines([line("output_image", 0.04)], embedded=pro.price) == PriceRule(
+        40_000, 40_000, 15_000
+    )
+    # Without an embedded rule, references cost the output rate (an upper bound).
+    assert price_rule_from_lines([SINGLE]) == PriceRule(30_000, 30_000, 30_000)
 
 
 @pytest.mark.parametrize(
@@ -79,6 +99,34 @@ def test_the_sandbox_lines_map_onto_the_embedded_rule_for_every_model() -> None:
             PriceRule(14_000, 1_000, 1_000),
         ),
         ([line("output_image", 0), line("input_reference", 0)], PriceRule(0, 0, 0)),
+        ([FIRST, ADDITIONAL], PriceRule(30_000, 15_000, 30_000)),  # no reference line
+        (
+            [FIRST, ADDITIONAL, REFERENCE, line("input_text", 0.000001, unit="token")],
+            PriceRule(30_000, 15_000, 15_000, prompt_token=1),
+        ),
+        # The recorded gpt-image-2 lines: 4,096 tokens per megapixel.
+        (
+            [
+                line("input_image", 0.000008, unit="token"),
+                line("input_text", 0.000005, unit="token"),
+                line("output_image", 0.00003, unit="token"),
+            ],
+            PriceRule(122_880, 122_880, 32_768, unit="token", prompt_token=5),
+        ),
+        # The recorded Gemini line: no input line, references at the output rate.
+        (
+            [line("output_image", 0.00006, unit="token")],
+            PriceRule(245_760, 245_760, 245_760, unit="token"),
+        ),
+        # Sub-micro token prices round up per megapixel (klein's $0.00000342 per token).
+        (
+            [line("output_image", "0.00000342", unit="token")],
+            PriceRule(14_009, 14_009, 14_009, unit="token"),
+        ),
+        (
+            [line("output_image", 0.05, unit="image"), line("input_image", 0.01, unit="image")],
+            PriceRule(50_000, 0, 10_000, unit="image"),
+        ),
     ],
 )
 def test_unambiguous_lines(lines: list[dict[str, Any]], rule: PriceRule) -> None:
@@ -88,7 +136,6 @@ def test_unambiguous_lines(lines: list[dict[str, Any]], rule: PriceRule) -> None
 @pytest.mark.parametrize(
     "lines",
     [
-        pytest.param([FIRST, ADDITIONAL], id="no reference line"),
         pytest.param([line("output_image", 0.03, unit="image"), REFERENCE], id="per image"),
         pytest.param([line("output_image", 0.00000732, unit="token"), REFERENCE], id="per token"),
         pytest.param(
@@ -122,10 +169,6 @@ def test_unambiguous_lines(lines: list[dict[str, Any]], rule: PriceRule) -> None
         ),
         pytest.param(
             [FIRST, ADDITIONAL, line("input_reference", 0.015, variant="first")], id="input variant"
-        ),
-        pytest.param(
-            [FIRST, ADDITIONAL, REFERENCE, line("input_text", 0.000001, unit="token")],
-            id="paid prompt",
         ),
         pytest.param(
             [FIRST, ADDITIONAL, REFERENCE, line("request", 0.01, unit="request")], id="per request"
@@ -165,9 +208,15 @@ micros = st.integers(min_value=0, max_value=1_000_000_000)
 
 @given(first=micros, extra=micros, reference=micros)
 def test_sandbox_dollars_round_trip_to_exact_micros(first: int, extra: int, reference: int) -> None:
+    from flux_cli.sandbox.state import usd
+
     rule = PriceRule(first, extra, reference)
-    model = MODELS[0].__class__(**{**MODELS[0].__dict__, "price": rule})
-    body = json.dumps(sandbox_catalog.pricing_lines(model)).encode()
+    lines = [
+        line("output_image", usd(first), variant="first"),
+        line("output_image", usd(extra), variant="additional"),
+        line("input_reference", usd(reference)),
+    ]
+    body = json.dumps(lines).encode()
     assert price_rule_from_lines(loads(body)) == rule  # Decimal, as the client parses it
     assert price_rule_from_lines(json.loads(body)) == rule  # and even from binary floats
 
@@ -184,7 +233,25 @@ def sandbox() -> Iterator[Sandbox]:
 def test_fetch_from_the_sandbox(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENROUTER_API_KEY", CANARY_KEY)  # present, and still never sent
     entries = fetch_catalog(sandbox.base_url)
-    assert list(entries) == [m.id for m in MODELS]
+    assert list(entries) == [m.id for m in sandbox_catalog.SANDBOX_MODELS]
+    for served in sandbox_catalog.SANDBOX_MODELS:
+        # Every model has a live price, the one the sandbox charges.
+        entry = entries[served.id]
+        assert entry.price == served.price, served.id
+        assert entry.price_source == "live"
+        assert entry.resolutions == served.resolutions
+        assert entry.takes_seed == served.takes_seed
+        assert entry.min_references == served.reference_range[0]
+    flux3 = entries["black-forest-labs/flux-3-image"]
+    assert flux3.resolutions == ("768", "1K", "1.5K", "2K", "4K")
+    assert not flux3.takes_seed
+    assert len(flux3.aspect_ratios) == 16
+    assert flux3.max_references == 10
+    assert entries["meta/muse-image"].takes_n is False
+    assert entries["meta/muse-image"].max_references == 0
+    assert entries["inclusionai/ming-image-0.1-design-layer"].min_references == 1
+    assert entries["openai/gpt-image-2"].price is not None
+    assert entries["openai/gpt-image-2"].price.unit == "token"
     for model in MODELS:
         entry = entries[model.id]
         assert entry.price == model.price
@@ -199,7 +266,7 @@ def test_fetch_from_the_sandbox(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatc
         assert entry.alias == model.alias
     routes = [r.route for r in sandbox.requests]
     assert routes.count("image-models") == 1
-    assert routes.count("endpoints") == 4
+    assert routes.count("endpoints") == len(sandbox_catalog.SANDBOX_MODELS)
     assert all("authorization" not in r.headers for r in sandbox.requests)
 
 
@@ -259,9 +326,10 @@ class FakeApi:
     """A catalog server: the FLUX records by default, with overrides per path."""
 
     def __init__(self) -> None:
-        self.models: list[Any] = [sandbox_catalog.image_model_item(m) for m in MODELS]
+        served = [sandbox_catalog.BY_ID[m.id] for m in MODELS]
+        self.models: list[Any] = [sandbox_catalog.image_model_item(m) for m in served]
         self.endpoints: dict[str, Any] = {
-            m.id: sandbox_catalog.endpoints(m, size_passthrough=True) for m in MODELS
+            m.id: sandbox_catalog.endpoints(m, size_passthrough=True) for m in served
         }
         self.overrides: dict[str, httpx.Response] = {}
         self.requests: list[httpx.Request] = []
@@ -307,17 +375,45 @@ def test_a_fifth_model_with_a_megapixel_price(api: FakeApi) -> None:
     assert len(entries) == 5
 
 
-def test_a_fifth_model_priced_per_token_has_no_price(api: FakeApi) -> None:
+def test_a_fifth_model_priced_per_token(api: FakeApi) -> None:
     api.models.append(_record("google/gemini-image"))
     api.endpoints["google/gemini-image"] = {
         "id": "google/gemini-image",
         "endpoints": [_endpoint([line("output_image", 0.00006, unit="token")], "google-ai-studio")],
     }
     entry = fetch_catalog(BASE, transport=api.transport())["google/gemini-image"]
+    assert entry.price == PriceRule(245_760, 245_760, 245_760, unit="token")
+    assert entry.price_source == "live"
+
+
+def test_a_fifth_model_priced_per_request_has_no_price(api: FakeApi) -> None:
+    api.models.append(_record("acme/vague"))
+    api.endpoints["acme/vague"] = {
+        "id": "acme/vague",
+        "endpoints": [_endpoint([line("output_image", 0.02, unit="request")], "acme")],
+    }
+    entry = fetch_catalog(BASE, transport=api.transport())["acme/vague"]
     assert entry.price is None
     assert entry.price_source is None
     assert entry.note is not None
-    assert "megapixel" in entry.note
+    assert "cannot be read as a price" in entry.note
+
+
+def test_a_zero_live_price_is_not_believed(api: FakeApi) -> None:
+    api.endpoints[PRO]["endpoints"][0]["pricing"] = [line("output_image", 0)]
+    api.models.append(_record("acme/free"))
+    api.endpoints["acme/free"] = {
+        "id": "acme/free",
+        "endpoints": [_endpoint([line("output_image", 0), line("input_image", 0)], "acme")],
+    }
+    entries = fetch_catalog(BASE, transport=api.transport())
+    pro = embedded_model("pro")
+    assert pro is not None
+    assert entries[PRO].price == pro.price
+    assert entries[PRO].price_source == "embedded"
+    assert entries[PRO].note == C.ZERO_NOTE
+    assert entries["acme/free"].price is None
+    assert "$0" in (entries["acme/free"].note or "")
 
 
 def test_ambiguous_flux_lines_fall_back_to_embedded_prices(api: FakeApi) -> None:

@@ -62,6 +62,74 @@ DOCUMENTED_EXTRAS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     ),
 ]
 
+_KEY_DATA = (
+    "paths", "/key", "get", "responses", "200", "content", "application/json", "schema",
+    "properties", "data", "properties",
+)  # fmt: skip
+_NULLABLE_STRING = {"type": ["string", "null"]}
+# docs/openrouter.md#key: the /key fields of the current SDK (`openrouter` 1.3.84,
+# `GetCurrentKeyData`, `KeyBudget`), newer than this OpenAPI copy.
+KEY_BUDGET = {
+    "type": "object",
+    "properties": {
+        "budget_id": _NULLABLE_STRING,
+        "guardrail_id": _NULLABLE_STRING,
+        "include_byok": {"type": "boolean"},
+        "limit_usd": {"type": "number"},
+        "remaining_usd": {"type": "number"},
+        "reset_interval": {"enum": ["daily", "weekly", "monthly", None]},
+        "resets_at": {"type": ["string", "null"], "format": "date-time"},
+        "scope": {
+            "enum": [
+                "workspace_default_member",
+                "workspace_default_key",
+                "member",
+                "api_key",
+                "workspace",
+                "key_limit",
+            ]
+        },
+        "spend_usd": {"type": "number"},
+    },
+    "required": [
+        "budget_id",
+        "guardrail_id",
+        "include_byok",
+        "limit_usd",
+        "remaining_usd",
+        "reset_interval",
+        "resets_at",
+        "scope",
+        "spend_usd",
+    ],
+    "additionalProperties": False,
+}
+DOCUMENTED_EXTRAS += [
+    (_KEY_DATA, "budgets", {"type": "array", "items": KEY_BUDGET}),
+    (_KEY_DATA, "effective_budget", {"anyOf": [KEY_BUDGET, {"type": "null"}]}),
+    (
+        _KEY_DATA,
+        "allowed_data_regions",
+        {"type": "array", "items": {"enum": ["global", "europe", "us"]}},
+    ),
+    (
+        _KEY_DATA,
+        "free_model_daily_requests",
+        {
+            "type": "object",
+            "properties": {
+                "used": {"type": "integer"},
+                "limit": {"type": "integer"},
+                "remaining": {"type": "integer"},
+            },
+            "required": ["used", "limit", "remaining"],
+            "additionalProperties": False,
+        },
+    ),
+    (_KEY_DATA, "organization_id", _NULLABLE_STRING),
+    (_KEY_DATA, "workspace_id", _NULLABLE_STRING),
+]
+
 # §4A / §9.7: token counts can be floats (14417.92) although the schema says integer. The
 # fractional-tokens fault is checked against a copy where these are numbers.
 FRACTIONAL_TOKEN_FIELDS: list[tuple[str, ...]] = [

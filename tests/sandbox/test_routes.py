@@ -12,7 +12,9 @@ from flux_cli.models import MODELS
 from flux_cli.sandbox import SANDBOX_KEY, Sandbox, SandboxConfig
 from tests.sandbox.helpers import (
     ALL_MODELS,
+    FLEX,
     KLEIN,
+    MAX,
     PRO,
     chat,
     data_url,
@@ -148,9 +150,17 @@ def test_chat_stream_sends_sse_with_usage_last(client: httpx.Client) -> None:
 
 
 def test_image_models_lists_the_recorded_records(anon: httpx.Client) -> None:
+    from flux_cli.sandbox.recorded import RECORDED_MODELS
+
     body = anon.get("/images/models").json()
-    assert [m["id"] for m in body["data"]] == list(ALL_MODELS)
-    pro = body["data"][0]
+    ids = [m["id"] for m in body["data"]]
+    # The recorded listing in its order, then the FLUX.2 models it omits.
+    assert ids == [m["id"] for m in RECORDED_MODELS] + [MAX, FLEX, KLEIN]
+    assert len(ids) == 18
+    for served, recorded in zip(body["data"], RECORDED_MODELS, strict=False):
+        assert {k: v for k, v in served.items() if k != "endpoints"} == recorded
+        assert served["endpoints"] == f"/api/v1/images/models/{served['id']}/endpoints"
+    pro = next(m for m in body["data"] if m["id"] == PRO)
     assert pro["supported_parameters"] == {
         "aspect_ratio": {
             "type": "enum",
@@ -161,9 +171,20 @@ def test_image_models_lists_the_recorded_records(anon: httpx.Client) -> None:
         "input_references": {"type": "range", "min": 0, "max": 8},
         "seed": {"type": "boolean"},
     }
-    assert pro["endpoints"] == "/api/v1/images/models/black-forest-labs/flux.2-pro/endpoints"
     assert pro["supports_streaming"] is False
-    assert body["data"][3]["supported_parameters"]["input_references"]["max"] == 4
+    flux3 = next(m for m in body["data"] if m["id"] == "black-forest-labs/flux-3-image")
+    assert flux3["supported_parameters"]["resolution"]["values"] == [
+        "768",
+        "1K",
+        "1.5K",
+        "2K",
+        "4K",
+    ]
+    assert "seed" not in flux3["supported_parameters"]
+    assert len(flux3["supported_parameters"]["aspect_ratio"]["values"]) == 16
+    muse = next(m for m in body["data"] if m["id"] == "meta/muse-image")
+    assert muse["supported_parameters"] == {}
+    assert body["data"][-1]["supported_parameters"]["input_references"]["max"] == 4
 
 
 def test_endpoints_carry_passthrough_and_pricing(anon: httpx.Client) -> None:
@@ -179,16 +200,27 @@ def test_endpoints_carry_passthrough_and_pricing(anon: httpx.Client) -> None:
         "steps",
         "guidance",
     ]
+    # The single-line form (docs/openrouter-flux2.md#prices-on-openrouter), no variants.
     assert endpoint["pricing"] == [
-        {"billable": "output_image", "unit": "megapixel", "cost_usd": 0.06, "variant": "first"},
-        {
-            "billable": "output_image",
-            "unit": "megapixel",
-            "cost_usd": 0.06,
-            "variant": "additional",
-        },
-        {"billable": "input_reference", "unit": "megapixel", "cost_usd": 0.06},
+        {"billable": "output_image", "unit": "megapixel", "cost_usd": 0.06},
     ]
+
+
+def test_recorded_endpoints_are_served_as_recorded(anon: httpx.Client) -> None:
+    body = anon.get("/images/models/openai/gpt-image-2/endpoints").json()
+    (endpoint,) = body["endpoints"]
+    assert endpoint["pricing"] == [
+        {"billable": "input_image", "unit": "token", "cost_usd": 0.000008},
+        {"billable": "input_text", "unit": "token", "cost_usd": 0.000005},
+        {"billable": "output_image", "unit": "token", "cost_usd": 0.00003},
+    ]
+    assert endpoint["allowed_passthrough_parameters"] == ["moderation"]
+    assert endpoint["supports_streaming"] is True
+    gemini = anon.get("/images/models/google/gemini-3.1-flash-image/endpoints").json()
+    assert gemini["endpoints"][0]["pricing"] == [
+        {"billable": "output_image", "unit": "token", "cost_usd": 0.00006}
+    ]
+    assert gemini["endpoints"][0]["allowed_passthrough_parameters"] == ["cachedContent"]
 
 
 def test_endpoints_without_size_passthrough_keep_other_knobs() -> None:
@@ -209,10 +241,11 @@ def test_endpoints_of_an_unknown_model_is_404(anon: httpx.Client) -> None:
 @pytest.mark.parametrize("query", ["?output_modalities=image", "?output_modalities=all"])
 def test_models_with_an_image_filter_lists_flux(anon: httpx.Client, query: str) -> None:
     body = anon.get("/models" + query).json()
-    assert [m["id"] for m in body["data"]] == list(ALL_MODELS)
-    assert body["total_count"] == 4
+    ids = [m["id"] for m in body["data"]]
+    assert set(ALL_MODELS) <= set(ids)
+    assert body["total_count"] == len(ids) == 18
     assert body["links"] == {"next": None}
-    pro = body["data"][0]
+    pro = body["data"][ids.index(PRO)]
     assert pro["pricing"] == {"prompt": "0", "completion": "0"}
     assert pro["architecture"]["modality"] == "text+image->image"
     assert pro["supported_parameters"] == ["seed"]
@@ -423,7 +456,7 @@ def test_reference_limits(client: httpx.Client, model: str, count: int, ok: bool
 
 
 @pytest.mark.parametrize(
-    "model", ["pro", "flux.2-pro", "openai/gpt-image-1", "black-forest-labs/FLUX.2-pro"]
+    "model", ["pro", "flux.2-pro", "openai/gpt-image-1-mini", "black-forest-labs/FLUX.2-pro"]
 )
 def test_aliases_and_unknown_ids_are_not_valid_models(client: httpx.Client, model: str) -> None:
     response = generate(client, model=model)

@@ -1,0 +1,241 @@
+"""Settling ledger rows whose outcome is not known, believing only what is true.
+
+`reconcile` looks at one API's rows and returns what it changed; the CLI renders the result.
+
+1. unknown rows, and pending rows whose process is gone, that carry a generation id: ask
+   `/generation` (docs/openrouter.md#generation-lookup). A record is believed only when its id
+   is the row's id, its model the row's model, and its cost finite, not negative and at most
+   `SANE_MULTIPLE` times the row's estimate (docs/reliability.md#double-charges); otherwise the
+   row is flagged and keeps counting at its estimate. A believed record settles the row `ok`
+   with the charge, or `failed` with the charge when the call left no image file (a call that
+   produced no file is never `ok`). No record and older than `GRACE` → `failed` (OpenRouter's
+   records appear within minutes, so it was not billed); younger → unknown.
+2. pending rows whose process is gone and that have no id → unknown (may have been billed).
+Pending rows of live processes are left to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+from flux_cli.openrouter.errors import BadResponseError
+
+if TYPE_CHECKING:
+    from flux_cli.ledger import Ledger, Row
+    from flux_cli.openrouter.account import GenerationInfo
+
+GRACE = timedelta(hours=1)
+#: A reported charge above this many times the estimate is a misreading, not a charge.
+SANE_MULTIPLE = 10
+#: The ceiling for a row whose estimate is 0 (a call counted as free).
+SANE_FLOOR_MICROS = 1_000_000
+
+Status = Literal["ok", "failed", "unknown"]
+Lookup = Callable[[str], "GenerationInfo | None"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One row reconcile changed (or flagged: `status` is then the row's unchanged status)."""
+
+    row: Row
+    status: Status
+    detail: str
+    flagged: bool = False
+
+
+@dataclass
+class Outcome:
+    changes: list[Change] = field(default_factory=list)
+    still_unknown: int = 0  # ids /generation does not know yet
+    skipped: list[tuple[Row, str]] = field(default_factory=list)  # ids that are not ids
+    notes: list[str] = field(default_factory=list)  # what a person should know, in order
+    nothing_to_do: bool = False
+
+    @property
+    def changed(self) -> int:
+        return sum(not c.flagged for c in self.changes)
+
+
+def believe(row: Row, found: GenerationInfo) -> str | None:
+    """Why the `/generation` record cannot be this row's charge, or None when it can."""
+    if found.id != row.generation_id:
+        return "its id is another call's"
+    if found.model is None or found.model.lower() != row.model.lower():
+        return "its model is not the model of the call"
+    cost = found.total_cost_micros
+    if cost is None and found.cost_reported:
+        return "its cost is not a usable number"
+    if cost is None:
+        return None  # no charge reported: counted at the estimate
+    if cost < 0:
+        return "its cost is negative"
+    ceiling = row.estimate_micros * SANE_MULTIPLE if row.estimate_micros > 0 else SANE_FLOOR_MICROS
+    if cost > ceiling:
+        return f"its cost is more than {SANE_MULTIPLE} times the estimate"
+    return None
+
+
+def reconcile(
+    ledger: Ledger,
+    label: str,
+    now: datetime,
+    lookup: Lookup | None,
+    *,
+    sandbox: bool = False,
+) -> Outcome:
+    """Settle what can be settled. `lookup` asks `/generation` for an id (None when there is
+    no API to ask); `sandbox`: the `--sandbox` runs, whose sandboxes are gone."""
+    outcome = Outcome()
+    stale = ledger.stale_pending(label, now=now, older_than=GRACE)
+    unknown = ledger.rows(label, statuses=("unknown",))
+    lookups = [r for r in (*unknown, *stale) if r.generation_id]
+    orphans = [r for r in stale if not r.generation_id]
+    if lookups and (sandbox or lookup is None):
+        outcome.notes.append(
+            "each --sandbox run had its own sandbox, now gone, so generation ids of "
+            "--sandbox calls cannot be looked up; unknown calls stay counted at their estimate"
+        )
+        orphans += [r for r in stale if r.generation_id]
+        lookups = []
+        if not orphans:
+            outcome.nothing_to_do = True
+            return outcome
+    if not lookups and not orphans:
+        outcome.nothing_to_do = True
+        if not unknown:
+            outcome.notes.append("nothing to reconcile: no pending or unknown calls")
+        else:
+            outcome.notes.append(
+                f"nothing to reconcile: {_calls(len(unknown))} of unknown outcome with no "
+                "generation id to look up; they stay counted at their estimate"
+            )
+        return outcome
+    if lookups:
+        assert lookup is not None
+        _look_up(ledger, lookups, lookup, now, outcome)
+    for row in orphans:
+        if row.hostname == ledger.hostname and now - row.created_at < GRACE:
+            reason = f"the process that sent it (pid {row.pid}) is gone"
+        else:
+            reason = "pending for more than an hour"
+        if _settle(ledger, row, "unknown", None, None, f"reconciled: {reason}"):
+            outcome.changes.append(
+                Change(
+                    row,
+                    "unknown",
+                    f"{reason}; may have been billed, counted at its estimate "
+                    + _money(row.estimate_micros),
+                )
+            )
+    return outcome
+
+
+def _look_up(
+    ledger: Ledger, rows: Sequence[Row], lookup: Lookup, now: datetime, outcome: Outcome
+) -> None:
+    for row in rows:
+        assert row.generation_id is not None
+        try:
+            found = lookup(row.generation_id)
+        except ValueError:
+            outcome.skipped.append((row, "the recorded generation id is not one"))
+            continue
+        except BadResponseError as exc:
+            outcome.skipped.append((row, f"/generation answered what cannot be used ({exc})"))
+            continue
+        if found is not None:
+            doubt = believe(row, found)
+            if doubt is not None:
+                _flag(ledger, row, doubt, outcome)
+                continue
+            charge = found.total_cost_micros
+            charged = (
+                f"charged {_money(charge)}"
+                if charge is not None
+                else "no charge reported, counted at the estimate"
+            )
+            if not row.paths:
+                # Billed, but no image came back: counted at its charge, never `ok`.
+                if _settle(
+                    ledger, row, "failed", charge, found.provider, "reconciled: billed, no image"
+                ):
+                    outcome.changes.append(
+                        Change(row, "failed", f"{charged}, but no image was received")
+                    )
+            elif _settle(ledger, row, "ok", charge, found.provider, None):
+                outcome.changes.append(
+                    Change(row, "ok", f"{charged} (estimate {_money(row.estimate_micros)})")
+                )
+        elif now - row.created_at >= GRACE:
+            reason = "not known to /generation after an hour: not billed"
+            if _settle(ledger, row, "failed", None, None, f"reconciled: {reason}"):
+                outcome.changes.append(Change(row, "failed", reason))
+        elif row.status == "pending":
+            reason = "its process is gone and /generation does not know the id yet"
+            if _settle(ledger, row, "unknown", None, None, f"reconciled: {reason}"):
+                outcome.changes.append(Change(row, "unknown", f"{reason}; may have been billed"))
+            outcome.still_unknown += 1
+        else:
+            outcome.still_unknown += 1
+
+
+def _flag(ledger: Ledger, row: Row, doubt: str, outcome: Outcome) -> None:
+    """Keep the row unsettled, counting at its estimate, and say why the record was not believed."""
+    note = f"reconcile: the /generation record was not believed ({doubt})"
+    status: Status = "unknown"
+    if row.status == "pending":
+        _settle(ledger, row, "unknown", None, None, note)
+    else:
+        ledger.update(row.id, status=status, error=note)
+    outcome.changes.append(
+        Change(
+            row,
+            status,
+            f"/generation record not believed: {doubt}; still counted at its estimate "
+            + _money(row.estimate_micros),
+            flagged=True,
+        )
+    )
+
+
+def _settle(
+    ledger: Ledger,
+    row: Row,
+    status: Status,
+    charged_micros: int | None,
+    provider: str | None,
+    note: str | None,
+) -> bool:
+    """Resolve a pending/unknown row (never one settled meanwhile) and keep why in `error`."""
+    if not ledger.resolve(row.id, status=status, charged_micros=charged_micros, provider=provider):
+        return False
+    if note is not None:
+        ledger.update(row.id, status=status, error=note)
+    return True
+
+
+def generation_lookup(base_url: str, key: object) -> tuple[Lookup, Callable[[], None]]:
+    """A `/generation` lookup over one client, and how to close it."""
+    from flux_cli.openrouter import account
+    from flux_cli.openrouter.client import OpenRouterClient, Timeouts
+
+    client = OpenRouterClient(base_url, key, timeouts=Timeouts(attempt=60.0))  # type: ignore[arg-type]
+
+    def lookup(generation_id: str) -> GenerationInfo | None:
+        return account.generation(client, generation_id)
+
+    return lookup, client.close
+
+
+def _money(micros: int | None) -> str:
+    from flux_cli.pricing import format_usd
+
+    return "unknown" if micros is None else format_usd(micros)
+
+
+def _calls(n: int) -> str:
+    return f"{n} call" if n == 1 else f"{n} calls"

@@ -1,0 +1,74 @@
+"""Model options as flags and batch fields: sent as `provider.options["black-forest-labs"]`
+where the endpoint allows them (docs/openrouter-flux2.md#provider-options), refused before
+sending where it does not, and kept in the recipe so `--from` makes the same request."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flux_cli.sandbox import Sandbox
+from tests.e2e.conftest import Flux2
+
+pytestmark = pytest.mark.e2e
+
+
+def _bodies(sandbox: Sandbox) -> list[dict]:  # type: ignore[type-arg]
+    return [r.body for r in sandbox.requests if r.path.endswith("/images")]
+
+
+def test_flex_options_are_sent_and_repeated_by_from(
+    flux2: Flux2, sandbox: Sandbox, workdir: Path
+) -> None:
+    flags = ["--steps", "20", "--guidance", "3.5", "--safety-tolerance", "4", "--prompt-upsampling"]
+    result = flux2("generate", "a fox", "-m", "flex", "--json", *flags)
+    result.assert_clean()
+    assert result.returncode == 0, result.stderr
+    (body,) = _bodies(sandbox)
+    assert body["provider"] == {
+        "options": {
+            "black-forest-labs": {
+                "steps": 20,
+                "guidance": 3.5,
+                "safety_tolerance": 4,
+                "prompt_upsampling": True,
+            }
+        }
+    }
+    path = json.loads(result.out)["path"]
+    again = flux2("generate", "--from", path, "--json")
+    assert again.returncode == 0, again.stderr
+    first, second = _bodies(sandbox)
+    assert second["provider"] == first["provider"]
+    assert second["seed"] == first["seed"]
+    assert second["prompt"] == first["prompt"]
+
+
+def test_an_option_the_endpoint_does_not_allow_is_refused_before_sending(
+    flux2: Flux2, sandbox: Sandbox
+) -> None:
+    result = flux2("generate", "a fox", "-m", "klein", "--guidance", "3")
+    result.assert_clean()
+    assert result.returncode == 2
+    assert "does not take --guidance" in result.stderr
+    assert _bodies(sandbox) == []
+
+
+def test_batch_lines_carry_options_and_resolution(
+    flux2: Flux2, sandbox: Sandbox, workdir: Path
+) -> None:
+    lines = [
+        {"prompt": "one", "model": "flex", "steps": 12},
+        {"prompt": "two", "model": "black-forest-labs/flux-3-image", "resolution": "768"},
+        {"prompt": "three", "model": "klein", "steps": 12},
+    ]
+    (workdir / "batch.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    result = flux2("generate", "--batch", "batch.jsonl", "--json", "-q")
+    assert result.returncode != 0  # the klein line is refused
+    bodies = {b["prompt"]: b for b in _bodies(sandbox)}
+    assert set(bodies) == {"one", "two"}
+    assert bodies["one"]["provider"]["options"]["black-forest-labs"] == {"steps": 12}
+    assert bodies["two"]["resolution"] == "768"
+    assert "seed" not in bodies["two"]
