@@ -30,7 +30,7 @@ def csv_safe(value: object) -> object:
         return ""
     if not isinstance(value, str):
         return value
-    text = _ANSI.sub("", value)
+    text = re.sub(_ANSI, "", value)
     if text.startswith(_FORMULA_START):
         text = "'" + text
-    return _CONTROL.sub("", text)
+    return re.sub(_CONTROL, "", text)
