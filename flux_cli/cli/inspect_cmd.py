@@ -48,8 +48,9 @@ def inspect_command(
     ] = False,
     preview_protocol: PreviewProtocolOption = None,
 ) -> None:
-    """Show what an image made by flux2 carries: prompt, model, seed, size, cost, generation id,
-    and its content credentials (C2PA).
+    """Show what an image carries: flux2's recipe and its content credentials (C2PA).
+
+    The recipe: prompt, model, seed, size, cost and generation id.
 
     Reads the recipe flux2 embeds in every image it writes (see --metadata), or the XMP sidecar
     next to an image whose content credentials it kept, e.g.
@@ -95,7 +96,9 @@ def run_inspect(app: App, path: Path, *, json_output: bool, preview: bool = Fals
             "content_credentials": credentials.to_dict(),
             # The recipe keeps money as exact decimal text; beside it, the shared vocabulary.
             **money("charged", micros_from_text(found.recipe.cost_usd if found.recipe else None)),
-            **money("estimate", micros_from_text(found.recipe.estimate_usd if found.recipe else None)),
+            **money(
+                "estimate", micros_from_text(found.recipe.estimate_usd if found.recipe else None)
+            ),
         }
         app.display(json_text(record))
     else:

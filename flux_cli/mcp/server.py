@@ -221,12 +221,17 @@ def _image_result(tool: str, made: Made) -> CallToolResult:
         return result
     images = [_image_record(r) for r in made.written]
     failed = [_failure_record(r) for r in made.failed]
-    charges = [r["cost_usd"] for r in made.written + made.failed if r.get("cost_usd") is not None]
+    charges = [
+        r["charged_micros"]
+        for r in made.written + made.failed
+        if isinstance(r.get("charged_micros"), int)
+    ]
     data: dict[str, Any] = {
         "images": images,
         "failed": failed,
         "estimate_usd": usd(made.estimate_micros),
-        "charged_usd": round(sum(charges), 6) if charges else None,
+        "charged_usd": usd(sum(charges)) if charges else None,
+        "charged_micros": sum(charges) if charges else None,
         "notes": made.notes,
     }
     lines = [
@@ -267,7 +272,9 @@ def _image_record(record: dict[str, Any]) -> dict[str, Any]:
         "bytes",
         "sha256",
         "estimate_usd",
-        "cost_usd",
+        "estimate_micros",
+        "charged_usd",
+        "charged_micros",
         "generation_id",
         "elapsed_s",
     )
@@ -282,7 +289,8 @@ def _failure_record(record: dict[str, Any]) -> dict[str, Any]:
         "error": record.get("error"),
         "may_have_been_billed": code == ExitCode.OUTCOME_UNKNOWN,
         "generation_id": record.get("generation_id"),
-        "cost_usd": record.get("cost_usd"),
+        "charged_usd": record.get("charged_usd"),
+        "charged_micros": record.get("charged_micros"),
     }
 
 

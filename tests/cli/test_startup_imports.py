@@ -64,6 +64,7 @@ def test_version_builds_no_command() -> None:
         "flux_cli.cli.boundary",
         "flux_cli.cli.coercion",
         "flux_cli.cli.context",
+        "flux_cli.cli.helpfmt",  # how help and usage errors are worded: no command
     }
 
 

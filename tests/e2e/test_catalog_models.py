@@ -75,7 +75,7 @@ def test_generate_with_every_model(flux2: Flux2, sandbox: Sandbox, model: Sandbo
     assert row.status == "ok"
     assert row.model == model.id
     # The estimate is the charge: client and sandbox price from the same lines.
-    assert row.charged_micros == row.estimate_micros == usd_to_micros(str(record["cost_usd"]))
+    assert row.charged_micros == row.estimate_micros == usd_to_micros(str(record["charged_usd"]))
     (generation,) = sandbox.ledger.generations()
     assert row.generation_id == generation.id
     body = next(r.body for r in sandbox.requests if r.path.endswith("/images"))
@@ -132,7 +132,7 @@ def test_flux3_resolution_tiers_and_ratios(flux2: Flux2, sandbox: Sandbox) -> No
     assert body["aspect_ratio"] == "7:5"
     assert "seed" not in body
     # 1808×1296 is 2.23 MP, billed as 3 at $0.04.
-    assert json.loads(result.out)["cost_usd"] == 0.12
+    assert json.loads(result.out)["charged_usd"] == 0.12
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,7 @@ def test_make_image_writes_the_file_returns_a_thumbnail_and_a_ledger_row(tmp_pat
     assert path.parent == (tmp_path / "out").resolve()
     assert path.name.endswith("-pro-7-a-red-fox.jpg")
     assert hashlib.sha256(path.read_bytes()).hexdigest() == image["sha256"]
-    assert (image["estimate_usd"], image["cost_usd"]) == (0.03, 0.03)
+    assert (image["estimate_usd"], image["charged_usd"]) == (0.03, 0.03)
     assert image["generation_id"].startswith("gen-")
     assert data["charged_usd"] == 0.03
     thumbs = [block for block in result.content if block.type == "image"]
