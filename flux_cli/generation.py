@@ -10,16 +10,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from flux_cli.choices import FORMATS
 from flux_cli.errors import UsageError
 from flux_cli.models import MODELS, PriceRule, embedded_model, resolve_model_id
 from flux_cli.openrouter.wire import ImageRequest
 from flux_cli.pricing import TOKENS_PER_MEGAPIXEL, Estimate, billed_megapixels, estimate
+from flux_cli.sizes import SizeError, nearest_aspect_ratio, output_size
 
 if TYPE_CHECKING:
     from flux_cli.openrouter.catalog import Catalog, CatalogEntry
-from flux_cli.sizes import SizeError, nearest_aspect_ratio, output_size
 
-FORMATS = ("png", "jpeg", "webp")
 MAX_COUNT = 16
 MAX_SEED = 2**32 - 1
 MAX_PROMPT_CHARS = 32_000

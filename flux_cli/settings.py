@@ -26,19 +26,23 @@ from pathlib import Path
 from typing import Any
 
 from flux_cli import paths
+from flux_cli.choices import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_NAME_TEMPLATE,
+    FORMATS,
+    MAX_CONCURRENCY,
+    METADATA_LEVELS,
+    MIN_CONCURRENCY,
+    ROUTES,
+)
 from flux_cli.errors import UsageError
 from flux_cli.models import ALIASES, FLUX2_ASPECT_RATIOS
 from flux_cli.pricing import usd_to_micros
 
 BUDGET_DAILY_ENV = "FLUX2_BUDGET_DAILY_USD"
 BUDGET_MONTHLY_ENV = "FLUX2_BUDGET_MONTHLY_USD"
-# The same as flux_cli.output.DEFAULT_TEMPLATE (a test holds them equal); importing output here
-# would put its file-system machinery on the start-up path of every command that reads settings.
-DEFAULT_OUTPUT_TEMPLATE = "{date}-{time}-{model}-{seed}-{slug}.{ext}"
-FORMATS = ("png", "jpeg", "webp")
-METADATA_MODES = ("full", "minimal", "none")
-ROUTES = ("images", "chat")
-MIN_CONCURRENCY, MAX_CONCURRENCY = 1, 32
+DEFAULT_OUTPUT_TEMPLATE = DEFAULT_NAME_TEMPLATE
+METADATA_MODES = METADATA_LEVELS
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
@@ -250,7 +254,7 @@ SCHEMA: tuple[Setting, ...] = (
     Setting(
         "concurrency",
         f"integer {MIN_CONCURRENCY}-{MAX_CONCURRENCY}",
-        4,
+        DEFAULT_CONCURRENCY,
         "FLUX2_CONCURRENCY",
         "parallel requests for -n and --batch",
         _concurrency,
@@ -384,7 +388,7 @@ class Settings:
     output_template: str = DEFAULT_OUTPUT_TEMPLATE
     metadata: str = "full"
     route: str = "images"
-    concurrency: int = 4
+    concurrency: int = DEFAULT_CONCURRENCY
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -38,7 +38,7 @@ def _box(console: Console) -> object:
     return box.SIMPLE if encoding.startswith("utf") else box.ASCII2
 
 
-def _table(console: Console, title: str) -> Table:
+def styled_table(console: Console, title: str) -> Table:
     from rich.table import Table
 
     return Table(
@@ -74,7 +74,7 @@ def estimate_table(
     from rich.text import Text
 
     who = f"{alias} · {model_id}" + (f" · {provider}" if provider else "")
-    table = _table(console, f"Estimate · {who}")
+    table = styled_table(console, f"Estimate · {who}")
     where = "images" if route == "images" else "chat/completions"
     table.caption = f"prices: {price_source} · route: /{where}"
     if len(estimate.lines) > 1:  # one price needs no sum
@@ -135,7 +135,7 @@ def charged_table(console: Console, rows: Sequence[Charged]) -> Table:
         return _charged_block(console, rows[0])
     from rich.text import Text
 
-    table = _table(console, "Charged")
+    table = styled_table(console, "Charged")
     table.add_column("image")
     table.add_column("charged", justify="right")
     table.add_column("vs estimate", justify="right")
@@ -171,7 +171,7 @@ def charged_table(console: Console, rows: Sequence[Charged]) -> Table:
 def _charged_block(console: Console, row: Charged) -> Table:
     from rich.text import Text
 
-    table = _table(console, f"Charged · {row.label}")
+    table = styled_table(console, f"Charged · {row.label}")
     table.show_header = False
     table.add_column("what", style="bold")
     table.add_column("value", overflow="fold")
@@ -204,3 +204,6 @@ def _difference(charged: int | None, estimate: int) -> str:
     if micros == 0:
         return "±$0.000"
     return ("+" if micros > 0 else "") + format_usd(micros)
+
+
+_table = styled_table  # the name an older caller still imports

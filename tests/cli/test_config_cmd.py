@@ -69,7 +69,7 @@ def test_show_json_is_one_object(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings["concurrency"] == {
         "value": 8,
         "source": f"file {path}",
-        "type": "integer 1-32",
+        "type": "integer 1-256",
         "env": "FLUX2_CONCURRENCY",
         "default": 4,
     }
@@ -143,7 +143,7 @@ def test_the_written_file_is_private() -> None:
     ("key", "value", "words"),
     [
         ("format", "gif", "format must be one of png, jpeg, webp"),
-        ("concurrency", "0", "concurrency must be a whole number from 1 to 32"),
+        ("concurrency", "0", "concurrency must be a whole number from 1 to 256"),
         ("budget.daily_usd", "-5", "budget.daily_usd must be an amount in USD"),
         ("history.store_prompts", "perhaps", "history.store_prompts must be true or false"),
         ("metadata", "everything", "full, minimal, none"),

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from flux_cli.cli.run import Outcome, Spending, reserve_ahead
 from flux_cli.errors import BudgetError
 from flux_cli.generation import Plan, plan_generation, resolve_model
 from flux_cli.ledger import Budgets, Ledger
+from flux_cli.spending import Outcome, Spending, reserve_ahead
 
 NOT_SENT = "interrupted before the request was sent"
 

@@ -1,0 +1,123 @@
+"""What generate, edit and batches show for each image, and the client they share.
+
+One line per written file on stdout (or one JSON object with --json); a dry run prints the
+requests it would send; warnings a step returned are said on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from flux_cli.cli.context import App, Endpoint
+from flux_cli.errors import Flux2Error, UsageError
+from flux_cli.pricing import micros_to_usd
+
+if TYPE_CHECKING:
+    from flux_cli.generation import Plan
+    from flux_cli.openrouter.client import OpenRouterClient
+    from flux_cli.options import GenerateOptions
+    from flux_cli.spending import Outcome
+
+
+def run_client(
+    app: App,
+    opts: GenerateOptions,
+    endpoint: Endpoint,
+    *,
+    announce_retries: Callable[[], bool] = lambda: True,
+    lanes: int = 1,
+) -> OpenRouterClient:
+    """The run's one client: its timeout, retry counts, and retries announced on stderr;
+    `lanes` connection pools for that many requests at once."""
+    from flux_cli.cli.boundary import resume_gc
+    from flux_cli.openrouter.client import RetryNotice, Timeouts
+
+    def notice(n: RetryNotice) -> None:
+        if announce_retries():
+            app.info(f"attempt {n.attempt} failed ({n.reason}); retrying in {n.delay:.1f} s")
+
+    client = app.make_client(
+        endpoint,
+        timeouts=Timeouts(attempt=opts.timeout),
+        max_retries=opts.retries,
+        retry_ambiguous=1 if opts.retry_ambiguous else 0,
+        on_retry=notice,
+        lanes=lanes,
+    )
+    resume_gc()  # what start-up imports is in by now (generate and edit; see `guarded`)
+    return client
+
+
+def say_warnings(app: App, outcome: Outcome) -> None:
+    for warning in outcome.warnings:
+        app.warn(warning)
+    outcome.warnings.clear()
+
+
+def _usd(micros: int | None) -> float | None:
+    # JSON has no decimal type: the exact micro-dollar amount, written as the shortest float.
+    return None if micros is None else float(micros_to_usd(micros))
+
+
+def emit(
+    app: App, plan: Plan, outcome: Outcome, json_lines: bool, extra: dict[str, Any] | None = None
+) -> None:
+    """The image's line on stdout: its path, or its JSON record with --json."""
+    outcome.data = None
+    estimate = plan.estimate.total_micros // plan.count
+    result = outcome.result
+    if json_lines:
+        record: dict[str, Any] = {
+            "status": "ok" if outcome.error is None else "failed",
+            "index": outcome.index + 1,
+            "path": outcome.path,
+            "model": plan.model.id,
+            "provider": result.provider if result else None,
+            "route": plan.route,
+            "seed": outcome.seed,
+            "width": result.width if result else plan.size[0],
+            "height": result.height if result else plan.size[1],
+            "format": outcome.fmt,
+            "bytes": outcome.size_bytes,
+            "sha256": outcome.sha256,
+            "estimate_usd": _usd(estimate),
+            "cost_usd": _usd(result.cost_micros) if result else None,
+            "generation_id": result.generation_id
+            if result
+            else getattr(outcome.error, "generation_id", None),
+            "elapsed_s": round(result.elapsed_s, 3) if result else None,
+            "prompt": plan.prompt,
+        }
+        if outcome.error is not None:
+            record["error"] = outcome.error.message
+            record["exit_code"] = int(outcome.error.exit_code)
+        record.update(extra or {})
+        from flux_cli.metadata import json_text
+
+        app.display(json_text(record))
+    elif outcome.error is None and outcome.path not in (None, "-"):
+        app.display(str(outcome.path))
+
+
+def print_dry_run(app: App, plan: Plan, built_in_sandbox: bool) -> None:
+    """The requests on stdout, one JSON object each, with the key masked."""
+    from flux_cli.planning import dry_run_requests
+
+    if built_in_sandbox:
+        base_url, masked = "(the built-in sandbox)", "sk-or-v1-…"
+    else:
+        from flux_cli.config import DEFAULT_BASE_URL, resolve_base_url, resolve_key
+
+        try:
+            base_url = resolve_base_url()
+        except UsageError:
+            base_url = DEFAULT_BASE_URL
+        try:
+            masked = resolve_key().masked
+        except Flux2Error:
+            masked = "(no key found)"
+    for request in dry_run_requests(plan, base_url, masked):
+        app.display(json.dumps(request, ensure_ascii=False))
+    app.info("dry run: nothing was sent")
