@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -433,10 +432,8 @@ def display(value: Any) -> str:
 def read_document(path: Path) -> dict[str, Any]:
     """The whole TOML document ({} when there is no file). Floats are read as Decimal, so money
     keeps its digits. UsageError (exit 2) naming the file if it cannot be read or parsed."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on 3.10 only
-        import tomli as tomllib
+    import tomllib
+
     try:
         with path.open("rb") as handle:
             data: dict[str, Any] = tomllib.load(handle, parse_float=Decimal)
@@ -512,6 +509,59 @@ def write_document(document: Mapping[str, Any], path: Path | None = None) -> Pat
     text = "# flux2 settings: see `flux2 config show`. Rewritten by `flux2 config set`.\n"
     write_private_file(path, (text + dumps(document)).encode("utf-8"))
     return path
+
+
+HEADER = "# flux2 settings: see `flux2 config show`; `flux2 config set` keeps your comments.\n"
+
+
+def set_in_file(entry: Setting, value: Any, path: Path) -> None:
+    """Set `entry` in the file at `path`, keeping every other line, comment and blank as it is
+    (tomlkit edits the document in place). The file is checked first with `read_document`."""
+    import tomlkit
+
+    from flux_cli.keystore import write_private_file
+
+    read_document(path)  # a file that is not valid TOML is refused with a clear message
+    document = tomlkit.parse(_file_text(path) or HEADER)
+    node: Any = document
+    for depth, part in enumerate(entry.path[:-1]):
+        if part not in node:
+            node[part] = tomlkit.table()
+        node = node[part]
+        if not isinstance(node, Mapping):
+            table = ".".join(entry.path[: depth + 1])
+            raise UsageError(f"{table} in {path} must be a table ([{table}])")
+    node[entry.path[-1]] = value
+    write_private_file(path, tomlkit.dumps(document).encode("utf-8"))
+
+
+def unset_in_file(entry: Setting, path: Path) -> bool:
+    """Remove `entry` from the file (and a table it leaves empty), keeping the rest as it is;
+    False when the file does not set it."""
+    import tomlkit
+
+    from flux_cli.keystore import write_private_file
+
+    found, _ = lookup(read_document(path), entry.path, path)
+    if not found:
+        return False
+    document = tomlkit.parse(_file_text(path))
+    parents: list[Any] = [document]
+    for part in entry.path[:-1]:
+        parents.append(parents[-1][part])
+    del parents[-1][entry.path[-1]]
+    for depth in range(len(entry.path) - 1, 0, -1):
+        if not parents[depth]:
+            del parents[depth - 1][entry.path[depth - 1]]
+    write_private_file(path, tomlkit.dumps(document).encode("utf-8"))
+    return True
+
+
+def _file_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
 
 
 def file_value(value: Any) -> Any:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import stat
-import sys
-from datetime import date, datetime, time, timezone
+import tomllib
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,11 +29,6 @@ from flux_cli.settings import (
     without_value,
     write_document,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 def write_config(text: str) -> Path:
@@ -301,7 +296,7 @@ _scalars = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**63 - 1),
     st.decimals(allow_nan=False, allow_infinity=False, places=4).map(lambda d: d.normalize()),
     st.dates(),
-    st.datetimes(timezones=st.sampled_from([None, timezone.utc])),
+    st.datetimes(timezones=st.sampled_from([None, UTC])),
     st.times(),
 )
 _values = st.recursive(
@@ -335,7 +330,7 @@ def test_the_writer_quotes_what_needs_quoting() -> None:
     text = dumps(
         {
             "a b": 'say "hi"\n\ttab\x01',
-            "when": datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc),
+            "when": datetime(2026, 11, 21, 12, 0, tzinfo=UTC),
             "day": date(2026, 11, 21),
             "at": time(7, 30),
             "t": {"u.v": {}},
