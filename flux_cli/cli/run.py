@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from flux_cli.cli.common import explicit_options
 from flux_cli.cli.context import App
-from flux_cli.cli.render import Charged, charged_table, estimate_table
+from flux_cli.cli.render import show_charged, show_estimate
 from flux_cli.cli.report import emit, print_dry_run, run_client, say_warnings
 from flux_cli.errors import Flux2Error, Interrupted, UsageError
 from flux_cli.exit_codes import ExitCode
@@ -35,10 +35,9 @@ from flux_cli.options import (
 from flux_cli.planning import load_references, model_for
 from flux_cli.saving import keep_interrupted, save_and_settle
 from flux_cli.sizes import SizeError, parse_size
-from flux_cli.spending import Outcome, Spending, failed_charge, reserve_ahead
+from flux_cli.spending import Outcome, Spending, reserve_ahead
 
 if TYPE_CHECKING:
-    from flux_cli.inputs import Reference
     from flux_cli.output import OutputPlan
 
 # Importable from here as before.
@@ -216,7 +215,7 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
         if reference.removed_gps:
             app.info(f"removed GPS location data from {reference.source} before sending it")
     if opts.dry_run:
-        _show_estimate(app, plan, references, None)
+        show_estimate(app, plan, references, None)
         check_max_cost(plan.estimate.total_micros, max_cost)
         print_dry_run(app, plan, app.uses_built_in_sandbox)
         return
@@ -229,10 +228,10 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
         spending = Spending(
             ledger, app.endpoint.label, budgets, plan, opts.command, settings.store_prompts
         )
-        _show_estimate(app, plan, references, spending.remaining_text())
+        show_estimate(app, plan, references, spending.remaining_text())
         check_max_cost(plan.estimate.total_micros, max_cost)
         outcomes = _send_all(app, opts, plan, output_plan, spending)
-    _show_charged(app, plan, outcomes)
+    show_charged(app, plan, outcomes)
     _finish(app, outcomes)
 
 
@@ -332,63 +331,6 @@ def _waiting(app: App, plan: Plan) -> Iterator[None]:
         redirect_stderr=False,
     ):
         yield
-
-
-def _reference_label(reference: Reference) -> str:
-    if reference.remote:
-        return f"{reference.source} (sent as a URL; size unknown, counted as 1 MP)"
-    assert reference.original_size is not None
-    assert reference.sent_bytes is not None
-    w, h = reference.original_size
-    kib = max(1, round(reference.sent_bytes / 1024))
-    origin = "" if reference.original_size == reference.sent_size else f"from {w}×{h}, "
-    return f"{reference.source} ({origin}{kib:,} KB {reference.sent_format} sent)"
-
-
-def _show_estimate(app: App, plan: Plan, references: list[Reference], budget: str | None) -> None:
-    if app.quiet:
-        return
-    app.err.print(
-        estimate_table(
-            app.err,
-            model_id=plan.model.id,
-            alias=plan.model.alias,
-            route=plan.route,
-            price_source=plan.model.price_source,
-            estimate=plan.estimate,
-            seeds=plan.seeds,
-            reference_labels=[_reference_label(r) for r in references],
-            budget=budget,
-        )
-    )
-
-
-def _show_charged(app: App, plan: Plan, outcomes: list[Outcome]) -> None:
-    if app.quiet:
-        return
-    per_call = plan.estimate.total_micros // plan.count
-    rows = []
-    for outcome in outcomes:
-        result = outcome.result
-        label = f"output {outcome.index + 1}" if plan.count > 1 else "output"
-        if outcome.converted_from:
-            label += f" ({outcome.converted_from}→{outcome.fmt})"
-        rows.append(
-            Charged(
-                label=label,
-                path=outcome.path if outcome.error is None else None,
-                estimate_micros=per_call,
-                charged_micros=result.cost_micros if result else failed_charge(outcome.error),
-                generation_id=result.generation_id
-                if result
-                else getattr(outcome.error, "generation_id", None),
-                provider=result.provider if result else None,
-                elapsed_s=result.elapsed_s if result else None,
-                status="failed" if outcome.error else "ok",
-            )
-        )
-    app.err.print()
-    app.err.print(charged_table(app.err, rows))
 
 
 def _finish(app: App, outcomes: list[Outcome]) -> None:

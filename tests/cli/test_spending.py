@@ -95,3 +95,34 @@ def test_finishing_settles_the_row_for_good(ledger: Ledger) -> None:
     spending.finish(Outcome(index=0, seed=8, row_id=row_id, error=BudgetError("refused")))
     spending.interrupted()
     assert _rows(ledger)[8][0] == "failed"
+
+
+def test_a_finished_batch_line_keeps_its_record_but_not_its_image() -> None:
+    from flux_cli.openrouter.client import ImageResult
+    from flux_cli.openrouter.wire import Usage
+    from flux_cli.planning import Item
+
+    result = ImageResult(
+        data=b"\xff\xd8" + b"x" * 100_000,
+        format="jpeg",
+        width=1024,
+        height=1024,
+        media_type="image/jpeg",
+        usage=Usage(cost_micros=30_000),
+        generation_id="gen-1",
+        provider="BFL",
+        route="images",
+        elapsed_s=1.5,
+        attempts=1,
+    )
+    plan = _plan(9)
+    item = Item(line=3, prompt="fox", plan=plan, estimate_micros=plan.estimate.total_micros)
+    item.outcome = Outcome(index=2, seed=9, result=result, path="fox.jpg", data=result.data)
+    item.done()
+    assert item.outcome.data is None
+    assert item.outcome.result is not None
+    assert item.outcome.result.data == b""
+    assert (item.outcome.result.cost_micros, item.outcome.result.generation_id) == (30_000, "gen-1")
+    assert (item.outcome.path, item.estimate_micros) == ("fox.jpg", plan.estimate.total_micros)
+    assert item.plan is None
+    assert item.failure is None
