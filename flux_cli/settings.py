@@ -464,53 +464,6 @@ def lookup(document: Mapping[str, Any], key_path: tuple[str, ...], path: Path) -
     return True, node
 
 
-def with_value(
-    document: Mapping[str, Any], entry: Setting, value: Any, path: Path
-) -> dict[str, Any]:
-    """A copy of `document` with `entry` set to `value` (a table is made when needed)."""
-    copy = _copy(document)
-    node = copy
-    for depth, part in enumerate(entry.path[:-1]):
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            table = ".".join(entry.path[: depth + 1])
-            raise UsageError(f"{table} in {path} must be a table ([{table}])")
-        node = child
-    node[entry.path[-1]] = value
-    return copy
-
-
-def without_value(document: Mapping[str, Any], entry: Setting, path: Path) -> dict[str, Any] | None:
-    """A copy of `document` without `entry` (and without a table it leaves empty), or None when
-    the document does not set it."""
-    found, _ = lookup(document, entry.path, path)
-    if not found:
-        return None
-    copy = _copy(document)
-    parents = [copy]
-    for part in entry.path[:-1]:
-        parents.append(parents[-1][part])
-    del parents[-1][entry.path[-1]]
-    for depth in range(len(entry.path) - 1, 0, -1):
-        if not parents[depth]:
-            del parents[depth - 1][entry.path[depth - 1]]
-    return copy
-
-
-def _copy(node: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _copy(v) if isinstance(v, Mapping) else v for k, v in node.items()}
-
-
-def write_document(document: Mapping[str, Any], path: Path | None = None) -> Path:
-    """Write the whole document atomically, 0600 in a 0700 directory. Comments are not kept."""
-    from flux_cli.keystore import write_private_file
-
-    path = config_path() if path is None else path
-    text = "# flux2 settings: see `flux2 config show`. Rewritten by `flux2 config set`.\n"
-    write_private_file(path, (text + dumps(document)).encode("utf-8"))
-    return path
-
-
 HEADER = "# flux2 settings: see `flux2 config show`; `flux2 config set` keeps your comments.\n"
 
 
@@ -569,7 +522,7 @@ def file_value(value: Any) -> Any:
     return str(value) if isinstance(value, Decimal) else value
 
 
-# -- a TOML writer for what config files hold ----------------------------------------------------
+# -- how a value read from the file is shown in a message --------------------------------------
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _ESCAPES = {
@@ -621,22 +574,3 @@ def _toml_value(value: object) -> str:
         pairs = (f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
         return "{" + ", ".join(pairs) + "}"
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
-def dumps(document: Mapping[str, Any]) -> str:
-    """TOML for a document as tomllib reads it: scalars, arrays and tables of them, any depth."""
-    lines: list[str] = []
-
-    def table(node: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
-        scalars = [(k, v) for k, v in node.items() if not isinstance(v, Mapping)]
-        tables = [(k, v) for k, v in node.items() if isinstance(v, Mapping)]
-        if prefix and (scalars or not tables):
-            if lines:
-                lines.append("")
-            lines.append("[" + ".".join(_toml_key(p) for p in prefix) + "]")
-        lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in scalars)
-        for key, child in tables:
-            table(child, (*prefix, key))
-
-    table(document, ())
-    return "\n".join(lines) + "\n" if lines else ""
