@@ -83,10 +83,11 @@ def dry_run_requests(plan: Plan, base_url: str, masked_key: str) -> list[dict[st
 # -- batch files -------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
-    """One line of a batch file. Once finished it keeps only a small record: its estimate and
-    its outcome without the image bytes, so a long batch does not grow with its images."""
+    """One line of a batch file. Its plan is made when the line is checked, dropped, and made
+    again just before the line is sent (`lean`); once finished the line keeps only a small
+    record (`done`), so a long batch grows neither with its plans nor with its images."""
 
     line: int
     prompt: str | None = None
@@ -96,15 +97,25 @@ class Item:
     error: Flux2Error | None = None
     outcome: Outcome | None = None
     estimate_micros: int = 0
+    started: bool = False  # reserved: sent, or refused by a budget
+    charged_micros: int | None = None
 
     @property
     def failure(self) -> Flux2Error | None:
         return self.error or (self.outcome.error if self.outcome else None)
 
+    def lean(self) -> None:
+        """Drop the plan until the line's turn comes (its estimate stays)."""
+        self.plan, self.output = None, None
+
     def done(self) -> None:
         """Keep only what the summary needs."""
         if self.outcome is not None:
-            self.outcome.drop_bytes()
+            self.started = True
+            result = self.outcome.result
+            self.charged_micros = result.cost_micros if result is not None else None
+            self.error = self.failure
+            self.outcome = None
         self.plan, self.output, self.prompt, self.overrides = None, None, None, {}
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -85,13 +85,19 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
                 app.warn(warning)
         return models[name]
 
+    def plan(item: Item) -> None:
+        plan_item(item, opts, model_named, len(items))
+
+    directories = set()
     for item in items:
         if item.error is None:
-            plan_item(item, opts, model_named, len(items))
-    runnable = [item for item in items if item.plan is not None]
-    for directory in {
-        item.output.directory for item in runnable if item.output and item.output.directory
-    }:
+            plan(item)
+        if item.output is not None and item.output.directory is not None:
+            directories.add(item.output.directory)
+        if not opts.dry_run:
+            item.lean()  # planned again when its turn comes
+    runnable = [item for item in items if item.error is None]
+    for directory in directories:
         out.preflight(directory)
     total = sum(item.estimate_micros for item in runnable)
     if not opts.quiet:
@@ -127,7 +133,9 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
             announce_retries=lambda: progress.bar is None,
             lanes=min(concurrency, len(runnable)) or 1,
         )
-        work = BatchRun(app, opts, client, ledger, connected.label, budgets, progress, report_lock)
+        work = BatchRun(
+            app, opts, client, ledger, connected.label, budgets, progress, report_lock, plan
+        )
         with client:
             work.run(runnable, concurrency)
     _summary(app, items)
@@ -148,10 +156,12 @@ class BatchRun:
         budgets: Budgets,
         progress: Progress,
         report_lock: threading.Lock,
+        plan: Callable[[Item], None],
     ) -> None:
         self.app, self.opts, self.client, self.progress = app, opts, client, progress
         self.ledger, self.api, self.budgets = ledger, api, budgets
         self.report_lock = report_lock
+        self.plan = plan  # again, just before the item's turn
         self.open: dict[int, Spending] = {}  # by line: items whose rows are not settled yet
         self.open_lock = threading.Lock()
 
@@ -180,9 +190,12 @@ class BatchRun:
     # -- BatchWork ---------------------------------------------------------------------------
 
     def reserve(self, items: Sequence[Item]) -> None:
-        spendings = []
+        spendings, planned = [], []
         for item in items:
-            assert item.plan is not None
+            self.plan(item)
+            if item.plan is None:  # a reference image went away since the line was checked
+                continue
+            planned.append(item)
             spending = Spending(
                 self.ledger,
                 self.api,
@@ -195,7 +208,7 @@ class BatchRun:
             spendings.append(spending)
             with self.open_lock:
                 self.open[item.line] = spending
-        for item, result in zip(items, reserve_ahead(spendings), strict=True):
+        for item, result in zip(planned, reserve_ahead(spendings), strict=True):
             assert item.outcome is not None
             if isinstance(result, int):
                 item.outcome.row_id = result
@@ -204,8 +217,7 @@ class BatchRun:
 
     def may_send(self, item: Item) -> bool:
         outcome = item.outcome
-        assert outcome is not None
-        if outcome.error is not None or outcome.row_id is None:
+        if outcome is None or outcome.error is not None or outcome.row_id is None:
             return False
         return self.open[item.line].sending(outcome.row_id)
 
@@ -221,6 +233,10 @@ class BatchRun:
 
     def finish(self, item: Item) -> None:
         plan, output_plan, outcome = item.plan, item.output, item.outcome
+        if plan is None:  # failed when planned again: never sent
+            _report(self.app, item, self.opts, self.progress, self.report_lock)
+            item.done()
+            return
         assert plan is not None
         assert output_plan is not None
         assert outcome is not None
@@ -283,16 +299,12 @@ def _summary(app: App, items: list[Item]) -> None:
         return
     from flux_cli.cli.render import styled_table
 
-    started = [i for i in items if i.outcome is not None]
+    started = [i for i in items if i.started]
     ok = [i for i in started if i.failure is None]
     failed = [i for i in items if i.failure is not None]
     blocked = [i for i in failed if i.failure and int(i.failure.exit_code) == ExitCode.BUDGET]
     estimate = sum(i.estimate_micros for i in started)
-    charged = sum(
-        i.outcome.result.cost_micros or 0
-        for i in started
-        if i.outcome is not None and i.outcome.result is not None
-    )
+    charged = sum(i.charged_micros or 0 for i in started)
     table = styled_table(app.err, "Batch summary")
     table.show_header = False
     table.add_column("what", style="bold")

@@ -59,10 +59,9 @@ def run_cost(
     refresh: bool = False,
 ) -> None:
     from flux_cli import inputs
+    from flux_cli.choices import ROUTES
     from flux_cli.config import resolve_base_url
     from flux_cli.openrouter.catalog import load_catalog
-
-    from flux_cli.choices import ROUTES
 
     if route not in ROUTES:
         raise UsageError(f"--api must be images or chat, got {route!r}")

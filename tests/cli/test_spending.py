@@ -116,13 +116,26 @@ def test_a_finished_batch_line_keeps_its_record_but_not_its_image() -> None:
         attempts=1,
     )
     plan = _plan(9)
-    item = Item(line=3, prompt="fox", plan=plan, estimate_micros=plan.estimate.total_micros)
-    item.outcome = Outcome(index=2, seed=9, result=result, path="fox.jpg", data=result.data)
+    item = Item(
+        line=3,
+        prompt="fox",
+        plan=plan,
+        estimate_micros=plan.estimate.total_micros,
+        outcome=Outcome(index=2, seed=9, result=result, path="fox.jpg", data=result.data),
+    )
     item.done()
-    assert item.outcome.data is None
-    assert item.outcome.result is not None
-    assert item.outcome.result.data == b""
-    assert (item.outcome.result.cost_micros, item.outcome.result.generation_id) == (30_000, "gen-1")
-    assert (item.outcome.path, item.estimate_micros) == ("fox.jpg", plan.estimate.total_micros)
+    assert item.outcome is None  # the line no longer holds its answer or its image
+    assert item.started
+    assert (item.charged_micros, item.estimate_micros) == (30_000, plan.estimate.total_micros)
     assert item.plan is None
     assert item.failure is None
+    # A line that failed keeps its error.
+    failed = Item(
+        line=4,
+        prompt="owl",
+        outcome=Outcome(index=3, seed=1, error=BudgetError("over the daily budget")),
+    )
+    failed.done()
+    assert failed.failure is not None
+    assert failed.failure.message == "over the daily budget"
+    assert failed.started
