@@ -67,13 +67,15 @@ class Spending:
     def __init__(
         self,
         ledger: Ledger,
-        api: str,
+        endpoint: str,
         budgets: Budgets,
         plan: Plan,
         command: str,
         store_prompts: bool,
     ) -> None:
-        self.ledger, self.api, self.budgets, self.plan = ledger, api, budgets, plan
+        # `endpoint`: the ledger's label for where requests go (openrouter, sandbox, a URL);
+        # not the route (`plan.route`, images or chat).
+        self.ledger, self.endpoint, self.budgets, self.plan = ledger, endpoint, budgets, plan
         self.command, self.store_prompts = command, store_prompts
         self._open: set[int] = set()
         self._ahead: set[int] = set()  # reserved ahead, request not sent yet
@@ -83,7 +85,7 @@ class Spending:
     def remaining_text(self) -> str | None:
         if self.budgets.daily_micros is None and self.budgets.monthly_micros is None:
             return None
-        left = self.ledger.remaining(self.budgets, self.api)
+        left = self.ledger.remaining(self.budgets, self.endpoint)
         parts = []
         if left.daily_micros is not None:
             parts.append(
@@ -113,7 +115,7 @@ class Spending:
         plan = self.plan
         width, height = plan.size
         return NewEntry(
-            api=self.api,
+            api=self.endpoint,
             command=self.command,
             model=plan.model.id,
             estimate_micros=plan.estimate.total_micros // plan.count,
@@ -222,7 +224,7 @@ class Spending:
 def reserve_ahead(spendings: Sequence[Spending]) -> list[int | BudgetError]:
     """The rows of the first request of each run, reserved ahead (see `Spending.reserve`) in one
     transaction, so that they wait for the disk once; for each, its row id or its refusal.
-    They must share a ledger, an API and budgets."""
+    They must share a ledger, an endpoint and budgets."""
     if not spendings:
         return []
     first = spendings[0]

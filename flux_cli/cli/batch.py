@@ -152,14 +152,14 @@ class BatchRun:
         opts: GenerateOptions,
         client: OpenRouterClient,
         ledger: Ledger,
-        api: str,
+        endpoint: str,
         budgets: Budgets,
         progress: Progress,
         report_lock: threading.Lock,
         plan: Callable[[Item], None],
     ) -> None:
         self.app, self.opts, self.client, self.progress = app, opts, client, progress
-        self.ledger, self.api, self.budgets = ledger, api, budgets
+        self.ledger, self.endpoint, self.budgets = ledger, endpoint, budgets
         self.report_lock = report_lock
         self.plan = plan  # again, just before the item's turn
         self.open: dict[int, Spending] = {}  # by line: items whose rows are not settled yet
@@ -198,7 +198,7 @@ class BatchRun:
             planned.append(item)
             spending = Spending(
                 self.ledger,
-                self.api,
+                self.endpoint,
                 self.budgets,
                 item.plan,
                 self.opts.command,
