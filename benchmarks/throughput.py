@@ -75,7 +75,7 @@ def _levels(tmp: Path, env: dict[str, str], images: int, levels: tuple[int, ...]
     warm = [venv_bin("flux2"), "generate", "warm-up", "-q", "-o", str(tmp / "warm.jpg")]
     subprocess.run(warm, env=env, capture_output=True, check=True)
     for k in levels:
-        outdir = tmp / f"out-c{k}"
+        outdir = tmp / f"out-c{k}-{time.monotonic_ns()}"
         outdir.mkdir()
         argv = [
             venv_bin("flux2"), "generate", "--batch", str(batch),
