@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING
 from flux_cli.choices import MAX_CONCURRENCY, MIN_CONCURRENCY
 from flux_cli.cli.context import App
 from flux_cli.cli.progress import Progress
-from flux_cli.cli.report import emit, print_dry_run, run_client, say_warnings
+from flux_cli.cli.report import emit, print_dry_run, run_client, save
 from flux_cli.errors import Flux2Error, UsageError
 from flux_cli.exit_codes import ExitCode
 from flux_cli.generation import ModelSpec
 from flux_cli.options import GenerateOptions, check_max_cost, max_cost_micros
 from flux_cli.planning import MAX_ITEMS, Item, model_for, plan_item, read_items
 from flux_cli.pricing import format_usd
-from flux_cli.saving import ready_for_answers, save_and_settle
+from flux_cli.saving import ready_for_answers
 from flux_cli.spending import Outcome, Spending, reserve_ahead
 
 if TYPE_CHECKING:
@@ -242,17 +242,7 @@ class BatchRun:
         assert outcome is not None
         with self.open_lock:
             spending = self.open.pop(item.line)
-        try:
-            save_and_settle(
-                plan,
-                output_plan,
-                outcome,
-                spending,
-                force=self.opts.force,
-                metadata=self.opts.metadata,
-            )
-        finally:
-            say_warnings(self.app, outcome)
+        save(self.app, self.opts, plan, output_plan, outcome, spending)
         _report(self.app, item, self.opts, self.progress, self.report_lock)
         item.done()
 

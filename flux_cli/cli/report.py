@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from flux_cli.generation import Plan
     from flux_cli.openrouter.client import OpenRouterClient
     from flux_cli.options import GenerateOptions
-    from flux_cli.spending import Outcome
+    from flux_cli.output import OutputPlan
+    from flux_cli.spending import Outcome, Spending
 
 
 def run_client(
@@ -54,6 +55,31 @@ def say_warnings(app: App, outcome: Outcome) -> None:
     for warning in outcome.warnings:
         app.warn(warning)
     outcome.warnings.clear()
+
+
+def save(
+    app: App,
+    opts: GenerateOptions,
+    plan: Plan,
+    output_plan: OutputPlan,
+    outcome: Outcome,
+    spending: Spending,
+) -> None:
+    """Save the answer and settle its row (`flux_cli.saving`), then say what went wrong."""
+    from flux_cli.saving import save_and_settle
+
+    try:
+        save_and_settle(
+            plan,
+            output_plan,
+            outcome,
+            spending,
+            force=opts.force,
+            metadata=opts.metadata,
+            stdout=app.stdout_bytes if output_plan.to_stdout else None,
+        )
+    finally:
+        say_warnings(app, outcome)
 
 
 def _usd(micros: int | None) -> float | None:

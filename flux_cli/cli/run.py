@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from flux_cli.cli.common import explicit_options
 from flux_cli.cli.context import App
 from flux_cli.cli.render import show_charged, show_estimate
-from flux_cli.cli.report import emit, print_dry_run, run_client, say_warnings
+from flux_cli.cli.report import emit, print_dry_run, run_client, save
 from flux_cli.errors import Flux2Error, Interrupted, UsageError
 from flux_cli.exit_codes import ExitCode
 from flux_cli.generation import MAX_PROMPT_CHARS, ModelSpec, Plan, check_prompt, plan_generation
@@ -33,7 +33,7 @@ from flux_cli.options import (
     target_format,
 )
 from flux_cli.planning import load_references, model_for
-from flux_cli.saving import keep_interrupted, save_and_settle
+from flux_cli.saving import keep_interrupted
 from flux_cli.sizes import SizeError, parse_size
 from flux_cli.spending import Outcome, Spending, reserve_ahead
 
@@ -255,18 +255,7 @@ def _send_all(
             except Interrupted:
                 _keep_interrupted(app, outcome, spending)
                 raise
-            try:
-                save_and_settle(
-                    plan,
-                    output_plan,
-                    outcome,
-                    spending,
-                    force=opts.force,
-                    metadata=opts.metadata,
-                    stdout=app.stdout_bytes if output_plan.to_stdout else None,
-                )
-            finally:
-                say_warnings(app, outcome)
+            save(app, opts, plan, output_plan, outcome, spending)
             with lock:
                 emit(app, plan, outcome, opts.json_lines)
                 outcomes.append(outcome)
