@@ -9,11 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import gallery, response, startup, throughput
+from benchmarks import batch_memory, gallery, response, startup, throughput
 from benchmarks.common import Row
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
-SECTIONS = ("startup", "response", "throughput", "gallery")
+SECTIONS = ("startup", "response", "throughput", "memory", "scale", "gallery")
 
 
 def table(rows: list[Row]) -> str:
@@ -35,6 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
     parser.add_argument("--only", choices=SECTIONS, action="append", help="run only these")
+    parser.add_argument(
+        "--lines",
+        type=lambda text: tuple(int(n) for n in text.split(",")),
+        help="batch lengths for memory and scale (default 1000,10000; --quick 100,1000)",
+    )
+    parser.add_argument(
+        "--levels",
+        type=lambda text: tuple(int(n) for n in text.split(",")),
+        default=(4, 32, 128),
+        help="concurrencies for scale (default 4,32,128)",
+    )
     args = parser.parse_args(argv)
     chosen = args.only or list(SECTIONS)
     runs, warmup = (7, 1) if args.quick else (15, 2)
@@ -58,6 +69,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         rows += gallery.run(calls, distinct, browser_runs=1 if args.quick else 3)
+
+    lines = args.lines or ((100, 1_000) if args.quick else (1_000, 10_000))
+    if "memory" in chosen:
+        print(f"batch memory: {' and '.join(map(str, lines))} lines …", file=sys.stderr)
+        rows += batch_memory.run((lines[0], lines[-1]))
+    if "scale" in chosen:
+        print(f"scale: {lines} lines at {args.levels} (200 ms latency) …", file=sys.stderr)
+        rows += throughput.scale(lines, args.levels)
 
     mode = "QUICK (not the spec)" if args.quick else "full spec"
     print(f"flux2 benchmarks — {mode}; {platform.python_version()} on {platform.platform()}")

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from flux_cli.choices import FORMATS
 from flux_cli.errors import UsageError
 from flux_cli.models import MODEL_OPTIONS, MODELS, PriceRule, embedded_model, resolve_model_id
 from flux_cli.pricing import (
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 from flux_cli.sizes import SizeError, nearest_aspect_ratio
 from flux_cli.tiers import planned_size
 
-FORMATS = ("png", "jpeg", "webp")
 MAX_COUNT = 16
 MAX_SEED = 2**32 - 1
 MAX_PROMPT_CHARS = 32_000

@@ -163,7 +163,6 @@ MODELS: tuple[ModelInfo, ...] = (
     ),
 )
 
-DEFAULT_MODEL = "pro"
 ALIASES: dict[str, str] = {m.alias: m.id for m in MODELS}
 _BY_ID: dict[str, ModelInfo] = {m.id: m for m in MODELS}
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -26,19 +25,23 @@ from pathlib import Path
 from typing import Any
 
 from flux_cli import paths
+from flux_cli.choices import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_NAME_TEMPLATE,
+    FORMATS,
+    MAX_CONCURRENCY,
+    METADATA_LEVELS,
+    MIN_CONCURRENCY,
+    ROUTES,
+)
 from flux_cli.errors import UsageError
 from flux_cli.models import ALIASES, FLUX2_ASPECT_RATIOS, PriceRule
 from flux_cli.pricing import usd_to_micros
 
 BUDGET_DAILY_ENV = "FLUX2_BUDGET_DAILY_USD"
 BUDGET_MONTHLY_ENV = "FLUX2_BUDGET_MONTHLY_USD"
-# The same as flux_cli.output.DEFAULT_TEMPLATE (a test holds them equal); importing output here
-# would put its file-system machinery on the start-up path of every command that reads settings.
-DEFAULT_OUTPUT_TEMPLATE = "{date}-{time}-{model}-{seed}-{slug}.{ext}"
-FORMATS = ("png", "jpeg", "webp")
-METADATA_MODES = ("full", "minimal", "none")
-ROUTES = ("images", "chat")
-MIN_CONCURRENCY, MAX_CONCURRENCY = 1, 32
+DEFAULT_OUTPUT_TEMPLATE = DEFAULT_NAME_TEMPLATE
+METADATA_MODES = METADATA_LEVELS
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
@@ -251,7 +254,7 @@ SCHEMA: tuple[Setting, ...] = (
     Setting(
         "concurrency",
         f"integer {MIN_CONCURRENCY}-{MAX_CONCURRENCY}",
-        4,
+        DEFAULT_CONCURRENCY,
         "FLUX2_CONCURRENCY",
         "parallel requests for -n and --batch",
         _concurrency,
@@ -411,7 +414,7 @@ class Settings:
     output_template: str = DEFAULT_OUTPUT_TEMPLATE
     metadata: str = "full"
     route: str = "images"
-    concurrency: int = 4
+    concurrency: int = DEFAULT_CONCURRENCY
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -456,10 +459,8 @@ def display(value: Any) -> str:
 def read_document(path: Path) -> dict[str, Any]:
     """The whole TOML document ({} when there is no file). Floats are read as Decimal, so money
     keeps its digits. UsageError (exit 2) naming the file if it cannot be read or parsed."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on 3.10 only
-        import tomli as tomllib
+    import tomllib
+
     try:
         with path.open("rb") as handle:
             data: dict[str, Any] = tomllib.load(handle, parse_float=Decimal)
@@ -490,51 +491,57 @@ def lookup(document: Mapping[str, Any], key_path: tuple[str, ...], path: Path) -
     return True, node
 
 
-def with_value(
-    document: Mapping[str, Any], entry: Setting, value: Any, path: Path
-) -> dict[str, Any]:
-    """A copy of `document` with `entry` set to `value` (a table is made when needed)."""
-    copy = _copy(document)
-    node = copy
+HEADER = "# flux2 settings: see `flux2 config show`; `flux2 config set` keeps your comments.\n"
+
+
+def set_in_file(entry: Setting, value: Any, path: Path) -> None:
+    """Set `entry` in the file at `path`, keeping every other line, comment and blank as it is
+    (tomlkit edits the document in place). The file is checked first with `read_document`."""
+    import tomlkit
+
+    from flux_cli.keystore import write_private_file
+
+    read_document(path)  # a file that is not valid TOML is refused with a clear message
+    document = tomlkit.parse(_file_text(path) or HEADER)
+    node: Any = document
     for depth, part in enumerate(entry.path[:-1]):
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
+        if part not in node:
+            node[part] = tomlkit.table()
+        node = node[part]
+        if not isinstance(node, Mapping):
             table = ".".join(entry.path[: depth + 1])
             raise UsageError(f"{table} in {path} must be a table ([{table}])")
-        node = child
     node[entry.path[-1]] = value
-    return copy
+    write_private_file(path, tomlkit.dumps(document).encode("utf-8"))
 
 
-def without_value(document: Mapping[str, Any], entry: Setting, path: Path) -> dict[str, Any] | None:
-    """A copy of `document` without `entry` (and without a table it leaves empty), or None when
-    the document does not set it."""
-    found, _ = lookup(document, entry.path, path)
+def unset_in_file(entry: Setting, path: Path) -> bool:
+    """Remove `entry` from the file (and a table it leaves empty), keeping the rest as it is;
+    False when the file does not set it."""
+    import tomlkit
+
+    from flux_cli.keystore import write_private_file
+
+    found, _ = lookup(read_document(path), entry.path, path)
     if not found:
-        return None
-    copy = _copy(document)
-    parents = [copy]
+        return False
+    document = tomlkit.parse(_file_text(path))
+    parents: list[Any] = [document]
     for part in entry.path[:-1]:
         parents.append(parents[-1][part])
     del parents[-1][entry.path[-1]]
     for depth in range(len(entry.path) - 1, 0, -1):
         if not parents[depth]:
             del parents[depth - 1][entry.path[depth - 1]]
-    return copy
+    write_private_file(path, tomlkit.dumps(document).encode("utf-8"))
+    return True
 
 
-def _copy(node: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _copy(v) if isinstance(v, Mapping) else v for k, v in node.items()}
-
-
-def write_document(document: Mapping[str, Any], path: Path | None = None) -> Path:
-    """Write the whole document atomically, 0600 in a 0700 directory. Comments are not kept."""
-    from flux_cli.keystore import write_private_file
-
-    path = config_path() if path is None else path
-    text = "# flux2 settings: see `flux2 config show`. Rewritten by `flux2 config set`.\n"
-    write_private_file(path, (text + dumps(document)).encode("utf-8"))
-    return path
+def _file_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
 
 
 def file_value(value: Any) -> Any:
@@ -542,7 +549,7 @@ def file_value(value: Any) -> Any:
     return str(value) if isinstance(value, Decimal) else value
 
 
-# -- a TOML writer for what config files hold ----------------------------------------------------
+# -- how a value read from the file is shown in a message --------------------------------------
 
 _BARE_KEY = r"[A-Za-z0-9_-]+"
 _ESCAPES = {
@@ -594,25 +601,6 @@ def _toml_value(value: object) -> str:
         pairs = (f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
         return "{" + ", ".join(pairs) + "}"
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
-def dumps(document: Mapping[str, Any]) -> str:
-    """TOML for a document as tomllib reads it: scalars, arrays and tables of them, any depth."""
-    lines: list[str] = []
-
-    def table(node: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
-        scalars = [(k, v) for k, v in node.items() if not isinstance(v, Mapping)]
-        tables = [(k, v) for k, v in node.items() if isinstance(v, Mapping)]
-        if prefix and (scalars or not tables):
-            if lines:
-                lines.append("")
-            lines.append("[" + ".".join(_toml_key(p) for p in prefix) + "]")
-        lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in scalars)
-        for key, child in tables:
-            table(child, (*prefix, key))
-
-    table(document, ())
-    return "\n".join(lines) + "\n" if lines else ""
 
 
 # -- prices the user writes down ------------------------------------------------------------------

@@ -1,11 +1,12 @@
 """Plain-Python coercion of option values, so a command run does not import pydantic.
 
 Typer (0.29, as installed here) converts every non-flag value through a pydantic `TypeAdapter`,
-built on first use. Importing pydantic costs about 100 ms, more than typer itself, and flux2's
-options are only `str`, `bool`, `int`, `float`, `Path` and `list[str]`. `install()` gives each such parameter a
-converter with the same contract (typer's `RuntimeParam`: same `None` and multi-value handling,
-errors as `BadParameter`, so usage errors still exit 2 under the command's usage line). Anything
-else (choices, parsers, clamps, files, tuples, dates) keeps typer's own converter.
+built on first use. Importing pydantic costs more than typer itself (see `python -m benchmarks`,
+start-up), and flux2's options are only `str`, `bool`, `int`, `float`, `Path` and `list[str]`.
+`install()` gives each such parameter a converter with the same contract (typer's
+`RuntimeParam`: same `None` and multi-value handling, errors as `BadParameter`, so usage errors
+still exit 2 under the command's usage line). Anything else (choices, parsers, clamps, files,
+tuples, dates) keeps typer's own converter.
 
 This leans on two typer internals, `typer._coercion.RuntimeParam` and the parameter's
 `_runtime_param` slot. When a typer release renames them, `install()` does nothing and typer's

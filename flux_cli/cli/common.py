@@ -7,6 +7,15 @@ from typing import Annotated
 
 import typer
 
+from flux_cli.choices import (
+    FORMATS,
+    MAX_CONCURRENCY,
+    METADATA_LEVELS,
+    MIN_CONCURRENCY,
+    ROUTES,
+    completions,
+)
+
 
 def explicit_options(ctx: typer.Context) -> frozenset[str]:
     """The options given on the command line (not defaults), for "flags override --from" and
@@ -20,24 +29,28 @@ def explicit_options(ctx: typer.Context) -> frozenset[str]:
 
 
 # The model table is imported only when a TAB asks for it, not by every run that declares options.
-def _complete_models(incomplete: str) -> list[str]:
+def complete_models(incomplete: str) -> list[str]:
     from flux_cli.models import ALIASES
 
-    return [name for name in (*ALIASES, *ALIASES.values()) if name.startswith(incomplete)]
+    return completions((*ALIASES, *ALIASES.values()), incomplete)
 
 
 def _complete_ratios(incomplete: str) -> list[str]:
     from flux_cli.models import FLUX2_ASPECT_RATIOS
 
-    return [r for r in FLUX2_ASPECT_RATIOS if r.startswith(incomplete)]
+    return completions(FLUX2_ASPECT_RATIOS, incomplete)
 
 
 def _complete_formats(incomplete: str) -> list[str]:
-    return [f for f in ("png", "jpeg", "webp") if f.startswith(incomplete)]
+    return completions(FORMATS, incomplete)
 
 
 def _complete_api(incomplete: str) -> list[str]:
-    return [r for r in ("images", "chat") if r.startswith(incomplete)]
+    return completions(ROUTES, incomplete)
+
+
+def _complete_metadata(incomplete: str) -> list[str]:
+    return completions(METADATA_LEVELS, incomplete)
 
 
 PromptFileOption = Annotated[
@@ -53,7 +66,7 @@ ModelOption = Annotated[
         "-m",
         metavar="MODEL",
         help="pro, max, flex, klein, or a full OpenRouter model id.",
-        autocompletion=_complete_models,
+        autocompletion=complete_models,
     ),
 ]
 AspectRatioOption = Annotated[
@@ -187,7 +200,11 @@ BatchOption = Annotated[
 ConcurrencyOption = Annotated[
     int,
     typer.Option(
-        "--concurrency", metavar="K", help="With --batch: how many requests at once.", min=1, max=32
+        "--concurrency",
+        metavar="K",
+        help="With --batch: how many requests at once.",
+        min=MIN_CONCURRENCY,
+        max=MAX_CONCURRENCY,
     ),
 ]
 LockOption = Annotated[
@@ -205,9 +222,7 @@ MetadataOption = Annotated[
         "--metadata",
         metavar="LEVEL",
         help="What each image carries: full (prompt, model, seed, size, cost, generation id), minimal (model, seed, version) or none.",
-        autocompletion=lambda incomplete: [
-            m for m in ("full", "minimal", "none") if m.startswith(incomplete)
-        ],
+        autocompletion=_complete_metadata,
     ),
 ]
 FromOption = Annotated[

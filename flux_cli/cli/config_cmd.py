@@ -103,7 +103,8 @@ def set_(
     concurrency, budget.daily_usd, budget.monthly_usd, mcp.max_cost_per_call_usd,
     history.store_prompts, preview.protocol, preview.tmux_passthrough (flux2 config show lists
     them with their values). A bad value is refused with the values that fit. The file is written
-    atomically, readable only by you (0600, in a 0700 directory); comments in it are not kept.
+    atomically, readable only by you (0600, in a 0700 directory); its other lines and comments are
+    kept as they are.
     """
     from flux_cli import settings
 
@@ -111,10 +112,7 @@ def set_(
     entry = settings.setting(key)
     typed = entry.validate(value, "the command line")
     path = settings.config_path()
-    document = settings.read_document(path)
-    settings.write_document(
-        settings.with_value(document, entry, settings.file_value(typed), path), path
-    )
+    settings.set_in_file(entry, settings.file_value(typed), path)
     app.info(f"set {entry.key} = {settings.display(typed)} in {path}")
     _warn_if_env_wins(app, entry.key)
 
@@ -126,12 +124,9 @@ def unset(ctx: typer.Context, key: KeyArgument) -> None:
     app: App = ctx.obj
     entry = settings.setting(key)
     path = settings.config_path()
-    document = settings.read_document(path)
-    remaining = settings.without_value(document, entry, path)
-    if remaining is None:
+    if not settings.unset_in_file(entry, path):
         app.info(f"{entry.key} is not set in {path}; nothing to do")
     else:
-        settings.write_document(remaining, path)
         value, source = settings.effective(entry.key)
         shown = settings.display(value) or "unset"
         app.info(f"removed {entry.key} from {path}; it is now {shown} ({source})")

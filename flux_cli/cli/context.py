@@ -1,17 +1,56 @@
-"""The application object every command receives: consoles, verbosity and environment facts.
+"""The application object every command receives: consoles, verbosity, environment facts, the
+settings, the endpoint and the factory that makes its HTTP client.
 
-Tests replace any part of it; commands never reach for `sys.stdout` or a global console directly.
+Tests replace any part of it; commands never reach for `sys.stdout`, a global console, the config
+file or `OpenRouterClient` directly.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
+from flux_cli.cli.api import SANDBOX
+from flux_cli.cli.tables import isatty
+
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from flux_cli.config import ApiKey
+    from flux_cli.openrouter.client import OpenRouterClient
+    from flux_cli.settings import Settings
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where requests go. `label` is the ledger's name for it (`openrouter`, `sandbox`, or the
+    base URL); the built-in sandbox has no URL or key until `App.connected` starts it."""
+
+    label: str
+    base_url: str
+    key: ApiKey | None
+
+    @property
+    def built_in_sandbox(self) -> bool:
+        return self.label == SANDBOX
+
+
+def _real_endpoint() -> Endpoint:
+    from flux_cli.cli.api import api_label
+    from flux_cli.config import resolve_base_url, resolve_key
+
+    base_url = resolve_base_url()
+    return Endpoint(api_label(base_url), base_url, resolve_key())
+
+
+def _make_client(base_url: str, key: ApiKey, **options: Any) -> OpenRouterClient:
+    from flux_cli.openrouter.client import OpenRouterClient
+
+    return OpenRouterClient(base_url, key, **options)
 
 
 def _env_flag(name: str) -> bool:
@@ -27,6 +66,58 @@ class App:
     live: Any = None  # the rich Live on stderr while a spinner or bar is up (see cli/live.py)
     _err: Console | None = None
     _out: Console | None = None
+    _settings: Settings | None = None
+    _endpoint: Endpoint | None = None
+    resolve_endpoint: Callable[[], Endpoint] = _real_endpoint
+    client_factory: Callable[..., OpenRouterClient] = _make_client
+
+    # -- configuration -----------------------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        """The config file and environment, read once (UsageError if a value is bad)."""
+        if self._settings is None:
+            from flux_cli.settings import load_settings
+
+            self._settings = load_settings()
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: Settings) -> None:
+        self._settings = value
+
+    def use_sandbox(self) -> None:
+        """Send to a sandbox started in this process (`--sandbox`) instead of the real API."""
+        self._endpoint = Endpoint(SANDBOX, "", None)
+
+    @property
+    def uses_built_in_sandbox(self) -> bool:
+        return self._endpoint is not None and self._endpoint.built_in_sandbox
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """The API this run talks to, resolved once (UsageError for a bad URL, AuthError
+        without a key)."""
+        if self._endpoint is None:
+            self._endpoint = self.resolve_endpoint()
+        return self._endpoint
+
+    @contextmanager
+    def connected(self) -> Iterator[Endpoint]:
+        """The endpoint with its URL and key: the built-in sandbox runs inside the block."""
+        endpoint = self.endpoint
+        if not endpoint.built_in_sandbox or endpoint.key is not None:
+            yield endpoint
+            return
+        from flux_cli.config import ApiKey
+        from flux_cli.sandbox import SANDBOX_KEY, Sandbox, SandboxConfig
+
+        with Sandbox(SandboxConfig(port=0)) as sandbox:
+            yield Endpoint(SANDBOX, sandbox.base_url, ApiKey(SANDBOX_KEY, "sandbox"))
+
+    def make_client(self, endpoint: Endpoint, **options: Any) -> OpenRouterClient:
+        """An HTTP client for `endpoint`; `options` are `OpenRouterClient`'s."""
+        assert endpoint.key is not None
+        return self.client_factory(endpoint.base_url, endpoint.key, **options)
 
     # -- streams -----------------------------------------------------------------------------
     @property
@@ -42,13 +133,13 @@ class App:
         return sys.stdin
 
     def stdout_is_tty(self) -> bool:
-        return _isatty(sys.stdout)
+        return isatty(sys.stdout)
 
     def stdin_is_tty(self) -> bool:
-        return _isatty(sys.stdin)
+        return isatty(sys.stdin)
 
     def stderr_is_tty(self) -> bool:
-        return _isatty(sys.stderr)
+        return isatty(sys.stderr)
 
     @property
     def err(self) -> Console:
@@ -146,13 +237,6 @@ def _point_at_devnull(stream: TextIO) -> None:
         os.close(devnull)
     except (OSError, ValueError):
         pass
-
-
-def _isatty(stream: object) -> bool:
-    try:
-        return bool(stream.isatty())  # type: ignore[attr-defined]
-    except (AttributeError, ValueError):
-        return False
 
 
 def _printable(text: str) -> str:

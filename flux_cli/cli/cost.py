@@ -64,9 +64,7 @@ def cost(
 
     given = explicit_options(ctx)
     if "model" not in given or "api" not in given:
-        from flux_cli.settings import load_settings
-
-        settings = load_settings()
+        settings = ctx.obj.settings
         model = model if "model" in given else settings.model
         api = api if "api" in given else settings.route
     run_cost(

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from flux_cli.choices import DEFAULT_CONCURRENCY
 from flux_cli.cli.common import (
     AcceptUnknownPriceOption,
     ApiOption,
@@ -95,7 +96,7 @@ def edit(
     retry_ambiguous: RetryAmbiguousOption = False,
     sandbox: SandboxOption = False,
     batch: BatchOption = None,
-    concurrency: ConcurrencyOption = 4,
+    concurrency: ConcurrencyOption = DEFAULT_CONCURRENCY,
     lock: LockOption = None,
     metadata: MetadataOption = "full",
     from_file: FromOption = None,

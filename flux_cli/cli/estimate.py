@@ -65,10 +65,11 @@ def run_cost(
     resolution: str | None = None,
 ) -> None:
     from flux_cli import inputs
+    from flux_cli.choices import ROUTES
     from flux_cli.config import resolve_base_url
     from flux_cli.openrouter.catalog import load_catalog
 
-    if route not in {"images", "chat"}:
+    if route not in ROUTES:
         raise UsageError(f"--api must be images or chat, got {route!r}")
     try:
         explicit = parse_size(size) if size is not None else None

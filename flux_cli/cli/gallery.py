@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flux_cli.cli.common import _complete_models
+from flux_cli.cli.common import complete_models
 
 if TYPE_CHECKING:
     from flux_cli.cli.context import App
@@ -52,7 +52,7 @@ def gallery(
             "-m",
             metavar="MODEL",
             help="Only this model: pro, max, flex, klein or a full OpenRouter id.",
-            autocompletion=_complete_models,
+            autocompletion=complete_models,
             show_default=False,
         ),
     ] = None,

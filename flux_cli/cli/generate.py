@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from flux_cli.choices import DEFAULT_CONCURRENCY
 from flux_cli.cli.common import (
     AcceptUnknownPriceOption,
     ApiOption,
@@ -69,7 +70,7 @@ def generate(
     retry_ambiguous: RetryAmbiguousOption = False,
     sandbox: SandboxOption = False,
     batch: BatchOption = None,
-    concurrency: ConcurrencyOption = 4,
+    concurrency: ConcurrencyOption = DEFAULT_CONCURRENCY,
     lock: LockOption = None,
     metadata: MetadataOption = "full",
     from_file: FromOption = None,

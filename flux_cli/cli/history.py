@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from flux_cli.cli.common import _complete_models
+from flux_cli.cli.common import complete_models
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -48,7 +48,7 @@ def history(
             "-m",
             metavar="MODEL",
             help="Only this model: pro, max, flex, klein or a full OpenRouter id.",
-            autocompletion=_complete_models,
+            autocompletion=complete_models,
             show_default=False,
         ),
     ] = None,
@@ -505,12 +505,12 @@ def _rows_table(app: App, rows: Sequence[Row], totals: Totals, label: str) -> An
     from rich.text import Text
 
     from flux_cli.cli.api import describe
-    from flux_cli.cli.render import _table
+    from flux_cli.cli.render import styled_table
     from flux_cli.cli.tables import fitted
     from flux_cli.pricing import format_usd
     from flux_cli.textsafe import strip_control
 
-    table = _table(app.out, f"History · {describe(label)}")
+    table = styled_table(app.out, f"History · {describe(label)}")
     table.caption = totals.line()
     table.caption_justify = "left"
     with_prompt = any(r.prompt for r in rows)
@@ -619,11 +619,11 @@ def _show_groups(
     from rich.text import Text
 
     from flux_cli.cli.api import describe
-    from flux_cli.cli.render import _table
+    from flux_cli.cli.render import styled_table
     from flux_cli.pricing import format_usd
     from flux_cli.textsafe import strip_control
 
-    table = _table(app.out, f"History by {by} · {describe(label)}")
+    table = styled_table(app.out, f"History by {by} · {describe(label)}")
     table.caption = totals.line()
     table.caption_justify = "left"
     table.add_column(by, no_wrap=True)  # a day or a model whole, never `2026-` / `12-06`

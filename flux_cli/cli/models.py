@@ -161,7 +161,7 @@ def _source_line(catalog: Catalog, label: str) -> str:
 def _table(app: App, catalog: Catalog, entries: list[CatalogEntry], label: str) -> Any:
     from rich.text import Text
 
-    from flux_cli.cli.render import _table as styled_table
+    from flux_cli.cli.render import styled_table
     from flux_cli.pricing import format_usd
     from flux_cli.textsafe import strip_control
 

@@ -16,6 +16,11 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from flux_cli.cli.context import App
+    from flux_cli.generation import Plan
+    from flux_cli.inputs import Reference
+    from flux_cli.spending import Outcome
+
 
 @dataclass(frozen=True)
 class Charged:
@@ -38,7 +43,7 @@ def _box(console: Console) -> object:
     return box.SIMPLE if encoding.startswith("utf") else box.ASCII2
 
 
-def _table(console: Console, title: str) -> Table:
+def styled_table(console: Console, title: str) -> Table:
     from rich.table import Table
 
     return Table(
@@ -74,7 +79,7 @@ def estimate_table(
     from rich.text import Text
 
     who = f"{alias} · {model_id}" + (f" · {provider}" if provider else "")
-    table = _table(console, f"Estimate · {who}")
+    table = styled_table(console, f"Estimate · {who}")
     where = "images" if route == "images" else "chat/completions"
     table.caption = f"prices: {price_source} · route: /{where}"
     if len(estimate.lines) > 1:  # one price needs no sum
@@ -135,7 +140,7 @@ def charged_table(console: Console, rows: Sequence[Charged]) -> Table:
         return _charged_block(console, rows[0])
     from rich.text import Text
 
-    table = _table(console, "Charged")
+    table = styled_table(console, "Charged")
     table.add_column("image")
     table.add_column("charged", justify="right")
     table.add_column("vs estimate", justify="right")
@@ -171,7 +176,7 @@ def charged_table(console: Console, rows: Sequence[Charged]) -> Table:
 def _charged_block(console: Console, row: Charged) -> Table:
     from rich.text import Text
 
-    table = _table(console, f"Charged · {row.label}")
+    table = styled_table(console, f"Charged · {row.label}")
     table.show_header = False
     table.add_column("what", style="bold")
     table.add_column("value", overflow="fold")
@@ -204,3 +209,80 @@ def _difference(charged: int | None, estimate: int) -> str:
     if micros == 0:
         return "±$0.000"
     return ("+" if micros > 0 else "") + format_usd(micros)
+
+
+# -- generate and edit ------------------------------------------------------------------------
+
+
+def _reference_label(reference: Reference) -> str:
+    if reference.remote:
+        return f"{reference.source} (sent as a URL; size unknown, counted as 1 MP)"
+    assert reference.original_size is not None
+    assert reference.sent_bytes is not None
+    w, h = reference.original_size
+    kib = max(1, round(reference.sent_bytes / 1024))
+    origin = "" if reference.original_size == reference.sent_size else f"from {w}×{h}, "
+    return f"{reference.source} ({origin}{kib:,} KB {reference.sent_format} sent)"
+
+
+def show_estimate(app: App, plan: Plan, references: list[Reference], budget: str | None) -> None:
+    """The estimate table on stderr, before anything is sent (not with --quiet)."""
+    if app.quiet:
+        return
+    app.err.print(
+        estimate_table(
+            app.err,
+            model_id=plan.model.id,
+            alias=plan.model.alias,
+            route=plan.route,
+            price_source=plan.model.price_source,
+            estimate=plan.estimate,
+            seeds=plan.seeds if plan.sends_seed else (),  # no seed: nothing to reproduce
+            reference_labels=[_reference_label(r) for r in references],
+            budget=budget,
+        )
+    )
+
+
+def show_charged(app: App, plan: Plan, outcomes: list[Outcome]) -> None:
+    """The charge table on stderr, once every request has been answered (not with --quiet)."""
+    from flux_cli.spending import failed_charge
+
+    if app.quiet:
+        return
+    per_call = plan.estimate.total_micros // plan.count
+    rows = []
+    for outcome in outcomes:
+        result = outcome.result
+        label = f"output {outcome.index + 1}" if plan.count > 1 else "output"
+        if outcome.converted_from:
+            label += f" ({outcome.converted_from}→{outcome.fmt})"
+        if outcome.credentials == "dropped":
+            label += ", content credentials dropped"
+        rows.append(
+            Charged(
+                label=label,
+                path=outcome.path if outcome.error is None else None,
+                estimate_micros=per_call,
+                charged_micros=result.cost_micros if result else failed_charge(outcome.error),
+                generation_id=result.generation_id
+                if result
+                else getattr(outcome.error, "generation_id", None),
+                provider=result.provider if result else None,
+                elapsed_s=result.elapsed_s if result else None,
+                status="not written" if outcome.error else "ok",
+            )
+        )
+    if all(row.status != "ok" and row.charged_micros == 0 for row in rows):
+        # Nothing was billed: a "Charged" table of failures would only say so less plainly.
+        app.info(
+            "not charged: the call failed and was not billed"
+            if len(rows) == 1
+            else f"not charged: all {len(rows)} calls failed and none was billed"
+        )
+        return
+    app.err.print()
+    app.err.print(charged_table(app.err, rows))
+
+
+_table = styled_table  # the name an older caller still imports

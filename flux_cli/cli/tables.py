@@ -13,16 +13,22 @@ import os
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from flux_cli.cli.context import _isatty
-
 # Wide enough for any row flux2 prints; a table is only as wide as its content (expand=False).
 UNWRAPPED_WIDTH = 10_000
+
+
+def isatty(stream: object) -> bool:
+    """Whether `stream` is a terminal; False for anything that cannot say (closed, replaced)."""
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):
+        return False
 
 
 def unwrapped_stdout(stream: TextIO) -> dict[str, Any]:
     """Console arguments for stdout: none on a terminal; else no trailing spaces, and no wrapping
     unless COLUMNS asks for a width (`COLUMNS=80 flux2 history | less` is laid out as at 80)."""
-    if _isatty(stream):
+    if isatty(stream):
         return {}
     columns = os.environ.get("COLUMNS", "").strip()
     width = int(columns) if columns.isdigit() and 0 < int(columns) < UNWRAPPED_WIDTH else None

@@ -2,7 +2,8 @@
 
 This is the one module that knows how the command line's generate/edit path is reached: a call
 runs `flux_cli.cli.run.run_generate` with `command="mcp"` and JSON Lines, in an `App` of its own
-whose stdout and stderr stay in memory, and reads back the JSON records it wrote. So a call gets
+whose stdout and stderr stay in memory (and whose endpoint, for a --sandbox server, is the
+server's one sandbox), and reads back the JSON records it wrote. So a call gets
 the same budget check (one transaction with its `pending` row), the same ledger row, the same
 billing-aware retries and the same no-clobber writes as `flux2 generate`. Calls run at once on
 worker threads; each has its own App and ledger connection, and the ledger's write lock keeps
@@ -16,14 +17,12 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flux_cli.cli.context import App
+from flux_cli.cli.context import App, Endpoint
 from flux_cli.errors import BudgetError, Flux2Error, UsageError
 from flux_cli.mcp.policy import Policy, check_written, next_resets, output_spec, readable_reference
 from flux_cli.pricing import format_usd, micros_to_usd, usd_to_micros
@@ -70,9 +69,11 @@ def usd(micros: int | None) -> float | None:
 class CapturedApp(App):
     """An App whose stdout (the JSON records) and stderr (warnings) are kept in memory.
 
-    Over stdio, the process's own stdout carries the protocol: nothing of a call may reach it."""
+    Over stdio, the process's own stdout carries the protocol: nothing of a call may reach it.
+    `sandbox`: the server's one sandbox, which a `--sandbox` run then uses instead of starting
+    one of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings | None = None, sandbox: Endpoint | None = None) -> None:
         from rich.console import Console
 
         self._data = io.StringIO()
@@ -86,7 +87,16 @@ class CapturedApp(App):
             soft_wrap=True,
             width=400,
         )
-        super().__init__(quiet=True, _err=console, _out=console)
+        super().__init__(
+            quiet=True, _err=console, _out=console, _settings=settings, _endpoint=sandbox
+        )
+        self._sandbox = sandbox
+
+    def use_sandbox(self) -> None:
+        if self._sandbox is None:  # none shared: one started for the run, as the command line
+            super().use_sandbox()
+        else:
+            self._endpoint = self._sandbox
 
     @property
     def stdout(self) -> io.StringIO:
@@ -117,27 +127,15 @@ class CapturedApp(App):
 # -- the one in-process sandbox of a --sandbox server --------------------------------------------
 
 
-def share_sandbox(base_url: str) -> None:
-    """Send every `--sandbox` call to the server's one sandbox at `base_url`, instead of one
-    started per call (the command line's way): its balance and faults then span the session,
-    and its rows are still filed under the `sandbox` API."""
-    from flux_cli.cli import run
+def share_sandbox(base_url: str) -> Endpoint:
+    """The endpoint of the server's one sandbox at `base_url`, for every `--sandbox` call instead
+    of one started per call (the command line's way): its balance and faults then span the
+    session, and its rows are still filed under the `sandbox` API."""
+    from flux_cli.cli.api import SANDBOX
     from flux_cli.config import ApiKey
     from flux_cli.sandbox import SANDBOX_KEY
 
-    original = run._endpoint
-
-    @contextmanager
-    def endpoint(
-        use_sandbox: bool, real: tuple[str, ApiKey] | None
-    ) -> Iterator[tuple[str, ApiKey]]:
-        if use_sandbox:
-            yield base_url, ApiKey(SANDBOX_KEY, "sandbox")
-            return
-        with original(use_sandbox, real) as found:
-            yield found
-
-    run._endpoint = endpoint
+    return Endpoint(SANDBOX, base_url, ApiKey(SANDBOX_KEY, "sandbox"))
 
 
 # -- requests -----------------------------------------------------------------------------------
@@ -378,7 +376,8 @@ class Calls:
 
     def make(self, request: ImageRequest) -> Made:
         """make_image and edit_image: checks, the ceiling, then the generate/edit pipeline."""
-        from flux_cli.cli.run import GenerateOptions, apply_settings, run_generate
+        from flux_cli.cli.run import run_generate
+        from flux_cli.options import GenerateOptions, apply_settings
 
         settings = self._settings()
         if request.prompt.strip() == "-":  # the CLI reads stdin for "-": here stdin is MCP
@@ -417,14 +416,15 @@ class Calls:
             metadata=settings.metadata,
             images=references,
         )
-        opts, _ = apply_settings(opts, 1, frozenset(explicit))
+        opts, _ = apply_settings(opts, 1, frozenset(explicit), settings)
         estimate = self._check_ceiling(opts, request)
         if estimate.ceiling is not None:
             from dataclasses import replace
 
             # The pipeline checks it again against its own (live) prices before sending.
             opts = replace(opts, max_cost=str(micros_to_usd(estimate.ceiling)))
-        app = CapturedApp()
+        shared = share_sandbox(self.sandbox_url) if self.sandbox_url is not None else None
+        app = CapturedApp(settings, shared if self.policy.sandbox else None)
         error: Flux2Error | None = None
         try:
             run_generate(app, opts)
@@ -452,7 +452,7 @@ class Calls:
         if self.policy.max_cost_per_call_micros is not None:
             ceilings.append((self.policy.max_cost_per_call_micros, "the server's per-call ceiling"))
         if request.max_cost_usd is not None:
-            from flux_cli.cli.run import parse_money
+            from flux_cli.options import parse_money
 
             ceilings.append((parse_money(request.max_cost_usd, "max_cost_usd"), "max_cost_usd"))
         try:

@@ -243,7 +243,7 @@ def _image_result(tool: str, made: Made) -> CallToolResult:
         lines.append(
             f"{image['path']} ({image['width']}x{image['height']} {image['format']}, seed "
             f"{image['seed']}, generation {image['generation_id']}, charged "
-            f"{'$' + str(image['cost_usd']) if image['cost_usd'] is not None else 'unknown'})"
+            f"{'$' + str(image['charged_usd']) if image['charged_usd'] is not None else 'unknown'})"
         )
     for failure in failed:
         lines.append(f"image {failure['index']} failed: {failure['error']}")
@@ -365,11 +365,9 @@ def _kind(exc: Flux2Error) -> str:
 def serve(policy: Policy) -> None:
     """Serve over stdin/stdout until the client closes stdin."""
     if policy.sandbox:
-        from flux_cli.mcp.calls import share_sandbox
         from flux_cli.sandbox import Sandbox, SandboxConfig
 
         with Sandbox(SandboxConfig(port=0)) as sandbox:
-            share_sandbox(sandbox.base_url)
             _announce(policy, f"the in-process sandbox at {sandbox.base_url} (no key, no cost)")
             build(Calls(policy, sandbox.base_url)).run("stdio")
         return

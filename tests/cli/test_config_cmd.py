@@ -69,7 +69,7 @@ def test_show_json_is_one_object(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings["concurrency"] == {
         "value": 8,
         "source": f"file {path}",
-        "type": "integer 1-32",
+        "type": "integer 1-256",
         "env": "FLUX2_CONCURRENCY",
         "default": 4,
     }
@@ -130,6 +130,28 @@ def test_set_keeps_other_keys_and_tables_it_does_not_know() -> None:
     }
 
 
+def test_set_and_unset_keep_the_users_comments_and_layout() -> None:
+    original = (
+        "# my flux2 settings\n"
+        "\n"
+        'model = "flex"   # the cheap one while I try things\n'
+        "\n"
+        "# money\n"
+        "[budget]\n"
+        'monthly_usd = "9"  # hard stop\n'
+    )
+    write_config(original)
+    assert flux2("set", "model", "max").exit_code == 0
+    assert flux2("set", "budget.daily_usd", "1").exit_code == 0
+    text = config_path().read_text(encoding="utf-8")
+    assert text.startswith('# my flux2 settings\n\nmodel = "max"   # the cheap one')
+    assert '# money\n[budget]\nmonthly_usd = "9"  # hard stop\n' in text
+    assert read_document(config_path())["budget"] == {"monthly_usd": "9", "daily_usd": "1"}
+    assert flux2("unset", "budget.daily_usd").exit_code == 0
+    assert flux2("set", "model", "flex").exit_code == 0
+    assert config_path().read_text(encoding="utf-8") == original
+
+
 def test_the_written_file_is_private() -> None:
     directory = config_path().parent
     directory.mkdir(parents=True)
@@ -143,7 +165,7 @@ def test_the_written_file_is_private() -> None:
     ("key", "value", "words"),
     [
         ("format", "gif", "format must be one of png, jpeg, webp"),
-        ("concurrency", "0", "concurrency must be a whole number from 1 to 32"),
+        ("concurrency", "0", "concurrency must be a whole number from 1 to 256"),
         ("budget.daily_usd", "-5", "budget.daily_usd must be an amount in USD"),
         ("history.store_prompts", "perhaps", "history.store_prompts must be true or false"),
         ("metadata", "everything", "full, minimal, none"),

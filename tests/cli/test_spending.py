@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from flux_cli.cli.run import Outcome, Spending, reserve_ahead
 from flux_cli.errors import BudgetError
 from flux_cli.generation import Plan, plan_generation, resolve_model
 from flux_cli.ledger import Budgets, Ledger
+from flux_cli.spending import Outcome, Spending, reserve_ahead
 
 NOT_SENT = "interrupted before the request was sent"
 
@@ -95,3 +95,47 @@ def test_finishing_settles_the_row_for_good(ledger: Ledger) -> None:
     spending.finish(Outcome(index=0, seed=8, row_id=row_id, error=BudgetError("refused")))
     spending.interrupted()
     assert _rows(ledger)[8][0] == "failed"
+
+
+def test_a_finished_batch_line_keeps_its_record_but_not_its_image() -> None:
+    from flux_cli.openrouter.client import ImageResult
+    from flux_cli.openrouter.wire import Usage
+    from flux_cli.planning import Item
+
+    result = ImageResult(
+        data=b"\xff\xd8" + b"x" * 100_000,
+        format="jpeg",
+        width=1024,
+        height=1024,
+        media_type="image/jpeg",
+        usage=Usage(cost_micros=30_000),
+        generation_id="gen-1",
+        provider="BFL",
+        route="images",
+        elapsed_s=1.5,
+        attempts=1,
+    )
+    plan = _plan(9)
+    item = Item(
+        line=3,
+        prompt="fox",
+        plan=plan,
+        estimate_micros=plan.estimate.total_micros,
+        outcome=Outcome(index=2, seed=9, result=result, path="fox.jpg", data=result.data),
+    )
+    item.done()
+    assert item.outcome is None  # the line no longer holds its answer or its image
+    assert item.started
+    assert (item.charged_micros, item.estimate_micros) == (30_000, plan.estimate.total_micros)
+    assert item.plan is None
+    assert item.failure is None
+    # A line that failed keeps its error.
+    failed = Item(
+        line=4,
+        prompt="owl",
+        outcome=Outcome(index=3, seed=1, error=BudgetError("over the daily budget")),
+    )
+    failed.done()
+    assert failed.failure is not None
+    assert failed.failure.message == "over the daily budget"
+    assert failed.started

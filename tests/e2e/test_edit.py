@@ -79,11 +79,17 @@ def test_a_rotated_photo_with_gps_is_sent_upright_and_without_metadata(
         assert not image.getexif()
         assert not {"exif", "icc_profile", "xmp"} & image.info.keys()
         rgb = image.convert("RGB")
-        assert rgb.getpixel((180, 10))[0] > 200  # top-right: red
-        assert rgb.getpixel((10, 10))[2] > 200  # top-left: blue
-        assert rgb.getpixel((180, 390))[2] > 200  # bottom-right: blue
+        assert _pixel(rgb, 180, 10)[0] > 200  # top-right: red
+        assert _pixel(rgb, 10, 10)[2] > 200  # top-left: blue
+        assert _pixel(rgb, 180, 390)[2] > 200  # bottom-right: blue
     assert b"PhoneMaker" not in sent
     assert b"Exif" not in sent
+
+
+def _pixel(image: Image.Image, x: int, y: int) -> tuple[int, ...]:
+    value = image.getpixel((x, y))
+    assert isinstance(value, tuple)
+    return value
 
 
 def test_transparency_is_kept_as_png_and_opaque_images_become_jpeg(

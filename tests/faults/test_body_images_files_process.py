@@ -150,8 +150,8 @@ class World:
         answer: Callable[[httpx.Request], httpx.Response] | None = None,
     ) -> Outcome:
         """`flux2` in this process (CliRunner); `answer` replaces the paid route's server."""
-        from flux_cli.cli import run as run_module
         from flux_cli.cli.app import app
+        from flux_cli.openrouter import client as client_module
 
         monkeypatch.chdir(self.work)
         monkeypatch.setenv("FLUX2_BASE_URL", self.sandbox.base_url)
@@ -165,13 +165,15 @@ class World:
                     return answer(request)
                 return real.handle_request(request)
 
-            original = run_module.OpenRouterClient  # type: ignore[attr-defined]
+            original = client_module.OpenRouterClient
 
             def with_transport(*a: Any, **kw: Any) -> Any:
                 kw.setdefault("transport", httpx.MockTransport(route))
                 return original(*a, **kw)
 
-            monkeypatch.setattr(run_module, "OpenRouterClient", with_transport)
+            # generate, edit and batches make their client through `App.make_client`, which
+            # takes the class from its module when it is called.
+            monkeypatch.setattr(client_module, "OpenRouterClient", with_transport)
         try:
             result = CliRunner().invoke(app, list(args), catch_exceptions=False)
         except Interrupted as exc:  # flux_cli.cli.main.run turns this into 128 + signum

@@ -24,7 +24,7 @@ from flux_cli.sandbox import Sandbox, SandboxConfig
 from tests.conftest import CANARY_KEY
 from tests.e2e.conftest import flux2_command
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # 100 runs: minutes
 
 RUNS = 100
 AT_ONCE = 4

@@ -1,0 +1,255 @@
+"""The ledger row of each call: reserved (budgets checked) before the request, settled after.
+
+A row goes `pending` before anything is sent, so a crash or a kill leaves a trace that `history
+--reconcile` can resolve; it is settled from the answer (`ok` with what was billed), from the
+failure (`failed` with 0 when the request cannot have been billed, `unknown` when it may have
+been), or as not sent when the run was interrupted before its request went.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Literal
+
+from flux_cli.errors import BudgetError, Flux2Error
+from flux_cli.exit_codes import ExitCode
+from flux_cli.pricing import format_usd
+
+if TYPE_CHECKING:
+    from flux_cli.generation import Plan
+    from flux_cli.ledger import Budgets, Ledger, NewEntry
+    from flux_cli.openrouter.client import ImageResult
+
+NOT_SENT = "interrupted before the request was sent"
+RECONCILE_HINT = (
+    "flux2 history --reconcile settles it once OpenRouter knows the call; one with no "
+    "generation id is settled by hand with flux2 history --settle ID failed|ok"
+)
+
+
+@dataclass
+class Outcome:
+    """What became of one request: its answer, where its image went, or why it failed."""
+
+    index: int
+    seed: int
+    result: ImageResult | None = None
+    path: str | None = None
+    fmt: str | None = None
+    converted_from: str | None = None
+    credentials: str | None = None  # content credentials: "kept", "dropped" (conversion), None
+    sidecar: str | None = None  # the recipe's XMP sidecar, for an image with credentials
+    error: Flux2Error | None = None
+    sha256: str | None = None
+    size_bytes: int | None = None
+    data: bytes | None = None  # the paid bytes, held until written so a failure can rescue them
+    row_id: int | None = None  # its ledger row
+    warnings: list[str] = field(default_factory=list)  # for the person running it
+    notes: list[str] = field(default_factory=list)  # for them too, but no cause for concern
+
+    def drop_bytes(self) -> None:
+        """Forget the image bytes once written: a long batch keeps only what its summary needs."""
+        self.data = None
+        if self.result is not None and self.result.data:
+            self.result = replace(self.result, data=b"")
+
+
+def failed_charge(error: Flux2Error | None) -> int | None:
+    """What a failed call cost: known from the answer, 0 when it cannot have been billed, or
+    None when it may have been."""
+    from flux_cli.openrouter.errors import BadResponseError, OpenRouterError
+
+    if isinstance(error, BadResponseError):
+        return error.cost_micros
+    if isinstance(error, OpenRouterError) and not error.may_be_billed:
+        return 0
+    return None
+
+
+class Spending:
+    """The ledger rows of one run: reserved (budgets checked) before each request, settled after."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        endpoint: str,
+        budgets: Budgets,
+        plan: Plan,
+        command: str,
+        store_prompts: bool,
+    ) -> None:
+        # `endpoint`: the ledger's label for where requests go (openrouter, sandbox, a URL);
+        # not the route (`plan.route`, images or chat).
+        self.ledger, self.endpoint, self.budgets, self.plan = ledger, endpoint, budgets, plan
+        self.command, self.store_prompts = command, store_prompts
+        self._open: set[int] = set()
+        self._ahead: set[int] = set()  # reserved ahead, request not sent yet
+        self._closed = False  # interrupted: no request may start any more
+        self._lock = threading.Lock()
+
+    def remaining_text(self) -> str | None:
+        if self.budgets.daily_micros is None and self.budgets.monthly_micros is None:
+            return None
+        left = self.ledger.remaining(self.budgets, self.endpoint)
+        parts = []
+        if left.daily_micros is not None:
+            parts.append(
+                f"{format_usd(left.daily_micros)} of {format_usd(self.budgets.daily_micros or 0)} left today"
+            )
+        if left.monthly_micros is not None:
+            parts.append(
+                f"{format_usd(left.monthly_micros)} of {format_usd(self.budgets.monthly_micros or 0)} left this month"
+            )
+        return "budget: " + " · ".join(parts)
+
+    def reserve(self, index: int, *, ahead: bool = False) -> int:
+        """Check the budgets and write the `pending` row (synced) for request `index`; its id.
+
+        `ahead`: the row is written while the request still waits for its turn (a batch's
+        slot); `sending` must then be called just before it goes, and an interrupted run
+        settles the row as not sent instead of unknown."""
+        row_id = self.ledger.reserve(self.entry(index), self.budgets, record_refusal=True)
+        self.track(row_id, ahead=ahead)
+        return row_id
+
+    def entry(self, index: int) -> NewEntry:
+        """The ledger row of request `index`, as it is written before the request goes."""
+        from flux_cli.ledger import NewEntry
+        from flux_cli.pricing import billed_megapixels
+
+        plan = self.plan
+        width, height = plan.size
+        return NewEntry(
+            api=self.endpoint,
+            command=self.command,
+            model=plan.model.id,
+            estimate_micros=plan.estimate.total_micros // plan.count,
+            route=plan.route,
+            seed=plan.seeds[index],
+            width=width,
+            height=height,
+            output_mp=billed_megapixels(width, height),
+            reference_count=len(plan.reference_sizes),
+            reference_mp=sum(billed_megapixels(w, h) for w, h in plan.reference_sizes),
+            prompt=plan.prompt if self.store_prompts else None,
+        )
+
+    def track(self, row_id: int, *, ahead: bool = False) -> None:
+        """Count a `pending` row written for this run as open (see `reserve`)."""
+        with self._lock:
+            self._open.add(row_id)
+            if ahead:
+                self._ahead.add(row_id)
+
+    @property
+    def settled(self) -> bool:
+        """No row of this run is open any more."""
+        with self._lock:
+            return not self._open
+
+    def sending(self, row_id: int) -> bool:
+        """The request of a row reserved ahead is about to be sent. False once the run has been
+        interrupted: it must not be sent then (its row is or will be settled as not sent)."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._ahead.discard(row_id)
+            return True
+
+    def not_sent(self, row_id: int) -> None:
+        """A row reserved ahead whose request was never sent (the run was interrupted first):
+        `failed`, charged nothing."""
+        with self._lock:
+            if row_id not in self._open:
+                return
+            self._open.discard(row_id)
+            self._ahead.discard(row_id)
+        self._settle_not_sent(row_id)
+
+    def _settle_not_sent(self, row_id: int) -> None:
+        self.ledger.update(
+            row_id,
+            status="failed",
+            charged_micros=0,
+            exit_code=int(ExitCode.INTERRUPTED),
+            error=NOT_SENT,
+        )
+
+    def finish(self, outcome: Outcome) -> None:
+        from flux_cli.openrouter.errors import BadResponseError, OpenRouterError
+
+        if outcome.row_id is None:
+            return  # refused by a budget: nothing was sent, no row was written
+        result, error = outcome.result, outcome.error
+        status: Literal["ok", "failed", "unknown"]
+        charged: int | None
+        if result is not None:
+            status, charged = "ok", result.cost_micros  # billed, even if writing failed
+        elif isinstance(error, BadResponseError):
+            status = "failed" if error.cost_micros is not None else "unknown"
+            charged = error.cost_micros
+        elif isinstance(error, OpenRouterError) and error.may_be_billed:
+            status, charged = "unknown", None
+        else:
+            status, charged = "failed", 0
+        self.ledger.update(
+            outcome.row_id,
+            status=status,
+            charged_micros=charged,
+            generation_id=result.generation_id if result else getattr(error, "generation_id", None),
+            provider=result.provider if result else None,
+            paths=[outcome.path] if outcome.path else [],
+            sha256s=[outcome.sha256] if outcome.sha256 else [],
+            exit_code=int(error.exit_code) if error else 0,
+            error=error.message if error else None,
+            elapsed_s=result.elapsed_s if result else None,
+            synced=False,
+        )
+        with self._lock:
+            self._open.discard(outcome.row_id)
+
+    def interrupted(self) -> int:
+        """Rows of requests cut off by Ctrl-C: the call may have gone through. Rows reserved
+        ahead whose requests were never sent are settled as such, and none of them is sent now.
+        How many rows are left of unknown outcome."""
+        with self._lock:
+            self._closed = True
+            rows = list(self._open)
+            ahead = set(self._ahead)
+            self._open.clear()
+            self._ahead.clear()
+        unknown = 0
+        for row_id in rows:
+            if row_id in ahead:
+                self._settle_not_sent(row_id)
+            else:
+                self.ledger.update(
+                    row_id, status="unknown", error="interrupted while waiting for the answer"
+                )
+                unknown += 1
+        return unknown
+
+
+def point_at_reconcile(error: Flux2Error) -> Flux2Error:
+    """Exit 9 (may have been billed) says how to settle the call."""
+    if error.exit_code == ExitCode.OUTCOME_UNKNOWN and "--reconcile" not in (error.hint or ""):
+        error.hint = f"{error.hint}; {RECONCILE_HINT}" if error.hint else RECONCILE_HINT
+    return error
+
+
+def reserve_ahead(spendings: Sequence[Spending]) -> list[int | BudgetError]:
+    """The rows of the first request of each run, reserved ahead (see `Spending.reserve`) in one
+    transaction, so that they wait for the disk once; for each, its row id or its refusal.
+    They must share a ledger, an endpoint and budgets."""
+    if not spendings:
+        return []
+    first = spendings[0]
+    results = first.ledger.reserve_many(
+        [spending.entry(0) for spending in spendings], first.budgets, record_refusal=True
+    )
+    for spending, result in zip(spendings, results, strict=True):
+        if isinstance(result, int):
+            spending.track(result, ahead=True)
+    return list(results)
