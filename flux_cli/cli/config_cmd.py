@@ -160,6 +160,8 @@ def _json(path: str, values: dict[str, Value]) -> str:
     from decimal import Decimal
 
     def plain(value: object) -> object:
+        if isinstance(value, str):
+            return str(value)  # a ledger URL prints masked
         return float(value) if isinstance(value, Decimal) else value
 
     record = {

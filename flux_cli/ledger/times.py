@@ -1,0 +1,104 @@
+"""Time in the ledger: fixed-width UTC stamps, the local day and month windows, `--since`."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+from flux_cli.errors import UsageError
+
+__all__ = ["local_day", "parse_since", "window_starts"]
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width: text order is time order
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def aware(moment: datetime) -> datetime:
+    """A naive datetime is local wall-clock time."""
+    return moment if moment.tzinfo is not None else moment.astimezone()
+
+
+def stamp(moment: datetime) -> str:
+    return aware(moment).astimezone(timezone.utc).strftime(TIME_FORMAT)
+
+
+def parse_stamp(text: str) -> datetime:
+    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=timezone.utc)
+
+
+def local_midnight(moment: datetime) -> datetime:
+    """The start of `moment`'s day in the machine's local time zone, as an aware UTC datetime.
+
+    Built from naive local wall-clock time so that `astimezone` applies the zone's rules for
+    midnight itself, not the offset in force at `moment` (they differ on DST-change days).
+    """
+    local = aware(moment).astimezone().replace(tzinfo=None)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
+
+
+def window_starts(now: datetime) -> tuple[datetime, datetime]:
+    """(start of the local day, start of the local calendar month) containing `now`, in UTC."""
+    local = aware(now).astimezone().replace(tzinfo=None)
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    month = day.replace(day=1)
+    return day.astimezone(timezone.utc), month.astimezone(timezone.utc)
+
+
+def local_day(moment: datetime) -> str:
+    return aware(moment).astimezone().strftime("%Y-%m-%d")
+
+
+def local_days(first: datetime, last: datetime) -> list[tuple[str, str, str]]:
+    """(local date, start stamp, end stamp) of every local day from `first`'s to `last`'s, oldest
+    first; each day runs from its local midnight to the next one (23 or 25 hours on DST days)."""
+    days = []
+    day = aware(first).astimezone().replace(tzinfo=None).date()
+    end = aware(last).astimezone().replace(tzinfo=None).date()
+    while day <= end:
+        start = datetime(day.year, day.month, day.day).astimezone(timezone.utc)
+        following = day + timedelta(days=1)
+        stop = datetime(following.year, following.month, following.day).astimezone(timezone.utc)
+        days.append((day.isoformat(), stamp(start), stamp(stop)))
+        day = following
+    return days
+
+
+_RELATIVE = re.compile(r"(\d{1,6})\s*(h|hours?|d|days?|w|weeks?)", re.IGNORECASE)
+_LOCAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([+-]\d{2}:\d{2})?")
+_RELATIVE_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """`--since`: `12h`, `7d`, `2w`, `today`, a local date (`2026-11-01`, from local midnight) or
+    a local date and time (`2026-11-01T10:00`; an explicit offset or `Z` is honoured).
+
+    Returns an aware UTC datetime. Minutes and months are not accepted (`m` would be ambiguous).
+    """
+    now = aware(now or utcnow())
+    value = text.strip()
+    relative = _RELATIVE.fullmatch(value)
+    if relative:
+        unit = _RELATIVE_UNITS[relative.group(2)[0].lower()]
+        return (now - int(relative.group(1)) * unit).astimezone(timezone.utc)
+    if value.lower() == "today":
+        return local_midnight(now)
+    if value.lower() == "yesterday":
+        return local_midnight(local_midnight(now) - timedelta(hours=1))
+    iso = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", iso):
+            moment = datetime.strptime(iso, "%Y-%m-%d")
+        elif _LOCAL_TIME.fullmatch(iso):
+            moment = datetime.fromisoformat(iso)
+        else:
+            raise ValueError(value)
+        return aware(moment).astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        raise UsageError(
+            f"--since {text!r} is not a time flux2 understands",
+            hint="use a span like 12h, 7d or 2w, 'today', a date like 2026-11-01 "
+            "or a local time like 2026-11-01T10:00",
+        ) from None
