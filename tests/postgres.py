@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +71,7 @@ def _run(args: list[str], as_postgres: bool) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def postgres_cluster() -> Iterator[Cluster]:
     bin_dir = _bin_dir()
     try:
         import psycopg  # noqa: F401
@@ -80,17 +81,15 @@ def postgres_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clust
         if os.environ.get("CI"):
             pytest.fail("CI needs PostgreSQL (initdb, pg_ctl) and psycopg for the ledger tests")
         pytest.skip("PostgreSQL server binaries or psycopg not installed")
-    root = tmp_path_factory.mktemp("postgres")
+    # Not under pytest's own temporary directory: its parents are private to this user, and
+    # the server may run as another.
+    root = Path(tempfile.mkdtemp(prefix="flux2-postgres-"))
     as_postgres = hasattr(os, "geteuid") and os.geteuid() == 0
     data, sockets, log = root / "data", root / "sockets", root / "server.log"
     sockets.mkdir()
     password_file = root / "password"
     password_file.write_text(PG_PASSWORD + "\n")
     if as_postgres:
-        root.chmod(0o755)
-        for parent in root.parents:  # the postgres user must be able to reach it
-            if str(parent).startswith(str(tmp_path_factory.getbasetemp().parent)):
-                parent.chmod(parent.stat().st_mode | 0o711)
         shutil.chown(root, "postgres")
         shutil.chown(sockets, "postgres")
         shutil.chown(password_file, "postgres")
@@ -120,6 +119,7 @@ def postgres_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clust
         yield Cluster(port, PG_PASSWORD)
     finally:
         _run([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], as_postgres)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
