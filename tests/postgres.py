@@ -111,14 +111,18 @@ def postgres_cluster() -> Iterator[Cluster]:
         as_postgres,
     )
     options = (
-        f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c max_connections=100"
+        f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100"
     )
-    _run([str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "start"], as_postgres)
+    _run(
+        [str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "start"],
+        as_postgres,
+    )
     try:
         yield Cluster(port, PG_PASSWORD)
     finally:
-        _run([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], as_postgres)
+        _run(
+            [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], as_postgres
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -22,21 +22,21 @@ from pathlib import Path
 import pytest
 
 from flux_cli import ledger as ledger_module
-from flux_cli.ledger import postgres as postgres_backend
-from flux_cli.ledger import sqlite as sqlite_backend
 from flux_cli.errors import BudgetError, UsageError
 from flux_cli.exit_codes import ExitCode
 from flux_cli.ledger import (
+    UNRESOLVED,
     BudgetExceeded,
     Budgets,
     Ledger,
     LedgerError,
     NewEntry,
-    UNRESOLVED,
     default_path,
     parse_since,
     window_starts,
 )
+from flux_cli.ledger import postgres as postgres_backend
+from flux_cli.ledger import sqlite as sqlite_backend
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 21, 15, 30, tzinfo=UTC)
@@ -138,6 +138,7 @@ def test_open_creates_a_private_wal_database(isolated_environment: Path) -> None
     with Ledger.open() as opened:
         opened.reserve(entry(), Budgets())
         path = opened.path
+        assert path is not None
         mode = execute(opened, "PRAGMA journal_mode")[0][0]
         assert opened._db.version() == len(ledger_module.MIGRATIONS)
     assert mode == "wal"
@@ -235,7 +236,12 @@ def test_a_schema_1_file_gains_host_user_run_and_running_totals(
     with Ledger.open(path) as opened:
         assert opened._db.version() == len(sqlite_backend.MIGRATIONS)
         (row,) = opened.rows("openrouter")
-        assert (row.host, row.hostname, row.os_user, row.run_id) == ("old-host", "old-host", None, None)
+        assert (row.host, row.hostname, row.os_user, row.run_id) == (
+            "old-host",
+            "old-host",
+            None,
+            None,
+        )
         assert opened.spent("openrouter", now=NOW).today_micros == 30_000  # totals backfilled
         (uid,) = execute(opened, "SELECT uid FROM calls")[0]
         assert isinstance(uid, str)
@@ -621,7 +627,9 @@ def test_an_old_row_with_a_reused_live_pid_is_stale(ledger: Ledger) -> None:
 
 # -- many processes at once -------------------------------------------------------------------------
 
-_WORKER = _OPEN + """
+_WORKER = (
+    _OPEN
+    + """
 import json
 from datetime import datetime
 where, now = sys.argv[1], datetime.fromisoformat(sys.argv[2])
@@ -640,6 +648,7 @@ except BudgetExceeded:
 except Exception as exc:
     print(json.dumps(f"{type(exc).__name__}: {exc}"))
 """
+)
 
 
 def test_twenty_processes_cannot_overspend_a_budget(target: Target, utc_zone: None) -> None:
@@ -737,7 +746,7 @@ def test_settling_unsynced_keeps_the_row_and_every_other_write_synced(tmp_path: 
     ledger = Ledger.open(tmp_path / "ledger.sqlite3")
 
     def synchronous() -> int:
-        return int(execute(ledger, "PRAGMA synchronous")[0][0])
+        return int(str(execute(ledger, "PRAGMA synchronous")[0][0]))
 
     assert synchronous() == 2  # FULL: a pending row is on disk before its request goes
     row_id = ledger.reserve(entry(), Budgets())

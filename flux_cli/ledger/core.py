@@ -509,9 +509,7 @@ class Ledger:
             return [_total(r) for r in records]
         return self._totals_by_day(where, params, sums)
 
-    def _totals_by_day(
-        self, where: list[str], params: dict[str, Any], sums: str
-    ) -> list[TotalRow]:
+    def _totals_by_day(self, where: list[str], params: dict[str, Any], sums: str) -> list[TotalRow]:
         """Local days are the machine's time zone, which the database does not know: the days
         are made here (each from its local midnight to the next) and joined on `created_at`,
         so each day is one range of the (api, created_at) index."""

@@ -68,9 +68,7 @@ def _mask(url: str) -> str:
         user_info, host = netloc.rsplit("@", 1)
         user = user_info.split(":", 1)[0]
         netloc = f"{user}:{MASK}@{host}"
-    query = "&".join(
-        f"{k}={MASK if k == 'password' else v}" for k, v in parse_qsl(parts.query)
-    )
+    query = "&".join(f"{k}={MASK if k == 'password' else v}" for k, v in parse_qsl(parts.query))
     masked = f"{parts.scheme}://{netloc}{parts.path}"
     return f"{masked}?{query}" if query else masked
 

@@ -166,7 +166,9 @@ def _version(conn: psycopg.Connection[tuple[Any, ...]]) -> int:
     return 0 if row is None else int(row[0])
 
 
-def _migrate(conn: psycopg.Connection[tuple[Any, ...]], migrations: Sequence[Sequence[str]]) -> None:
+def _migrate(
+    conn: psycopg.Connection[tuple[Any, ...]], migrations: Sequence[Sequence[str]]
+) -> None:
     """Every missing migration in one transaction, under an advisory lock: two hosts starting at
     once queue, and the second finds the schema current (PostgreSQL's DDL is transactional)."""
     target = len(migrations)

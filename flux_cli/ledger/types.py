@@ -46,7 +46,9 @@ class BudgetExceeded(BudgetError):
         self.estimate_micros = estimate_micros
         self.pending_count = pending_count
         self.unknown_count = unknown_count
-        self.row_id: int | None = None  # the `failed` row that logs the refusal, when one was written
+        self.row_id: int | None = (
+            None  # the `failed` row that logs the refusal, when one was written
+        )
         cost = format_usd(estimate_micros, 2)
         if budget == "max-cost":
             message = (

@@ -83,7 +83,7 @@ def record(
             now=at,
         )
     elif generation_id:
-        ledger.note_generation_id(row_id, generation_id, now=at)
+        ledger.update(row_id, status="pending", generation_id=generation_id, now=at)
     return row_id
 
 
@@ -272,7 +272,7 @@ def test_json_and_csv_together_or_a_bad_by_are_usage_errors(ledger: Ledger) -> N
     assert flux2("history", "--json", "--csv").exit_code == 2
     result = flux2("history", "--by", "week")
     assert result.exit_code == 2
-    assert "--by must be day or model" in result.stderr
+    assert "--by must be one of day, model, host, user" in result.stderr
     assert flux2("history", "--since", "3 fortnights").exit_code == 2
     assert flux2("history", "--limit", "0").exit_code == 2
 
