@@ -769,3 +769,142 @@ def test_settling_unsynced_on_either_database(ledger: Ledger) -> None:
     row = ledger.get(row_id)
     assert row is not None
     assert (row.status, row.charged_micros) == ("ok", CENTS_3)
+
+
+# -- who, which run, and the sums the database does --------------------------------------------------
+
+
+def test_each_row_records_its_host_user_and_run(ledger: Ledger, utc_zone: None) -> None:
+    first = ledger.reserve(entry(run_id="run-1"), Budgets(), now=NOW)
+    ledger.reserve(entry(run_id="run-2"), Budgets(), now=NOW)
+    ledger.reserve(entry(), Budgets(), now=NOW)
+    row = ledger.get(first)
+    assert row is not None
+    assert (row.run_id, row.host, row.hostname) == ("run-1", ledger.hostname, ledger.hostname)
+    assert row.os_user == ledger.os_user
+    assert row.os_user
+    assert [r.id for r in ledger.rows("openrouter", run_id="run-1")] == [first]
+    assert ledger.rows("openrouter", run_id="run-3") == []
+    assert ledger.summary("openrouter", run_id="run-2").count == 1
+
+
+def test_totals_by_host_and_by_user(ledger: Ledger, utc_zone: None) -> None:
+    ledger.reserve(entry(), Budgets(), now=NOW)
+    ledger.reserve(entry(), Budgets(), now=NOW)
+    ledger.reserve(entry(70_000), Budgets(), now=NOW)
+    execute(
+        ledger,
+        "UPDATE calls SET host = 'ci-runner-7', os_user = 'ci' WHERE estimate_micros = 70000",
+    )
+    by_host = ledger.totals("openrouter", by="host")
+    assert [(t.key, t.count, t.counted_micros) for t in by_host] == sorted(
+        [("ci-runner-7", 1, 70_000), (ledger.hostname, 2, 60_000)]
+    )
+    by_user = {t.key: t.count for t in ledger.totals("openrouter", by="user")}
+    assert by_user == {"ci": 1, str(ledger.os_user): 2}
+
+
+def test_the_summary_is_the_sum_of_the_rows(ledger: Ledger, utc_zone: None) -> None:
+    _history(ledger)
+    ok = ledger.reserve(entry(), Budgets(), now=NOW)
+    ledger.update(ok, status="ok")  # no charge reported: counted at the estimate
+    rows = ledger.rows("openrouter")
+    summary = ledger.summary("openrouter")
+    assert summary.count == len(rows) == 6
+    assert (summary.failed, summary.pending, summary.unknown, summary.ok_unpriced) == (1, 1, 1, 1)
+    assert summary.estimate_micros == sum(r.estimate_micros for r in rows)
+    assert summary.charged_micros == sum(r.charged_micros or 0 for r in rows)
+    assert summary.counted_micros == sum(r.counted_micros for r in rows)
+    assert summary.unsettled_micros == sum(
+        r.counted_micros for r in rows if r.status in ("pending", "unknown")
+    )
+    assert ledger.summary("openrouter", model="black-forest-labs/flux.2-max").count == 2
+    assert ledger.summary("openrouter", since=parse_since("2d", NOW)).count == 4
+
+
+@pytest.mark.parametrize("page", [1, 2, 3, 1000])
+def test_rows_a_page_at_a_time_are_the_rows(ledger: Ledger, utc_zone: None, page: int) -> None:
+    _history(ledger)
+    for same_time in range(3):  # ties on created_at are ordered by id
+        ledger.reserve(entry(seed=same_time), Budgets(), now=NOW)
+    everything = ledger.rows("openrouter")
+    assert list(ledger.iter_rows("openrouter", page=page)) == everything
+    assert list(ledger.iter_rows("openrouter", page=page, limit=4)) == everything[:4]
+    since = parse_since("2d", NOW)
+    assert list(ledger.iter_rows("openrouter", since=since, page=page)) == ledger.rows(
+        "openrouter", since=since
+    )
+
+
+def test_running_totals_match_the_rows(
+    ledger: Ledger, utc_zone: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inserts, settles, re-settles and a delete: the budget check's running totals stay equal
+    to summing the rows themselves."""
+    import random
+
+    from flux_cli.ledger import core
+
+    rng = random.Random(7)
+    ids = []
+    for i in range(60):
+        when = NOW - timedelta(days=rng.randrange(0, 40), minutes=rng.randrange(0, 1440))
+        ids.append(ledger.reserve(entry(rng.randrange(0, 90_000)), Budgets(), now=when))
+        if i % 3:
+            status = rng.choice(["ok", "failed", "unknown", "pending"])
+            charged = rng.choice([None, rng.randrange(0, 90_000)])
+            ledger.update(ids[-1], status=status, charged_micros=charged)  # type: ignore[arg-type]
+    ledger.resolve(ids[0], status="ok", charged_micros=12_345)
+    execute(ledger, f"DELETE FROM calls WHERE id = {ids[1]}")
+    for moment in (NOW, NOW - timedelta(days=9), NOW + timedelta(days=3)):
+        kept = ledger.spent("openrouter", now=moment)
+        monkeypatch.setattr(core, "_on_quarter_hour", lambda _moment: False)
+        scanned = ledger.spent("openrouter", now=moment)
+        monkeypatch.undo()
+        assert kept == scanned
+
+
+def test_a_zone_off_the_quarter_hour_sums_the_rows(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Local midnight at 18:53 UTC: not a bucket boundary, so the check reads the rows.
+    yield_zone = _zone(monkeypatch, "<+0507>-5:07")
+    next(yield_zone)
+    ledger.reserve(entry(10_000), Budgets(), now=datetime(2026, 11, 20, 18, 52, tzinfo=UTC))
+    ledger.reserve(entry(20_000), Budgets(), now=datetime(2026, 11, 20, 18, 54, tzinfo=UTC))
+    spent = ledger.spent("openrouter", now=datetime(2026, 11, 21, 3, 0, tzinfo=UTC))
+    assert (spent.today_micros, spent.month_micros) == (20_000, 30_000)
+    with pytest.raises(StopIteration):
+        next(yield_zone)
+
+
+def test_the_planner_uses_the_indexes(tmp_path: Path) -> None:
+    """SQLite's plans for the queries that must not read the whole table."""
+    from flux_cli.ledger.schema import ROW_COLUMNS
+
+    with Ledger.open(tmp_path / "ledger.sqlite3") as ledger:
+        where, params = ledger._filter("openrouter", None, None, ("pending",))
+        stale = ledger.explain(
+            f"SELECT {ROW_COLUMNS} FROM calls WHERE {' AND '.join(where)} "
+            "ORDER BY created_at DESC, id DESC",
+            params,
+        )
+        assert any("calls_unresolved" in step for step in stale), stale
+        listing = ledger.explain(
+            f"SELECT {ROW_COLUMNS} FROM calls WHERE api = :api "
+            "ORDER BY created_at DESC, id DESC LIMIT 50",
+            {"api": "openrouter"},
+        )
+        assert any("calls_api_created" in step for step in listing), listing
+        assert not any("TEMP B-TREE" in step for step in listing), listing  # no sort
+        budget = ledger.explain(
+            "SELECT SUM(counted_micros) FROM spend WHERE api = :api AND bucket >= :month",
+            {"api": "openrouter", "month": "2026-11-01T05:00"},
+        )
+        assert any("PRIMARY KEY" in step for step in budget), budget
+        sums = ledger.explain(
+            "SELECT COUNT(*), SUM(estimate_micros), SUM(charged_micros) FROM calls "
+            "WHERE api = :api AND created_at >= :since",
+            {"api": "openrouter", "since": "2026-11-01"},
+        )
+        assert any("COVERING INDEX calls_api_created" in step for step in sums), sums

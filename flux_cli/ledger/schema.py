@@ -133,6 +133,11 @@ SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX calls_run ON calls (run_id) WHERE run_id IS NOT NULL",
         # One index for the newest-first listing (created_at, id) that also covers the totals,
         # so `history`'s sums read the index alone.
+        # The unsettled rows in listing order: `stale_pending` and reconcile read them without
+        # a sort, and the planner picks this small index over the big one.
+        "DROP INDEX calls_unresolved",
+        "CREATE INDEX calls_unresolved ON calls (api, created_at, id) "
+        "WHERE status IN ('pending', 'unknown')",
         "DROP INDEX calls_api_created",
         "CREATE INDEX calls_api_created ON calls "
         "(api, created_at, id, status, estimate_micros, charged_micros, model)",
@@ -201,7 +206,7 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX calls_api_created ON calls "
         "(api, created_at, id, status, estimate_micros, charged_micros, model)",
-        "CREATE INDEX calls_unresolved ON calls (api, status) "
+        "CREATE INDEX calls_unresolved ON calls (api, created_at, id) "
         "WHERE status IN ('pending', 'unknown')",
         "CREATE INDEX calls_run ON calls (run_id) WHERE run_id IS NOT NULL",
         """
