@@ -279,10 +279,10 @@ def test_twenty_processes_on_four_hosts_share_one_daily_budget(
     assert sum(r.charged_micros for r in ok) == sandbox.spent_micros() == 300_000
     # Every host sees the one ledger: the same 20 calls and the same total.
     for host in hosts:
-        code, out, err = host.run("history", "--json")
-        assert code == 0, err
-        assert len(out.splitlines()) == 20
-        assert PG_PASSWORD not in out + err
+        code, shown, problems = host.run("history", "--json")
+        assert code == 0, problems
+        assert len(shown.splitlines()) == 20
+        assert PG_PASSWORD not in shown + problems
 
 
 @pytest.mark.slow
