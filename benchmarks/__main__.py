@@ -9,11 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import response, startup, throughput
+from benchmarks import ledger, response, startup, throughput
 from benchmarks.common import Row
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
-SECTIONS = ("startup", "response", "throughput")
+SECTIONS = ("startup", "response", "throughput", "ledger")
 
 
 def table(rows: list[Row]) -> str:
@@ -51,6 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     if "throughput" in chosen:
         print(f"throughput: {images} images at 1, 4, 8, 16 (1 s latency) …", file=sys.stderr)
         rows += throughput.run(images)
+    if "ledger" in chosen:
+        sizes = (10_000, 100_000) if args.quick else (10_000, 100_000, 1_000_000)
+        print(
+            f"ledger: history and budgets over {', '.join(f'{n:,}' for n in sizes)} rows …",
+            file=sys.stderr,
+        )
+        rows += ledger.run(sizes)
 
     mode = "QUICK (not the spec)" if args.quick else "full spec"
     print(f"flux2 benchmarks — {mode}; {platform.python_version()} on {platform.platform()}")

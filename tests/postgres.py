@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,17 +71,18 @@ def _run(args: list[str], as_postgres: bool) -> None:
         raise RuntimeError(f"{' '.join(args)} failed: {done.stdout}{done.stderr}")
 
 
-@pytest.fixture(scope="session")
-def postgres_cluster() -> Iterator[Cluster]:
-    bin_dir = _bin_dir()
+def available() -> Path | None:
+    """The server binaries' directory, when they and psycopg are installed."""
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        bin_dir = None
-    if bin_dir is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI needs PostgreSQL (initdb, pg_ctl) and psycopg for the ledger tests")
-        pytest.skip("PostgreSQL server binaries or psycopg not installed")
+        return None
+    return _bin_dir()
+
+
+@contextmanager
+def running_cluster(bin_dir: Path) -> Iterator[Cluster]:
+    """initdb, start on a free loopback port, and at the end stop and delete it all."""
     # Not under pytest's own temporary directory: its parents are private to this user, and
     # the server may run as another.
     root = Path(tempfile.mkdtemp(prefix="flux2-postgres-"))
@@ -94,36 +96,46 @@ def postgres_cluster() -> Iterator[Cluster]:
         shutil.chown(sockets, "postgres")
         shutil.chown(password_file, "postgres")
     port = _free_port()
-    _run(
-        [
-            str(bin_dir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "--auth-local=trust",
-            "--auth-host=scram-sha-256",
-            f"--pwfile={password_file}",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        ],
-        as_postgres,
-    )
-    options = (
-        f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100"
-    )
-    _run(
-        [str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "start"],
-        as_postgres,
-    )
     try:
-        yield Cluster(port, PG_PASSWORD)
-    finally:
         _run(
-            [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], as_postgres
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                f"--pwfile={password_file}",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            as_postgres,
         )
+        options = (
+            f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c max_connections=100"
+        )
+        pg_ctl = str(bin_dir / "pg_ctl")
+        _run([pg_ctl, "-D", str(data), "-o", options, "-l", str(log), "-w", "start"], as_postgres)
+        try:
+            yield Cluster(port, PG_PASSWORD)
+        finally:
+            _run([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], as_postgres)
+    finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    bin_dir = available()
+    if bin_dir is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs PostgreSQL (initdb, pg_ctl) and psycopg for the ledger tests")
+        pytest.skip("PostgreSQL server binaries or psycopg not installed")
+    with running_cluster(bin_dir) as cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -880,14 +880,15 @@ def test_a_zone_off_the_quarter_hour_sums_the_rows(
 
 def test_the_planner_uses_the_indexes(tmp_path: Path) -> None:
     """SQLite's plans for the queries that must not read the whole table."""
+    from flux_cli.ledger.queries import Filter
     from flux_cli.ledger.schema import ROW_COLUMNS
 
     with Ledger.open(tmp_path / "ledger.sqlite3") as ledger:
-        where, params = ledger._filter("openrouter", None, None, ("pending",))
+        pending = Filter("openrouter", statuses=("pending",))
         stale = ledger.explain(
-            f"SELECT {ROW_COLUMNS} FROM calls WHERE {' AND '.join(where)} "
+            f"SELECT {ROW_COLUMNS} FROM calls WHERE {pending.sql} "
             "ORDER BY created_at DESC, id DESC",
-            params,
+            pending.params,
         )
         assert any("calls_unresolved" in step for step in stale), stale
         listing = ledger.explain(
@@ -908,3 +909,69 @@ def test_the_planner_uses_the_indexes(tmp_path: Path) -> None:
             {"api": "openrouter", "since": "2026-11-01"},
         )
         assert any("COVERING INDEX calls_api_created" in step for step in sums), sums
+
+
+def test_sums_from_running_totals_match_the_rows(ledger: Ledger, new_york: None) -> None:
+    """Summary and groups, with and without --since (which adds edge rows from the table), are
+    what adding up the rows themselves gives."""
+    import random
+
+    from flux_cli.ledger import local_day
+
+    rng = random.Random(11)
+    models = ("black-forest-labs/flux.2-pro", "black-forest-labs/flux.2-max")
+    for _ in range(80):
+        when = NOW - timedelta(minutes=rng.randrange(0, 12 * 1440))
+        row_id = ledger.reserve(
+            entry(rng.randrange(1, 90_000), model=rng.choice(models)), Budgets(), now=when
+        )
+        status = rng.choice(["ok", "ok", "failed", "unknown", "pending"])
+        if status != "pending":
+            charged = rng.choice([None, rng.randrange(0, 90_000)])
+            ledger.update(row_id, status=status, charged_micros=charged)  # type: ignore[arg-type]
+    execute(ledger, "UPDATE calls SET host = 'other', os_user = 'ci' WHERE id % 3 = 0")
+
+    def expected(rows: list, key: Callable[[object], str]) -> dict[str, tuple[int, ...]]:  # type: ignore[type-arg]
+        groups: dict[str, list] = {}  # type: ignore[type-arg]
+        for row in rows:
+            groups.setdefault(key(row), []).append(row)
+        return {
+            name: (
+                len(members),
+                sum(r.status == "ok" for r in members),
+                sum(r.status == "failed" for r in members),
+                sum(r.status == "pending" for r in members),
+                sum(r.status == "unknown" for r in members),
+                sum(r.estimate_micros for r in members),
+                sum(r.charged_micros or 0 for r in members),
+                sum(r.counted_micros for r in members),
+            )
+            for name, members in groups.items()
+        }
+
+    def shown(totals: list) -> dict[str, tuple[int, ...]]:  # type: ignore[type-arg]
+        return {
+            t.key: (
+                t.count, t.ok_count, t.failed_count, t.pending_count, t.unknown_count,
+                t.estimate_micros, t.charged_micros, t.counted_micros,
+            )
+            for t in totals
+        }  # fmt: skip
+
+    keys: dict[str, Callable[[object], str]] = {
+        "day": lambda r: local_day(r.created_at),  # type: ignore[attr-defined]
+        "model": lambda r: r.model,  # type: ignore[attr-defined]
+        "host": lambda r: r.host,  # type: ignore[attr-defined]
+        "user": lambda r: r.os_user,  # type: ignore[attr-defined]
+    }
+    for since in (None, NOW - timedelta(days=5, minutes=7), NOW - timedelta(hours=30, seconds=1)):
+        rows = ledger.rows("openrouter", since=since)
+        summary = ledger.summary("openrouter", since=since)
+        assert summary.count == len(rows)
+        assert summary.counted_micros == sum(r.counted_micros for r in rows)
+        assert summary.unsettled_micros == sum(
+            r.counted_micros for r in rows if r.status in ("pending", "unknown")
+        )
+        for by, key in keys.items():
+            found = shown(ledger.totals("openrouter", since=since, by=by))  # type: ignore[arg-type]
+            assert found == expected(rows, key), (by, since)

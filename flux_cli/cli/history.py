@@ -346,10 +346,16 @@ GROUP_FIELDS = (
 )
 
 
-def _alias(model_id: str) -> str | None:
-    from flux_cli.models import ALIASES
+_ALIAS_OF: dict[str, str] = {}
 
-    return next((alias for alias, known in ALIASES.items() if known == model_id), None)
+
+def _alias(model_id: str) -> str | None:
+    if not _ALIAS_OF:
+        from flux_cli.models import ALIASES
+
+        for alias, known in reversed(ALIASES.items()):  # the first alias of a model wins
+            _ALIAS_OF[known] = alias
+    return _ALIAS_OF.get(model_id)
 
 
 def _iso(moment: datetime) -> str:

@@ -16,19 +16,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from flux_cli.ledger import queries
 from flux_cli.ledger.schema import COPY_COLUMNS, ROW_COLUMNS, counted
-from flux_cli.ledger.times import (
-    aware,
-    local_days,
-    parse_stamp,
-    stamp,
-    utcnow,
-    window_starts,
-)
+from flux_cli.ledger.times import aware, stamp, utcnow, window_starts
 from flux_cli.ledger.types import (
-    GROUPINGS,
     MAX_ERROR_CHARS,
-    UNRESOLVED,
     BudgetExceeded,
     Budgets,
     Grouping,
@@ -49,8 +41,7 @@ from flux_cli.textsafe import strip_control
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
-PAGE_ROWS = 1000  # rows fetched at a time when streaming
-_DAYS_PER_QUERY = 500
+PAGE_ROWS = queries.PAGE_ROWS
 
 
 class _Session(Protocol):
@@ -358,39 +349,7 @@ class Ledger:
                 f"SELECT {ROW_COLUMNS} FROM calls WHERE id = :id",  # noqa: S608 - constant
                 {"id": row_id},
             ).fetchone()
-        return None if record is None else _to_row(record)
-
-    @staticmethod
-    def _filter(
-        api: str,
-        since: datetime | None,
-        model: str | None,
-        statuses: Sequence[Status] | None = None,
-        run_id: str | None = None,
-    ) -> tuple[list[str], dict[str, Any]]:
-        where = ["api = :api"]
-        params: dict[str, Any] = {"api": api}
-        if since is not None:
-            where.append("created_at >= :since")
-            params["since"] = stamp(since)
-        if model is not None:
-            where.append("model = :model")
-            params["model"] = model
-        if run_id is not None:
-            where.append("run_id = :run_id")
-            params["run_id"] = run_id
-        if statuses is not None:
-            names = []
-            for index, status in enumerate(statuses):
-                check_status(status)
-                names.append(f":status{index}")
-                params[f"status{index}"] = status
-            where.append(f"status IN ({', '.join(names) or 'NULL'})")
-            if set(statuses) <= set(UNRESOLVED):
-                # Spelled out so the planner can use the partial index `calls_unresolved`: it
-                # cannot prove that placeholders fall inside the index's condition.
-                where.append("status IN ('pending', 'unknown')")
-        return where, params
+        return None if record is None else queries.to_row(record)
 
     def rows(
         self,
@@ -403,17 +362,7 @@ class Ledger:
         run_id: str | None = None,
     ) -> list[Row]:
         """Newest first."""
-        where, params = self._filter(api, since, model, statuses, run_id)
-        sql = (
-            f"SELECT {ROW_COLUMNS} FROM calls WHERE {' AND '.join(where)} "  # noqa: S608 - ours
-            "ORDER BY created_at DESC, id DESC"
-        )
-        if limit is not None:
-            sql += " LIMIT :limit"
-            params["limit"] = max(0, limit)
-        with self._db.reading() as session:
-            records = session.execute(sql, params).fetchall()
-        return [_to_row(r) for r in records]
+        return queries.rows(self._db, queries.Filter(api, since, model, run_id, statuses), limit)
 
     def iter_rows(
         self,
@@ -423,35 +372,11 @@ class Ledger:
         model: str | None = None,
         limit: int | None = None,
         run_id: str | None = None,
-        page: int = PAGE_ROWS,
+        page: int = queries.PAGE_ROWS,
     ) -> Iterator[Row]:
-        """`rows`, newest first, fetched a page at a time (constant memory at any ledger size).
-        Each page is its own query, continuing after the last row of the one before, so no
-        lock or cursor is held while the caller works on a row."""
-        where, params = self._filter(api, since, model, run_id=run_id)
-        left = limit
-        after: tuple[str, int] | None = None
-        while left is None or left > 0:
-            clauses = list(where)
-            if after is not None:
-                clauses.append(
-                    "(created_at < :after_at OR (created_at = :after_at AND id < :after_id))"
-                )
-                params["after_at"], params["after_id"] = after
-            params["page"] = page if left is None else min(page, left)
-            sql = (
-                f"SELECT {ROW_COLUMNS} FROM calls WHERE {' AND '.join(clauses)} "  # noqa: S608
-                "ORDER BY created_at DESC, id DESC LIMIT :page"
-            )
-            with self._db.reading() as session:
-                records = session.execute(sql, params).fetchall()
-            for record in records:
-                yield _to_row(record)
-            if len(records) < params["page"]:
-                return
-            if left is not None:
-                left -= len(records)
-            after = (records[-1][1], records[-1][0])
+        """`rows`, newest first, fetched a page at a time (constant memory at any size)."""
+        chosen = queries.Filter(api, since, model, run_id)
+        return queries.iter_rows(self._db, chosen, limit, page)
 
     def summary(
         self,
@@ -462,23 +387,7 @@ class Ledger:
         run_id: str | None = None,
     ) -> Summary:
         """Totals over every row the filter selects, summed by the database."""
-        where, params = self._filter(api, since, model, run_id=run_id)
-        rule = counted(greatest=self._db.greatest)
-        sql = f"""
-            SELECT COUNT(*),
-                   {_count("status = 'failed'")},
-                   {_count("status = 'pending'")},
-                   {_count("status = 'unknown'")},
-                   {_count("status = 'ok' AND charged_micros IS NULL")},
-                   COALESCE(SUM(estimate_micros), 0),
-                   COALESCE(SUM(COALESCE(charged_micros, 0)), 0),
-                   COALESCE(SUM(CASE WHEN status IN ('pending', 'unknown') THEN {rule} END), 0),
-                   COALESCE(SUM({rule}), 0)
-            FROM calls WHERE {" AND ".join(where)}
-        """  # noqa: S608 - ours
-        with self._db.reading() as session:
-            record = session.execute(sql, params).fetchone()
-        return Summary(*(int(value) for value in record))
+        return queries.summary(self._db, queries.Filter(api, since, model, run_id))
 
     def totals(
         self,
@@ -490,55 +399,7 @@ class Ledger:
         run_id: str | None = None,
     ) -> list[TotalRow]:
         """Per local day (newest first), or per model, host or OS user (by name)."""
-        if by not in GROUPINGS:
-            raise ValueError(f"by must be one of {', '.join(GROUPINGS)}, got {by!r}")
-        where, params = self._filter(api, since, model, run_id=run_id)
-        rule = counted(greatest=self._db.greatest)
-        sums = f"""COUNT(*), {_count("status = 'ok'")}, {_count("status = 'failed'")},
-                   {_count("status = 'pending'")}, {_count("status = 'unknown'")},
-                   COALESCE(SUM(estimate_micros), 0),
-                   COALESCE(SUM(COALESCE(charged_micros, 0)), 0), COALESCE(SUM({rule}), 0)"""
-        if by != "day":
-            column = {"model": "model", "host": "host", "user": "os_user"}[by]
-            sql = f"""
-                SELECT COALESCE({column}, ''), {sums} FROM calls
-                WHERE {" AND ".join(where)} GROUP BY COALESCE({column}, '') ORDER BY 1
-            """  # noqa: S608 - ours
-            with self._db.reading() as session:
-                records = session.execute(sql, params).fetchall()
-            return [_total(r) for r in records]
-        return self._totals_by_day(where, params, sums)
-
-    def _totals_by_day(self, where: list[str], params: dict[str, Any], sums: str) -> list[TotalRow]:
-        """Local days are the machine's time zone, which the database does not know: the days
-        are made here (each from its local midnight to the next) and joined on `created_at`,
-        so each day is one range of the (api, created_at) index."""
-        span_sql = f"SELECT MIN(created_at), MAX(created_at) FROM calls WHERE {' AND '.join(where)}"  # noqa: S608
-        with self._db.reading() as session:
-            first, last = session.execute(span_sql, params).fetchone()
-        if first is None:
-            return []
-        days = local_days(parse_stamp(first), parse_stamp(last))
-        found: list[TotalRow] = []
-        conditions = " AND ".join(where)  # the days' columns are named apart from calls'
-        for start in range(0, len(days), _DAYS_PER_QUERY):
-            chunk = days[start : start + _DAYS_PER_QUERY]
-            values = ", ".join(f"(:d{i}, :s{i}, :e{i})" for i in range(len(chunk)))
-            chunk_params = dict(params)
-            for i, (day, begin, end) in enumerate(chunk):
-                chunk_params.update({f"d{i}": day, f"s{i}": begin, f"e{i}": end})
-            sql = f"""
-                WITH days (day, day_start, day_end) AS (VALUES {values})
-                SELECT days.day, {sums}
-                FROM days JOIN calls
-                  ON calls.created_at >= days.day_start AND calls.created_at < days.day_end
-                WHERE {conditions}
-                GROUP BY days.day
-            """  # noqa: S608 - ours
-            with self._db.reading() as session:
-                found.extend(_total(r) for r in session.execute(sql, chunk_params).fetchall())
-        found.sort(key=lambda t: t.key, reverse=True)
-        return found
+        return queries.totals(self._db, queries.Filter(api, since, model, run_id), by)
 
     def stale_pending(
         self, api: str, *, now: datetime | None = None, older_than: timedelta = timedelta(hours=1)
@@ -598,15 +459,6 @@ class Ledger:
         return self._db.explain(sql, params)
 
 
-def _count(condition: str) -> str:
-    return f"COALESCE(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END), 0)"
-
-
-def _total(record: Sequence[Any]) -> TotalRow:
-    key, *numbers = record
-    return TotalRow(str(key), *(int(n) for n in numbers))
-
-
 def _on_quarter_hour(moment: datetime) -> bool:
     return moment.minute % 15 == 0 and moment.second == 0 and moment.microsecond == 0
 
@@ -625,68 +477,3 @@ def _pid_alive(pid: int) -> bool:
     except OSError:
         return True
     return True
-
-
-def _to_row(record: Sequence[Any]) -> Row:
-    (
-        row_id,
-        created_at,
-        updated_at,
-        status,
-        api,
-        command,
-        model,
-        provider,
-        route,
-        seed,
-        width,
-        height,
-        output_mp,
-        reference_count,
-        reference_mp,
-        estimate_micros,
-        charged_micros,
-        generation_id,
-        paths,
-        sha256s,
-        exit_code,
-        prompt,
-        pid,
-        hostname,
-        error,
-        elapsed_s,
-        run_id,
-        host,
-        os_user,
-    ) = record
-    return Row(
-        id=row_id,
-        created_at=parse_stamp(created_at),
-        updated_at=parse_stamp(updated_at),
-        status=status,
-        api=api,
-        command=command,
-        model=model,
-        provider=provider,
-        route=route,
-        seed=seed,
-        width=width,
-        height=height,
-        output_mp=output_mp,
-        reference_count=reference_count,
-        reference_mp=reference_mp,
-        estimate_micros=estimate_micros,
-        charged_micros=charged_micros,
-        generation_id=generation_id,
-        paths=tuple(json.loads(paths or "[]")),
-        sha256s=tuple(json.loads(sha256s or "[]")),
-        exit_code=exit_code,
-        prompt=prompt,
-        pid=pid,
-        hostname=hostname,
-        error=error,
-        elapsed_s=elapsed_s,
-        run_id=run_id,
-        host=host,
-        os_user=os_user,
-    )

@@ -55,6 +55,8 @@ class Session:
         self._conn = conn
 
     def execute(self, sql: str, params: dict[str, Any] | Sequence[Any] = ()) -> Any:
+        if not params:
+            return self._conn.execute(sql.encode())  # no placeholders: `%` is literal
         if isinstance(params, dict):
             return self._conn.execute(_translate(sql), params)
         return self._conn.execute(sql.replace("?", "%s"), tuple(params))

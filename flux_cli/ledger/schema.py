@@ -4,12 +4,17 @@ Each migration is a tuple of statements run in order inside one transaction. Nev
 migration that has shipped; append a new one instead. SQLite keeps its version in
 `PRAGMA user_version`, PostgreSQL in the one-row table `flux2_schema`.
 
-Running totals: `spend` holds, per API and quarter hour of `created_at` (UTC), what the rows
-count for against a budget and how many are pending or unknown. Triggers keep it in step with
-`calls` in the same transaction as every insert, settle and delete, so the budget check sums at
-most a month of quarter hours (about 3,000 small rows) however long the ledger grows. Every
-time zone in use today is a whole number of quarter hours from UTC, so a local midnight is
-always a bucket boundary; `Ledger` falls back to summing `calls` where one is not.
+Running totals, kept by triggers in the same transaction as every insert, settle and delete:
+
+- `spend`: per API and quarter hour of `created_at` (UTC), what the rows count for against a
+  budget, and the sums `history` shows. The budget check adds up at most a month of quarter
+  hours (about 3,000 small rows) however long the ledger grows. Every time zone in use today is
+  a whole number of quarter hours from UTC, so a local midnight is always a bucket boundary;
+  where one is not, `Ledger` sums `calls` instead.
+- `daily`: per API, UTC day, model, host and OS user, the same sums, for `history --by model`,
+  `--by host` and `--by user`.
+
+`--since` adds the rows between the given time and the next boundary from `calls` itself.
 """
 
 from __future__ import annotations
@@ -66,23 +71,104 @@ def counted(prefix: str = "", greatest: str = "MAX") -> str:
     END"""
 
 
-def _sqlite_bucket(column: str) -> str:
+# The sums both running-total tables hold, and how a row adds to each (`r` is the row).
+SUMS = (
+    "calls_count",
+    "ok_count",
+    "failed_count",
+    "pending_count",
+    "unknown_count",
+    "unpriced_count",
+    "estimate_micros",
+    "charged_micros",
+    "counted_micros",
+    "unsettled_micros",
+)
+
+
+def _deltas(r: str, greatest: str, flag: str) -> tuple[str, ...]:
+    """What one row adds to each of SUMS; `flag` turns a condition into 0/1 for the dialect."""
+    rule = counted(r, greatest)
     return (
-        f"substr({column}, 1, 14) || "
-        f"printf('%02d', CAST(substr({column}, 15, 2) AS INTEGER) / 15 * 15)"
+        "1",
+        flag.format(f"{r}status = 'ok'"),
+        flag.format(f"{r}status = 'failed'"),
+        flag.format(f"{r}status = 'pending'"),
+        flag.format(f"{r}status = 'unknown'"),
+        flag.format(f"{r}status = 'ok' AND {r}charged_micros IS NULL"),
+        f"{r}estimate_micros",
+        f"COALESCE({r}charged_micros, 0)",
+        rule,
+        f"CASE WHEN {r}status IN ('pending', 'unknown') THEN {rule} ELSE 0 END",
     )
 
 
-def _sqlite_spend(row: str, sign: str) -> str:
-    return f"""
-        INSERT INTO spend (api, bucket, counted_micros, pending_count, unknown_count)
-        VALUES ({row}.api, {_sqlite_bucket(row + ".created_at")},
-                {sign}({counted(row + ".")}), {sign}({row}.status = 'pending'),
-                {sign}({row}.status = 'unknown'))
-        ON CONFLICT (api, bucket) DO UPDATE SET
-            counted_micros = counted_micros + excluded.counted_micros,
-            pending_count = pending_count + excluded.pending_count,
-            unknown_count = unknown_count + excluded.unknown_count;"""  # noqa: S608 - ours
+def _rollup_table(name: str, keys: tuple[str, ...], integer: str, suffix: str = "") -> str:
+    key_columns = "".join(f"{key} TEXT NOT NULL, " for key in keys)
+    sums = ", ".join(f"{column} {integer} NOT NULL" for column in SUMS)
+    return f"CREATE TABLE {name} ({key_columns}{sums}, PRIMARY KEY ({', '.join(keys)})){suffix}"
+
+
+SPEND_KEYS = ("api", "bucket")
+DAILY_KEYS = ("api", "day", "model", "host", "os_user")
+
+
+def _sqlite_keys(r: str) -> dict[str, str]:
+    minute = f"CAST(substr({r}created_at, 15, 2) AS INTEGER)"
+    return {
+        "api": f"{r}api",
+        "bucket": f"substr({r}created_at, 1, 14) || printf('%02d', {minute} / 15 * 15)",
+        "day": f"substr({r}created_at, 1, 10)",
+        "model": f"{r}model",
+        "host": f"COALESCE({r}host, '')",
+        "os_user": f"COALESCE({r}os_user, '')",
+    }
+
+
+def _upsert(
+    table: str,
+    keys: tuple[str, ...],
+    key_sql: dict[str, str],
+    deltas: tuple[str, ...],
+    sign: str,
+    alias: str = "",
+) -> str:
+    columns = ", ".join((*keys, *SUMS))
+    values = ", ".join((*(key_sql[k] for k in keys), *(f"{sign}({d})" for d in deltas)))
+    target = f"{table} AS {alias}" if alias else table
+    old = f"{alias}." if alias else ""
+    updates = ", ".join(f"{c} = {old}{c} + excluded.{c}" for c in SUMS)
+    conflict = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+    return f"INSERT INTO {target} ({columns}) VALUES ({values}) {conflict}"  # noqa: S608 - ours
+
+
+def _sqlite_rollups(row: str, sign: str) -> str:
+    keys, deltas = _sqlite_keys(row + "."), _deltas(row + ".", "MAX", "({})")
+    return "".join(
+        _upsert(table, table_keys, keys, deltas, sign) + "; "
+        for table, table_keys in (("spend", SPEND_KEYS), ("daily", DAILY_KEYS))
+    )
+
+
+def _sqlite_backfill(table: str, keys: tuple[str, ...]) -> str:
+    key_sql = _sqlite_keys("")
+    deltas = _deltas("", "MAX", "({})")
+    selected = ", ".join((*(key_sql[k] for k in keys), *(f"SUM({d})" for d in deltas)))
+    groups = ", ".join(str(i + 1) for i in range(len(keys)))
+    columns = ", ".join((*keys, *SUMS))
+    return f"INSERT INTO {table} ({columns}) SELECT {selected} FROM calls GROUP BY {groups}"  # noqa: S608
+
+
+def _postgres_keys(r: str) -> dict[str, str]:
+    minute = f"substr({r}created_at, 15, 2)::int"
+    return {
+        "api": f"{r}api",
+        "bucket": f"substr({r}created_at, 1, 14) || lpad(({minute} / 15 * 15)::text, 2, '0')",
+        "day": f"substr({r}created_at, 1, 10)",
+        "model": f"{r}model",
+        "host": f"COALESCE({r}host, '')",
+        "os_user": f"COALESCE({r}os_user, '')",
+    }
 
 
 SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -141,29 +227,17 @@ SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DROP INDEX calls_api_created",
         "CREATE INDEX calls_api_created ON calls "
         "(api, created_at, id, status, estimate_micros, charged_micros, model)",
-        """
-        CREATE TABLE spend (
-            api            TEXT    NOT NULL,
-            bucket         TEXT    NOT NULL,
-            counted_micros INTEGER NOT NULL,
-            pending_count  INTEGER NOT NULL,
-            unknown_count  INTEGER NOT NULL,
-            PRIMARY KEY (api, bucket)
-        ) WITHOUT ROWID
-        """,
-        f"""
-        INSERT INTO spend (api, bucket, counted_micros, pending_count, unknown_count)
-        SELECT api, {_sqlite_bucket("created_at")}, SUM({counted()}),
-               SUM(status = 'pending'), SUM(status = 'unknown')
-        FROM calls GROUP BY 1, 2
-        """,  # noqa: S608 - ours
-        f"CREATE TRIGGER calls_spend_insert AFTER INSERT ON calls BEGIN "
-        f"{_sqlite_spend('NEW', '+')} END",
-        f"CREATE TRIGGER calls_spend_update AFTER UPDATE OF "
-        f"status, charged_micros, estimate_micros, api, created_at ON calls BEGIN "
-        f"{_sqlite_spend('OLD', '-')} {_sqlite_spend('NEW', '+')} END",
-        f"CREATE TRIGGER calls_spend_delete AFTER DELETE ON calls BEGIN "
-        f"{_sqlite_spend('OLD', '-')} END",
+        _rollup_table("spend", SPEND_KEYS, "INTEGER", " WITHOUT ROWID"),
+        _rollup_table("daily", DAILY_KEYS, "INTEGER", " WITHOUT ROWID"),
+        _sqlite_backfill("spend", SPEND_KEYS),
+        _sqlite_backfill("daily", DAILY_KEYS),
+        f"CREATE TRIGGER calls_rollup_insert AFTER INSERT ON calls BEGIN "
+        f"{_sqlite_rollups('NEW', '+')} END",
+        f"CREATE TRIGGER calls_rollup_update AFTER UPDATE OF "
+        f"status, charged_micros, estimate_micros, api, created_at, model, host, os_user "
+        f"ON calls BEGIN {_sqlite_rollups('OLD', '-')} {_sqlite_rollups('NEW', '+')} END",
+        f"CREATE TRIGGER calls_rollup_delete AFTER DELETE ON calls BEGIN "
+        f"{_sqlite_rollups('OLD', '-')} END",
     ),
 )
 
@@ -209,36 +283,21 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX calls_unresolved ON calls (api, created_at, id) "
         "WHERE status IN ('pending', 'unknown')",
         "CREATE INDEX calls_run ON calls (run_id) WHERE run_id IS NOT NULL",
-        """
-        CREATE TABLE spend (
-            api            TEXT   NOT NULL,
-            bucket         TEXT   NOT NULL,
-            counted_micros BIGINT NOT NULL,
-            pending_count  BIGINT NOT NULL,
-            unknown_count  BIGINT NOT NULL,
-            PRIMARY KEY (api, bucket)
+        _rollup_table("spend", SPEND_KEYS, "BIGINT"),
+        _rollup_table("daily", DAILY_KEYS, "BIGINT"),
+        "CREATE FUNCTION flux2_spend_add(r calls, sign INTEGER) RETURNS void LANGUAGE sql AS $$ "
+        + "; ".join(
+            _upsert(
+                table,
+                keys,
+                _postgres_keys("r."),
+                _deltas("r.", "GREATEST", "({})::int"),
+                "sign * ",
+                "s",
+            )
+            for table, keys in (("spend", SPEND_KEYS), ("daily", DAILY_KEYS))
         )
-        """,
-        """
-        CREATE FUNCTION flux2_spend_add(r calls, sign INTEGER) RETURNS void
-        LANGUAGE sql AS $$
-            INSERT INTO spend AS s (api, bucket, counted_micros, pending_count, unknown_count)
-            VALUES (
-                r.api,
-                substr(r.created_at, 1, 14)
-                    || lpad(((substr(r.created_at, 15, 2)::int / 15) * 15)::text, 2, '0'),
-                sign * (CASE r.status
-                    WHEN 'ok' THEN COALESCE(r.charged_micros, r.estimate_micros)
-                    WHEN 'failed' THEN COALESCE(r.charged_micros, 0)
-                    ELSE GREATEST(r.estimate_micros, COALESCE(r.charged_micros, 0)) END),
-                sign * (r.status = 'pending')::int,
-                sign * (r.status = 'unknown')::int)
-            ON CONFLICT (api, bucket) DO UPDATE SET
-                counted_micros = s.counted_micros + EXCLUDED.counted_micros,
-                pending_count = s.pending_count + EXCLUDED.pending_count,
-                unknown_count = s.unknown_count + EXCLUDED.unknown_count
-        $$
-        """,
+        + " $$",
         """
         CREATE FUNCTION flux2_calls_spend() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
@@ -253,7 +312,7 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         $$
         """,
         "CREATE TRIGGER calls_spend AFTER INSERT OR DELETE OR UPDATE OF "
-        "status, charged_micros, estimate_micros, api, created_at "
+        "status, charged_micros, estimate_micros, api, created_at, model, host, os_user "
         "ON calls FOR EACH ROW EXECUTE FUNCTION flux2_calls_spend()",
     ),
 )

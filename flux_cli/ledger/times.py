@@ -26,6 +26,10 @@ def stamp(moment: datetime) -> str:
 
 
 def parse_stamp(text: str) -> datetime:
+    """A stamp written by `stamp` (fixed width, ending in Z); `fromisoformat` is C code, many
+    times faster than `strptime`, which matters when history streams a million rows."""
+    if len(text) == 27 and text[-1] == "Z":
+        return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
     return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=timezone.utc)
 
 
