@@ -247,10 +247,11 @@ def _by_day(db: _Database, chosen: Filter) -> list[TotalRow]:
     with db.reading() as session:
         # Two queries: each is one step down the index, where MIN and MAX together scan it.
         ends = [
-            session.execute(
-                f"SELECT {end}(created_at) FROM calls WHERE api = :api", {"api": chosen.api}
-            ).fetchone()[0]
-            for end in ("MIN", "MAX")
+            session.execute(sql, {"api": chosen.api}).fetchone()[0]
+            for sql in (
+                "SELECT MIN(created_at) FROM calls WHERE api = :api",
+                "SELECT MAX(created_at) FROM calls WHERE api = :api",
+            )
         ]
     first, last = ends
     if first is None:
