@@ -47,7 +47,7 @@ def write_config(text: str) -> Path:
 
 
 def test_every_key_is_declared_once_with_its_variable_and_a_valid_default() -> None:
-    assert len(KEYS) == len(SCHEMA) == 11
+    assert len(KEYS) == len(SCHEMA) == 12
     assert len({s.env for s in SCHEMA}) == len(SCHEMA)
     for entry in SCHEMA:
         assert entry.env.startswith("FLUX2_"), entry.key
@@ -190,6 +190,7 @@ FROM_ENV = {
     "budget.daily_usd": ("1.25", Decimal("1.25")),
     "budget.monthly_usd": ("$40", Decimal("40")),
     "history.store_prompts": ("0", False),
+    "ledger.url": ("postgresql://team@db.example/flux2", "postgresql://team@db.example/flux2"),
 }
 
 

@@ -100,7 +100,7 @@ def set_(
     """Set a setting in the config file, keeping the others.
 
     KEY is one of: model, aspect_ratio, format, output_dir, output_template, metadata, route,
-    concurrency, budget.daily_usd, budget.monthly_usd, history.store_prompts (flux2 config show
+    concurrency, budget.daily_usd, budget.monthly_usd, history.store_prompts, ledger.url (flux2 config show
     lists them with their values). A bad value is refused with the values that fit. The file is
     written atomically, readable only by you (0600, in a 0700 directory); comments in it are not
     kept.
