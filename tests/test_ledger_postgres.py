@@ -245,3 +245,22 @@ def test_the_driver_is_imported_only_for_a_postgresql_ledger() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=60
     )
     assert done.stdout.strip().splitlines()[-1] == "False", done.stderr
+
+
+def test_a_connection_lost_mid_run_fails_closed(postgres_url: str) -> None:
+    import psycopg
+
+    with Ledger.open(url=postgres_url) as ledger:
+        ledger.reserve(entry(), Budgets(daily_micros=1_000_000))
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'flux2' AND pid <> pg_backend_pid()"
+            )
+        with pytest.raises(LedgerError) as caught:
+            ledger.reserve(entry(), Budgets(daily_micros=1_000_000))
+        assert caught.value.exit_code == ExitCode.OUTPUT
+        assert "nothing was sent" in caught.value.message
+        assert PG_PASSWORD not in caught.value.message
+    with Ledger.open(url=postgres_url) as again:
+        assert len(again.rows("openrouter")) == 1  # the second call left no row

@@ -10,7 +10,6 @@ import getpass
 import json
 import os
 import socket
-import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -259,7 +258,7 @@ class Ledger:
             "run_id": entry.run_id,
             "host": self.hostname,
             "os_user": self.os_user,
-            "uid": uuid.uuid4().hex,
+            "uid": _new_uid(),
         }
         names = ", ".join(values)
         marks = ", ".join(f":{name}" for name in values)
@@ -449,7 +448,7 @@ class Ledger:
         with self._db.transaction() as session:
             for record in records:
                 values = dict(zip(COPY_COLUMNS, record[1:], strict=True))
-                values["uid"] = values["uid"] or uuid.uuid4().hex
+                values["uid"] = values["uid"] or _new_uid()
                 if session.execute(sql, values).fetchone() is not None:
                     inserted += 1
         return inserted
@@ -457,6 +456,11 @@ class Ledger:
     def explain(self, sql: str, params: dict[str, Any]) -> list[str]:
         """The database's plan for `sql` (benchmarks and tests look at it)."""
         return self._db.explain(sql, params)
+
+
+def _new_uid() -> str:
+    """A row's identity across ledgers: 128 random bits, as 32 hex digits."""
+    return os.urandom(16).hex()
 
 
 def _on_quarter_hour(moment: datetime) -> bool:
