@@ -12,6 +12,7 @@ rollback (a killed process's connection closes, and the server releases it). The
 alone, not the API and a day: hosts in different time zones have different days and months, and
 their windows overlap. Settling a row takes no lock: it only ever lowers what is counted or
 keeps it. Migrations take a lock of their own, so two hosts starting at once upgrade once.
+The PostgreSQL behaviour this relies on, with its sources: docs/postgresql.md.
 """
 
 from __future__ import annotations
