@@ -126,7 +126,8 @@ def iter_rows(
     while left is None or left > 0:
         where = chosen.sql
         if after is not None:
-            where += " AND (created_at < :after_at OR (created_at = :after_at AND id < :after_id))"
+            # A row value: both databases bound the index range with it (an OR they may not).
+            where += " AND (created_at, id) < (:after_at, :after_id)"
             params["after_at"], params["after_id"] = after
         params["page"] = page if left is None else min(page, left)
         sql = (
@@ -296,14 +297,25 @@ def _days_from(
         chunk_params = dict(params)
         for i, (day, begin, end) in enumerate(chunk):
             chunk_params.update({f"d{i}": day, f"s{i}": begin[:width], f"e{i}": end[:width]})
-        sql = f"""
-            WITH days (day, day_start, day_end) AS (VALUES {values})
-            SELECT days.day, {sums}
-            FROM days JOIN {table}
-              ON {table}.{column} >= days.day_start AND {table}.{column} < days.day_end
-            WHERE {where}
-            GROUP BY days.day
-        """  # noqa: S608 - ours; the days' columns are named apart from the tables'
+        if db.kind == "postgresql":
+            # One index range per day, whatever the planner's statistics say (without them it
+            # may scan the whole table once per day).
+            sql = f"""
+                WITH days (day, day_start, day_end) AS (VALUES {values})
+                SELECT days.day, t.* FROM days CROSS JOIN LATERAL (
+                    SELECT {sums} FROM {table}
+                    WHERE {where} AND {column} >= days.day_start AND {column} < days.day_end
+                ) AS t
+            """  # noqa: S608 - ours; the days' columns are named apart from the tables'
+        else:
+            sql = f"""
+                WITH days (day, day_start, day_end) AS (VALUES {values})
+                SELECT days.day, {sums}
+                FROM days JOIN {table}
+                  ON {table}.{column} >= days.day_start AND {table}.{column} < days.day_end
+                WHERE {where}
+                GROUP BY days.day
+            """  # noqa: S608 - ours; the days' columns are named apart from the tables'
         with db.reading() as session:
             found.extend(_total(r) for r in session.execute(sql, chunk_params).fetchall())
     return found
