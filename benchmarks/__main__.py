@@ -9,11 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import batch_memory, gallery, response, startup, throughput
+from benchmarks import batch_memory, gallery, ledger, response, startup, throughput
 from benchmarks.common import Row
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
-SECTIONS = ("startup", "response", "throughput", "memory", "scale", "gallery")
+SECTIONS = ("startup", "response", "throughput", "memory", "scale", "ledger", "gallery")
 
 
 def table(rows: list[Row]) -> str:
@@ -77,6 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     if "scale" in chosen:
         print(f"scale: {lines} lines at {args.levels} (200 ms latency) …", file=sys.stderr)
         rows += throughput.scale(lines, args.levels)
+    if "ledger" in chosen:
+        sizes = (10_000, 100_000) if args.quick else (10_000, 100_000, 1_000_000)
+        print(
+            f"ledger: history and budgets over {', '.join(f'{n:,}' for n in sizes)} rows …",
+            file=sys.stderr,
+        )
+        rows += ledger.run(sizes)
 
     mode = "QUICK (not the spec)" if args.quick else "full spec"
     print(f"flux2 benchmarks — {mode}; {platform.python_version()} on {platform.platform()}")

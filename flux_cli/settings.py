@@ -189,6 +189,13 @@ class Setting:
             raise UsageError(f"{self.key} {exc} (got {shown} from {where})") from None
 
 
+def _ledger_url(raw: object) -> Any:
+    """A `postgresql://` URL, shown masked; checked in `flux_cli.ledger.location`."""
+    from flux_cli.ledger.location import parse_ledger_url
+
+    return parse_ledger_url(_text(raw))
+
+
 SCHEMA: tuple[Setting, ...] = (
     Setting(
         "model",
@@ -309,6 +316,14 @@ SCHEMA: tuple[Setting, ...] = (
         "inside tmux, pass graphics through (needs tmux's allow-passthrough on)",
         _bool,
         choices=("true", "false"),
+    ),
+    Setting(
+        "ledger.url",
+        "postgresql URL",
+        None,
+        "FLUX2_LEDGER_URL",
+        "shared ledger database, e.g. postgresql://flux@db/flux2 (unset: the local SQLite file)",
+        _ledger_url,
     ),
 )
 KEYS: dict[str, Setting] = {s.key: s for s in SCHEMA}

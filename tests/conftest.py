@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.postgres import postgres_cluster, postgres_url  # noqa: F401 - fixtures
+
 # Property tests: no per-example deadline (a loaded 2-core CI machine is slow), and the failing
 # example is printed so it can be replayed. HYPOTHESIS_PROFILE=ci is set by .ci/run.
 settings.register_profile("dev", deadline=None)
@@ -26,6 +28,9 @@ _CLEARED = (
     "FLUX2_DEBUG",
     "FLUX2_BUDGET_DAILY_USD",
     "FLUX2_BUDGET_MONTHLY_USD",
+    "FLUX2_LEDGER_URL",
+    "PGPASSFILE",
+    "PGPASSWORD",
     "FLUX2_CONFIG_DIR",
     "FLUX2_DATA_DIR",
     "FLUX2_CACHE_DIR",

@@ -1,4 +1,9 @@
-"""The spending ledger on real SQLite files: budgets, windows, migrations, many processes at once."""
+"""The spending ledger on real databases: budgets, windows, migrations, many processes at once.
+
+Every test that takes the `ledger` (or `target`) fixture runs twice: on a SQLite file and on a
+throwaway PostgreSQL server (tests/postgres.py). The file's own matters (mode, WAL, a corrupt
+file) are SQLite's alone.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,8 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -19,6 +25,7 @@ from flux_cli import ledger as ledger_module
 from flux_cli.errors import BudgetError, UsageError
 from flux_cli.exit_codes import ExitCode
 from flux_cli.ledger import (
+    UNRESOLVED,
     BudgetExceeded,
     Budgets,
     Ledger,
@@ -28,6 +35,8 @@ from flux_cli.ledger import (
     parse_since,
     window_starts,
 )
+from flux_cli.ledger import postgres as postgres_backend
+from flux_cli.ledger import sqlite as sqlite_backend
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 21, 15, 30, tzinfo=UTC)
@@ -54,10 +63,51 @@ def _zone(monkeypatch: pytest.MonkeyPatch, tz: str) -> Iterator[None]:
     time.tzset()
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where a test's ledger lives: a SQLite file's path or a PostgreSQL URL."""
+
+    kind: str
+    location: str
+
+    def open(self) -> Ledger:
+        if self.kind == "sqlite":
+            return Ledger.open(Path(self.location))
+        return Ledger.open(url=self.location)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    if request.param == "sqlite":
+        return Target("sqlite", str(tmp_path / "ledger.sqlite3"))
+    return Target("postgresql", request.getfixturevalue("postgres_url"))
+
+
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger.open(tmp_path / "ledger.sqlite3") as opened:
+def ledger(target: Target) -> Iterator[Ledger]:
+    with target.open() as opened:
         yield opened
+
+
+def execute(ledger: Ledger, sql: str) -> list[tuple[object, ...]]:
+    """A statement straight on the ledger's database (to set up what flux2 itself never writes)."""
+    with ledger._db.statement() as session:
+        cursor = session.execute(sql)
+        return [tuple(r) for r in cursor.fetchall()] if cursor.description else []
+
+
+def columns(ledger: Ledger) -> list[str]:
+    if ledger.kind == "sqlite":
+        return [str(c[1]) for c in execute(ledger, "PRAGMA table_info(calls)")]
+    sql = "SELECT column_name FROM information_schema.columns WHERE table_name = 'calls'"
+    return [str(c[0]) for c in execute(ledger, sql)]
+
+
+def backend(target: Target) -> object:
+    return sqlite_backend if target.kind == "sqlite" else postgres_backend
+
+
+OpenLedger = Callable[[], Ledger]
 
 
 def entry(estimate: int = CENTS_3, api: str = "openrouter", **fields: object) -> NewEntry:
@@ -88,8 +138,9 @@ def test_open_creates_a_private_wal_database(isolated_environment: Path) -> None
     with Ledger.open() as opened:
         opened.reserve(entry(), Budgets())
         path = opened.path
-        mode = opened._conn.execute("PRAGMA journal_mode").fetchone()[0]
-        assert opened.schema_version == len(ledger_module.MIGRATIONS)
+        assert path is not None
+        mode = execute(opened, "PRAGMA journal_mode")[0][0]
+        assert opened._db.version() == len(ledger_module.MIGRATIONS)
     assert mode == "wal"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
@@ -123,48 +174,78 @@ def test_an_unwritable_directory_is_a_ledger_error(tmp_path: Path) -> None:
 
 
 def test_an_older_database_is_upgraded_in_place(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    target: Target, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "ledger.sqlite3"
-    with Ledger.open(path) as v1:
+    module = backend(target)
+    current = len(module.MIGRATIONS)  # type: ignore[attr-defined]
+    with target.open() as v1:
         row_id = v1.reserve(entry(), Budgets(), now=NOW)
-        assert v1.schema_version == 1
-    migration_2 = ("ALTER TABLE calls ADD COLUMN note TEXT",)
-    monkeypatch.setattr(ledger_module, "MIGRATIONS", (*ledger_module.MIGRATIONS, migration_2))
-    with Ledger.open(path) as v2:
-        assert v2.schema_version == 2
+        assert v1._db.version() == current
+    migration = ("ALTER TABLE calls ADD COLUMN note TEXT",)
+    monkeypatch.setattr(module, "MIGRATIONS", (*module.MIGRATIONS, migration))  # type: ignore[attr-defined]
+    with target.open() as v2:
+        assert v2._db.version() == current + 1
         kept = v2.get(row_id)
         assert kept is not None
         assert kept.prompt == "a red fox"
-        columns = [c[1] for c in v2._conn.execute("PRAGMA table_info(calls)")]
-        assert "note" in columns
-    with Ledger.open(path) as again:  # already current: nothing re-applied
-        assert again.schema_version == 2
+        assert "note" in columns(v2)
+    with target.open() as again:  # already current: nothing re-applied
+        assert again._db.version() == current + 1
 
 
 def test_a_failed_migration_leaves_the_old_version(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = backend(target)
+    current = len(module.MIGRATIONS)  # type: ignore[attr-defined]
+    target.open().close()
+    broken = ("ALTER TABLE calls ADD COLUMN fine TEXT", "THIS IS NOT SQL")
+    monkeypatch.setattr(module, "MIGRATIONS", (*module.MIGRATIONS, broken))  # type: ignore[attr-defined]
+    with pytest.raises(LedgerError):
+        target.open()
+    monkeypatch.undo()
+    with target.open() as opened:
+        assert opened._db.version() == current
+        assert "fine" not in columns(opened)
+
+
+def test_a_newer_database_is_refused(target: Target) -> None:
+    with target.open() as opened:
+        if target.kind == "sqlite":
+            execute(opened, "PRAGMA user_version = 99")
+        else:
+            execute(opened, "UPDATE flux2_schema SET version = 99")
+    with pytest.raises(LedgerError, match="newer flux2"):
+        target.open()
+
+
+def test_a_schema_1_file_gains_host_user_run_and_running_totals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, utc_zone: None
 ) -> None:
     path = tmp_path / "ledger.sqlite3"
-    Ledger.open(path).close()
-    broken = ("ALTER TABLE calls ADD COLUMN fine TEXT", "THIS IS NOT SQL")
-    monkeypatch.setattr(ledger_module, "MIGRATIONS", (*ledger_module.MIGRATIONS, broken))
-    with pytest.raises(LedgerError):
-        Ledger.open(path)
-    monkeypatch.undo()
+    with sqlite3.connect(path) as conn:  # a file as the first release wrote it
+        for statement in sqlite_backend.MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute(
+            "INSERT INTO calls (created_at, updated_at, status, api, command, model, "
+            "estimate_micros, hostname) VALUES (?, ?, 'pending', 'openrouter', 'generate', 'm', "
+            "30000, 'old-host')",
+            (NOW.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),) * 2,
+        )
     with Ledger.open(path) as opened:
-        assert opened.schema_version == 1
-        columns = [c[1] for c in opened._conn.execute("PRAGMA table_info(calls)")]
-        assert "fine" not in columns
-
-
-def test_a_newer_database_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
-    Ledger.open(path).close()
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA user_version = 99")
-    with pytest.raises(LedgerError, match="newer flux2"):
-        Ledger.open(path)
+        assert opened._db.version() == len(sqlite_backend.MIGRATIONS)
+        (row,) = opened.rows("openrouter")
+        assert (row.host, row.hostname, row.os_user, row.run_id) == (
+            "old-host",
+            "old-host",
+            None,
+            None,
+        )
+        assert opened.spent("openrouter", now=NOW).today_micros == 30_000  # totals backfilled
+        (uid,) = execute(opened, "SELECT uid FROM calls")[0]
+        assert isinstance(uid, str)
+        assert len(uid) == 32
 
 
 # -- budgets ----------------------------------------------------------------------------------------
@@ -212,14 +293,6 @@ def test_monthly_budget(ledger: Ledger, utc_zone: None) -> None:
     assert caught.value.message.startswith("monthly budget $10.00: $9.99 spent this month")
     assert caught.value.hint is not None
     assert "FLUX2_BUDGET_MONTHLY_USD" in caught.value.hint
-
-
-def test_max_cost_is_checked_before_the_budgets(ledger: Ledger) -> None:
-    with pytest.raises(BudgetExceeded) as caught:
-        ledger.reserve(entry(70_000), Budgets(), max_cost_micros=50_000, now=NOW)
-    assert caught.value.budget == "max-cost"
-    assert "more than --max-cost $0.05" in caught.value.message
-    assert ledger.reserve(entry(50_000), Budgets(), max_cost_micros=50_000, now=NOW) > 0
 
 
 @pytest.mark.parametrize(
@@ -339,7 +412,7 @@ def test_a_row_from_reserve_to_ok(ledger: Ledger) -> None:
     assert pending.pid == os.getpid()
     assert pending.hostname
     assert (pending.reference_count, pending.reference_mp) == (2, 3)
-    ledger.note_generation_id(row_id, "gen-img-1-abc")
+    ledger.update(row_id, status="pending", generation_id="gen-img-1-abc")
     ledger.update(
         row_id,
         status="ok",
@@ -395,13 +468,13 @@ def test_resolve_settles_only_unresolved_rows(ledger: Ledger) -> None:
     ledger.update(unknown, status="unknown", error="no answer")
     ok = ledger.reserve(entry(), Budgets(), now=NOW)
     ledger.update(ok, status="ok", charged_micros=30_000)
-    assert [r.id for r in ledger.unresolved("openrouter")] == [unknown]
+    assert [r.id for r in ledger.rows("openrouter", statuses=UNRESOLVED)] == [unknown]
     assert ledger.resolve(unknown, status="ok", charged_micros=31_000, provider="BFL")
     assert not ledger.resolve(ok, status="failed", charged_micros=0)  # already settled
     resolved = ledger.get(unknown)
     assert resolved is not None
     assert (resolved.status, resolved.charged_micros, resolved.provider) == ("ok", 31_000, "BFL")
-    assert ledger.unresolved("openrouter") == []
+    assert ledger.rows("openrouter", statuses=UNRESOLVED) == []
     settled = ledger.get(ok)
     assert settled is not None
     assert settled.status == "ok"
@@ -504,18 +577,26 @@ def test_parse_since_refuses_garbage(text: str) -> None:
 # -- stale pending rows -----------------------------------------------------------------------------
 
 
-def test_a_row_left_by_kill_9_is_stale(ledger: Ledger) -> None:
+_OPEN = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from flux_cli.ledger import BudgetExceeded, Budgets, Ledger, NewEntry\n"
+    "def open_ledger(where):\n"
+    "    if where.startswith('postgresql://'):\n"
+    "        return Ledger.open(url=where)\n"
+    "    return Ledger.open(Path(where))\n"
+)
+
+
+def test_a_row_left_by_kill_9_is_stale(ledger: Ledger, target: Target) -> None:
     script = (
-        "import sys\n"
-        "from pathlib import Path\n"
-        "from flux_cli.ledger import Budgets, Ledger, NewEntry\n"
-        "with Ledger.open(Path(sys.argv[1])) as ledger:\n"
+        _OPEN + "with open_ledger(sys.argv[1]) as ledger:\n"
         "    ledger.reserve(NewEntry('openrouter', 'generate', 'm', 30000), Budgets())\n"
         "    print('reserved', flush=True)\n"
         "    sys.stdin.readline()\n"
     )
     with subprocess.Popen(
-        [sys.executable, "-c", script, str(ledger.path)],
+        [sys.executable, "-c", script, target.location],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -534,7 +615,7 @@ def test_a_row_left_by_kill_9_is_stale(ledger: Ledger) -> None:
 def test_old_rows_from_another_host_are_stale(ledger: Ledger) -> None:
     row_id = ledger.reserve(entry(), Budgets(), now=NOW - timedelta(hours=2))
     young = ledger.reserve(entry(), Budgets(), now=NOW - timedelta(minutes=5))
-    ledger._conn.execute("UPDATE calls SET hostname = 'elsewhere', pid = 1")
+    execute(ledger, "UPDATE calls SET hostname = 'elsewhere', host = 'elsewhere', pid = 1")
     stale = ledger.stale_pending("openrouter", now=NOW, older_than=timedelta(hours=1))
     assert [r.id for r in stale] == [row_id]
     assert young not in [r.id for r in stale]
@@ -550,16 +631,16 @@ def test_an_old_row_with_a_reused_live_pid_is_stale(ledger: Ledger) -> None:
 
 # -- many processes at once -------------------------------------------------------------------------
 
-_WORKER = """
-import json, sys
+_WORKER = (
+    _OPEN
+    + """
+import json
 from datetime import datetime
-from pathlib import Path
-from flux_cli.ledger import BudgetExceeded, Budgets, Ledger, NewEntry
-path, now = Path(sys.argv[1]), datetime.fromisoformat(sys.argv[2])
+where, now = sys.argv[1], datetime.fromisoformat(sys.argv[2])
 print("ready", flush=True)
 sys.stdin.readline()  # the starting gun
 try:
-    with Ledger.open(path) as ledger:
+    with open_ledger(where) as ledger:
         ledger.reserve(
             NewEntry("openrouter", "generate", "black-forest-labs/flux.2-pro", 30000),
             Budgets(daily_micros=300000),
@@ -571,14 +652,17 @@ except BudgetExceeded:
 except Exception as exc:
     print(json.dumps(f"{type(exc).__name__}: {exc}"))
 """
+)
 
 
-def test_twenty_processes_cannot_overspend_a_budget(tmp_path: Path, utc_zone: None) -> None:
-    path = tmp_path / "fresh" / "ledger.sqlite3"  # not created yet: the workers race to create it
+def test_twenty_processes_cannot_overspend_a_budget(target: Target, utc_zone: None) -> None:
+    # Nothing created yet: the workers race to create the file, or the schema on PostgreSQL.
+    if target.kind == "sqlite":
+        target = Target("sqlite", str(Path(target.location).parent / "fresh" / "ledger.sqlite3"))
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(path), NOW.isoformat()],
+            [sys.executable, "-c", _WORKER, target.location, NOW.isoformat()],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -600,7 +684,7 @@ def test_twenty_processes_cannot_overspend_a_budget(tmp_path: Path, utc_zone: No
         assert worker.returncode == 0, err
         outcomes.append(json.loads(out))
     assert sorted(outcomes) == ["ok"] * 10 + ["refused"] * 10, outcomes
-    with Ledger.open(path) as opened:
+    with target.open() as opened:
         rows = opened.rows("openrouter")
         assert len(rows) == 10
         assert opened.spent("openrouter", now=NOW).today_micros == 300_000
@@ -662,9 +746,11 @@ def test_reserve_many_without_recording_refusals_writes_only_the_allowed(
         ledger.reserve_many([entry(), entry(api="sandbox")], Budgets(), now=NOW)
 
 
-def test_settling_unsynced_keeps_the_row_and_every_other_write_synced(ledger: Ledger) -> None:
+def test_settling_unsynced_keeps_the_row_and_every_other_write_synced(tmp_path: Path) -> None:
+    ledger = Ledger.open(tmp_path / "ledger.sqlite3")
+
     def synchronous() -> int:
-        return int(ledger._conn.execute("PRAGMA synchronous").fetchone()[0])
+        return int(str(execute(ledger, "PRAGMA synchronous")[0][0]))
 
     assert synchronous() == 2  # FULL: a pending row is on disk before its request goes
     row_id = ledger.reserve(entry(), Budgets())
@@ -676,3 +762,220 @@ def test_settling_unsynced_keeps_the_row_and_every_other_write_synced(ledger: Le
     with Ledger.open(ledger.path) as other:  # committed: another connection sees it
         (row,) = other.rows("openrouter")
     assert (row.status, row.charged_micros) == ("ok", CENTS_3)
+    ledger.close()
+
+
+def test_settling_unsynced_on_either_database(ledger: Ledger) -> None:
+    row_id = ledger.reserve(entry(), Budgets())
+    ledger.update(row_id, status="ok", charged_micros=CENTS_3, synced=False)
+    with pytest.raises(LedgerError):
+        ledger.update(row_id + 1000, status="ok", synced=False)
+    row = ledger.get(row_id)
+    assert row is not None
+    assert (row.status, row.charged_micros) == ("ok", CENTS_3)
+
+
+# -- who, which run, and the sums the database does --------------------------------------------------
+
+
+def test_each_row_records_its_host_user_and_run(ledger: Ledger, utc_zone: None) -> None:
+    first = ledger.reserve(entry(run_id="run-1"), Budgets(), now=NOW)
+    ledger.reserve(entry(run_id="run-2"), Budgets(), now=NOW)
+    ledger.reserve(entry(), Budgets(), now=NOW)
+    row = ledger.get(first)
+    assert row is not None
+    assert (row.run_id, row.host, row.hostname) == ("run-1", ledger.hostname, ledger.hostname)
+    assert row.os_user == ledger.os_user
+    assert row.os_user
+    assert [r.id for r in ledger.rows("openrouter", run_id="run-1")] == [first]
+    assert ledger.rows("openrouter", run_id="run-3") == []
+    assert ledger.summary("openrouter", run_id="run-2").count == 1
+
+
+def test_totals_by_host_and_by_user(ledger: Ledger, utc_zone: None) -> None:
+    ledger.reserve(entry(), Budgets(), now=NOW)
+    ledger.reserve(entry(), Budgets(), now=NOW)
+    ledger.reserve(entry(70_000), Budgets(), now=NOW)
+    execute(
+        ledger,
+        "UPDATE calls SET host = 'ci-runner-7', os_user = 'ci' WHERE estimate_micros = 70000",
+    )
+    by_host = ledger.totals("openrouter", by="host")
+    assert [(t.key, t.count, t.counted_micros) for t in by_host] == sorted(
+        [("ci-runner-7", 1, 70_000), (ledger.hostname, 2, 60_000)]
+    )
+    by_user = {t.key: t.count for t in ledger.totals("openrouter", by="user")}
+    assert by_user == {"ci": 1, str(ledger.os_user): 2}
+
+
+def test_the_summary_is_the_sum_of_the_rows(ledger: Ledger, utc_zone: None) -> None:
+    _history(ledger)
+    ok = ledger.reserve(entry(), Budgets(), now=NOW)
+    ledger.update(ok, status="ok")  # no charge reported: counted at the estimate
+    rows = ledger.rows("openrouter")
+    summary = ledger.summary("openrouter")
+    assert summary.count == len(rows) == 6
+    assert (summary.failed, summary.pending, summary.unknown, summary.ok_unpriced) == (1, 1, 1, 1)
+    assert summary.estimate_micros == sum(r.estimate_micros for r in rows)
+    assert summary.charged_micros == sum(r.charged_micros or 0 for r in rows)
+    assert summary.counted_micros == sum(r.counted_micros for r in rows)
+    assert summary.unsettled_micros == sum(
+        r.counted_micros for r in rows if r.status in ("pending", "unknown")
+    )
+    assert ledger.summary("openrouter", model="black-forest-labs/flux.2-max").count == 2
+    assert ledger.summary("openrouter", since=parse_since("2d", NOW)).count == 4
+
+
+@pytest.mark.parametrize("page", [1, 2, 3, 1000])
+def test_rows_a_page_at_a_time_are_the_rows(ledger: Ledger, utc_zone: None, page: int) -> None:
+    _history(ledger)
+    for same_time in range(3):  # ties on created_at are ordered by id
+        ledger.reserve(entry(seed=same_time), Budgets(), now=NOW)
+    everything = ledger.rows("openrouter")
+    assert list(ledger.iter_rows("openrouter", page=page)) == everything
+    assert list(ledger.iter_rows("openrouter", page=page, limit=4)) == everything[:4]
+    since = parse_since("2d", NOW)
+    assert list(ledger.iter_rows("openrouter", since=since, page=page)) == ledger.rows(
+        "openrouter", since=since
+    )
+
+
+def test_running_totals_match_the_rows(
+    ledger: Ledger, utc_zone: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inserts, settles, re-settles and a delete: the budget check's running totals stay equal
+    to summing the rows themselves."""
+    import random
+
+    from flux_cli.ledger import core
+
+    rng = random.Random(7)
+    ids = []
+    for i in range(60):
+        when = NOW - timedelta(days=rng.randrange(0, 40), minutes=rng.randrange(0, 1440))
+        ids.append(ledger.reserve(entry(rng.randrange(0, 90_000)), Budgets(), now=when))
+        if i % 3:
+            status = rng.choice(["ok", "failed", "unknown", "pending"])
+            charged = rng.choice([None, rng.randrange(0, 90_000)])
+            ledger.update(ids[-1], status=status, charged_micros=charged)  # type: ignore[arg-type]
+    ledger.resolve(ids[0], status="ok", charged_micros=12_345)
+    execute(ledger, f"DELETE FROM calls WHERE id = {ids[1]}")
+    for moment in (NOW, NOW - timedelta(days=9), NOW + timedelta(days=3)):
+        kept = ledger.spent("openrouter", now=moment)
+        monkeypatch.setattr(core, "_on_quarter_hour", lambda _moment: False)
+        scanned = ledger.spent("openrouter", now=moment)
+        monkeypatch.undo()
+        assert kept == scanned
+
+
+def test_a_zone_off_the_quarter_hour_sums_the_rows(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Local midnight at 18:53 UTC: not a bucket boundary, so the check reads the rows.
+    yield_zone = _zone(monkeypatch, "<+0507>-5:07")
+    next(yield_zone)
+    ledger.reserve(entry(10_000), Budgets(), now=datetime(2026, 11, 20, 18, 52, tzinfo=UTC))
+    ledger.reserve(entry(20_000), Budgets(), now=datetime(2026, 11, 20, 18, 54, tzinfo=UTC))
+    spent = ledger.spent("openrouter", now=datetime(2026, 11, 21, 3, 0, tzinfo=UTC))
+    assert (spent.today_micros, spent.month_micros) == (20_000, 30_000)
+    with pytest.raises(StopIteration):
+        next(yield_zone)
+
+
+def test_the_planner_uses_the_indexes(tmp_path: Path) -> None:
+    """SQLite's plans for the queries that must not read the whole table."""
+    from flux_cli.ledger.queries import Filter
+    from flux_cli.ledger.schema import ROW_COLUMNS
+
+    with Ledger.open(tmp_path / "ledger.sqlite3") as ledger:
+        pending = Filter("openrouter", statuses=("pending",))
+        stale = ledger.explain(
+            f"SELECT {ROW_COLUMNS} FROM calls WHERE {pending.sql} "
+            "ORDER BY created_at DESC, id DESC",
+            pending.params,
+        )
+        assert any("calls_unresolved" in step for step in stale), stale
+        listing = ledger.explain(
+            f"SELECT {ROW_COLUMNS} FROM calls WHERE api = :api "
+            "ORDER BY created_at DESC, id DESC LIMIT 50",
+            {"api": "openrouter"},
+        )
+        assert any("calls_api_created" in step for step in listing), listing
+        assert not any("TEMP B-TREE" in step for step in listing), listing  # no sort
+        budget = ledger.explain(
+            "SELECT SUM(counted_micros) FROM spend WHERE api = :api AND bucket >= :month",
+            {"api": "openrouter", "month": "2026-11-01T05:00"},
+        )
+        assert any("PRIMARY KEY" in step for step in budget), budget
+        sums = ledger.explain(
+            "SELECT COUNT(*), SUM(estimate_micros), SUM(charged_micros) FROM calls "
+            "WHERE api = :api AND created_at >= :since",
+            {"api": "openrouter", "since": "2026-11-01"},
+        )
+        assert any("COVERING INDEX calls_api_created" in step for step in sums), sums
+
+
+def test_sums_from_running_totals_match_the_rows(ledger: Ledger, new_york: None) -> None:
+    """Summary and groups, with and without --since (which adds edge rows from the table), are
+    what adding up the rows themselves gives."""
+    import random
+
+    from flux_cli.ledger import local_day
+
+    rng = random.Random(11)
+    models = ("black-forest-labs/flux.2-pro", "black-forest-labs/flux.2-max")
+    for _ in range(80):
+        when = NOW - timedelta(minutes=rng.randrange(0, 12 * 1440))
+        row_id = ledger.reserve(
+            entry(rng.randrange(1, 90_000), model=rng.choice(models)), Budgets(), now=when
+        )
+        status = rng.choice(["ok", "ok", "failed", "unknown", "pending"])
+        if status != "pending":
+            charged = rng.choice([None, rng.randrange(0, 90_000)])
+            ledger.update(row_id, status=status, charged_micros=charged)  # type: ignore[arg-type]
+    execute(ledger, "UPDATE calls SET host = 'other', os_user = 'ci' WHERE id % 3 = 0")
+
+    def expected(rows: list, key: Callable[[object], str]) -> dict[str, tuple[int, ...]]:  # type: ignore[type-arg]
+        groups: dict[str, list] = {}  # type: ignore[type-arg]
+        for row in rows:
+            groups.setdefault(key(row), []).append(row)
+        return {
+            name: (
+                len(members),
+                sum(r.status == "ok" for r in members),
+                sum(r.status == "failed" for r in members),
+                sum(r.status == "pending" for r in members),
+                sum(r.status == "unknown" for r in members),
+                sum(r.estimate_micros for r in members),
+                sum(r.charged_micros or 0 for r in members),
+                sum(r.counted_micros for r in members),
+            )
+            for name, members in groups.items()
+        }
+
+    def shown(totals: list) -> dict[str, tuple[int, ...]]:  # type: ignore[type-arg]
+        return {
+            t.key: (
+                t.count, t.ok_count, t.failed_count, t.pending_count, t.unknown_count,
+                t.estimate_micros, t.charged_micros, t.counted_micros,
+            )
+            for t in totals
+        }  # fmt: skip
+
+    keys: dict[str, Callable[[object], str]] = {
+        "day": lambda r: local_day(r.created_at),  # type: ignore[attr-defined]
+        "model": lambda r: r.model,  # type: ignore[attr-defined]
+        "host": lambda r: r.host,  # type: ignore[attr-defined]
+        "user": lambda r: r.os_user,  # type: ignore[attr-defined]
+    }
+    for since in (None, NOW - timedelta(days=5, minutes=7), NOW - timedelta(hours=30, seconds=1)):
+        rows = ledger.rows("openrouter", since=since)
+        summary = ledger.summary("openrouter", since=since)
+        assert summary.count == len(rows)
+        assert summary.counted_micros == sum(r.counted_micros for r in rows)
+        assert summary.unsettled_micros == sum(
+            r.counted_micros for r in rows if r.status in ("pending", "unknown")
+        )
+        for by, key in keys.items():
+            found = shown(ledger.totals("openrouter", since=since, by=by))  # type: ignore[arg-type]
+            assert found == expected(rows, key), (by, since)

@@ -38,7 +38,7 @@ def write_config(text: str) -> Path:
 
 
 def test_every_key_is_declared_once_with_its_variable_and_a_valid_default() -> None:
-    assert len(KEYS) == len(SCHEMA) == 14
+    assert len(KEYS) == len(SCHEMA) == 15
     assert len({s.env for s in SCHEMA}) == len(SCHEMA)
     for entry in SCHEMA:
         assert entry.env.startswith("FLUX2_"), entry.key
@@ -184,6 +184,7 @@ FROM_ENV = {
     "mcp.max_cost_per_call_usd": ("0.20", Decimal("0.20")),
     "preview.protocol": ("Sixel", "sixel"),
     "preview.tmux_passthrough": ("yes", True),
+    "ledger.url": ("postgresql://team@db.example/flux2", "postgresql://team@db.example/flux2"),
 }
 
 

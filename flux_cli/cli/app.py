@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 GROUPS: dict[str, tuple[str, str]] = {
     "config": ("config_cmd", "config_app"),
     "auth": ("auth", "auth_app"),
+    "ledger": ("ledger_cmd", "ledger_app"),
 }
 # `flux2 help` lists and resolves every command, so it always gets the whole app.
 _NEEDS_ALL = frozenset({"help"})

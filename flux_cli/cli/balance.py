@@ -90,11 +90,16 @@ def _budgets(label: str) -> tuple[Budgets, Remaining] | None:
     budgets = ledger_module.Budgets(settings.daily_budget_micros, settings.monthly_budget_micros)
     if not budgets.any:
         return None
+    url = ledger_module.location.configured_url()
     path = ledger_module.default_path()
-    if not path.exists():  # nothing spent yet; a look creates no ledger
+    if url is None and not path.exists():  # nothing spent yet; a look creates no ledger
         empty = ledger_module.Spent(0, 0, 0, 0)
         return budgets, ledger_module.Remaining(budgets.daily_micros, budgets.monthly_micros, empty)
-    with ledger_module.Ledger.open(path) as ledger:
+    with (
+        ledger_module.Ledger.open(path)
+        if url is None
+        else ledger_module.Ledger.open(url=url) as ledger
+    ):
         return budgets, ledger.remaining(budgets, label)
 
 

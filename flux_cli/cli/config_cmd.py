@@ -101,10 +101,10 @@ def set_(
 
     KEY is one of: model, aspect_ratio, format, output_dir, output_template, metadata, route,
     concurrency, budget.daily_usd, budget.monthly_usd, mcp.max_cost_per_call_usd,
-    history.store_prompts, preview.protocol, preview.tmux_passthrough (flux2 config show lists
-    them with their values). A bad value is refused with the values that fit. The file is written
-    atomically, readable only by you (0600, in a 0700 directory); its other lines and comments are
-    kept as they are.
+    history.store_prompts, preview.protocol, preview.tmux_passthrough, ledger.url (flux2 config
+    show lists them with their values). A bad value is refused with the values that fit. The file
+    is written atomically, readable only by you (0600, in a 0700 directory); its other lines and
+    comments are kept as they are.
     """
     from flux_cli import settings
 
@@ -155,6 +155,8 @@ def _json(path: str, values: dict[str, Value]) -> str:
     from decimal import Decimal
 
     def plain(value: object) -> object:
+        if isinstance(value, str):
+            return str(value)  # a ledger URL prints masked
         return float(value) if isinstance(value, Decimal) else value
 
     record = {

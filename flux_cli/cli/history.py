@@ -1,33 +1,40 @@
-"""`flux2 history`: what was generated and what it cost, from the local ledger (product.md §7).
+"""`flux2 history`: what was generated and what it cost, from the ledger (product.md §7).
 
 The listing (a table, JSON Lines or CSV) is the command's result, so it goes to stdout; hints,
 reconcile reports and "nothing yet" go to stderr. Only the current API's rows are shown: the one
 `FLUX2_BASE_URL` selects, or with `--sandbox` the in-process sandbox runs.
+
+The database does the sums (`Ledger.summary`, `Ledger.totals`); only the rows shown are read,
+and `--json`/`--csv` write them as they are read, a page at a time, so memory stays flat
+whatever the size of the ledger.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from flux_cli.cli.common import complete_models
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
     from datetime import datetime
 
     from flux_cli.cli.context import App
-    from flux_cli.ledger import Ledger, Row, TotalRow
+    from flux_cli.ledger import Ledger, Row, Summary, TotalRow
 
 DEFAULT_TABLE_LIMIT = 50
 #: OpenRouter's /generation knows a call within minutes; after this long a 404 means not billed.
 PROMPT_CHARS = 40
 
 
+BY_CHOICES = ("day", "model", "host", "user")
+
+
 def _complete_by(incomplete: str) -> list[str]:
-    return [b for b in ("day", "model") if b.startswith(incomplete)]
+    return [b for b in BY_CHOICES if b.startswith(incomplete)]
 
 
 def history(
@@ -56,8 +63,8 @@ def history(
         str | None,
         typer.Option(
             "--by",
-            metavar="day|model",
-            help="Totals per local day or per model instead of one line per call.",
+            metavar="day|model|host|user",
+            help="Totals per local day, model, host or OS user instead of one line per call.",
             autocompletion=_complete_by,
             show_default=False,
         ),
@@ -78,6 +85,15 @@ def history(
             metavar="N",
             help="At most N lines, newest first (default: 50 in the table, all with --json/--csv).",
             min=1,
+            show_default=False,
+        ),
+    ] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run",
+            metavar="ID",
+            help="Only the calls of one batch run (its run id).",
             show_default=False,
         ),
     ] = None,
@@ -117,14 +133,15 @@ def history(
 ) -> None:
     """List past calls and what they cost: estimate, charge, and what is still pending or unknown.
 
-    Reads the local ledger for the current API (FLUX2_BASE_URL, or --sandbox), e.g.
-    flux2 history --since 7d --by model
+    Reads the ledger (the local file, or ledger.url) for the current API (FLUX2_BASE_URL, or
+    --sandbox), e.g. flux2 history --since 7d --by model
     """
     run_history(
         ctx.obj,
         since=since,
         model=model,
         by=by,
+        run_id=run_id,
         json_output=json_output,
         csv_output=csv_output,
         limit=limit,
@@ -151,6 +168,7 @@ def run_history(
     sandbox: bool,
     settle: tuple[int, str] | None = None,
     charge: str | None = None,
+    run_id: str | None = None,
 ) -> None:
     from datetime import datetime, timezone
 
@@ -161,8 +179,8 @@ def run_history(
 
     if json_output and csv_output:
         raise UsageError("--json and --csv both choose the output; give one of them")
-    if by is not None and by not in ("day", "model"):
-        raise UsageError(f"--by must be day or model, got {by!r}")
+    if by is not None and by not in BY_CHOICES:
+        raise UsageError(f"--by must be one of {', '.join(BY_CHOICES)}, got {by!r}")
     now = datetime.now(timezone.utc)
     since_at = ledger_module.parse_since(since, now) if since is not None else None
     model_id = resolve_model_id(model) if model is not None else None
@@ -170,48 +188,60 @@ def run_history(
     machine = json_output or csv_output
     shown_limit = limit if limit is not None or machine else DEFAULT_TABLE_LIMIT
 
+    url = ledger_module.location.configured_url()
     path = ledger_module.default_path()
-    if not path.exists():  # a read-only look creates nothing
-        _say_nothing(app, f"no calls recorded yet for {describe(label)}", csv_output, by)
+    if url is None and not path.exists():  # a read-only look creates nothing
+        _say_nothing(app, f"no calls recorded yet for {describe(label)} in {path}", csv_output, by)
         return
     if charge is not None and settle is None:
         raise UsageError("--charge goes with --settle ID failed|ok")
-    with ledger_module.Ledger.open(path) as ledger:
+    try:
+        opened = (
+            ledger_module.Ledger.open(path) if url is None else ledger_module.Ledger.open(url=url)
+        )
+    except ledger_module.LedgerError as exc:
+        exc.message = f"history could not read the ledger: {exc.message}"
+        raise
+    with opened as ledger:
         if settle is not None:
             from flux_cli.cli.settle import settle_by_hand
 
             settle_by_hand(app, ledger, label, settle[0], settle[1], charge)
         if reconcile:
             _reconcile(app, ledger, label, base_url, now)
-        rows = ledger.rows(label, since=since_at, model=model_id)
-        if not rows:
+        totals = Totals.of(ledger.summary(label, since=since_at, model=model_id, run_id=run_id))
+        if not totals.count:
             anything = ledger.rows(label, limit=1)
-            filters = " ".join(
+            given = " ".join(
                 f"{flag} {value}"
-                for flag, value in (("--since", since), ("--model", model))
+                for flag, value in (("--since", since), ("--model", model), ("--run", run_id))
                 if value
             )
             what = (
-                f"no calls match {filters}"
+                f"no calls match {given}"
                 if anything
-                else f"no calls recorded yet for {describe(label)} (history shows one API at a "
-                "time: --sandbox for the --sandbox runs, FLUX2_BASE_URL for another)"
+                else f"no calls recorded yet for {describe(label)} in {ledger.where} (history "
+                "shows one API at a time: --sandbox for the --sandbox runs, FLUX2_BASE_URL for "
+                "another)"
             )
             _say_nothing(app, what, csv_output, by)
             return
-        totals = Totals.of(rows)
         if reconcile:
             app.info(f"totals now: {totals.line()}")
         if by is not None:
-            grouping: Literal["day", "model"] = "day" if by == "day" else "model"
-            groups = ledger.totals(label, since=since_at, model=model_id, by=grouping)
+            grouping: ledger_module.Grouping = by  # type: ignore[assignment]
+            groups = ledger.totals(
+                label, since=since_at, model=model_id, run_id=run_id, by=grouping
+            )
             _show_groups(app, groups, by, totals, label, shown_limit, json_output, csv_output)
         else:
+            rows = ledger.iter_rows(
+                label, since=since_at, model=model_id, run_id=run_id, limit=shown_limit
+            )
             _show_rows(app, rows, totals, label, shown_limit, json_output, csv_output)
-    # Only where --reconcile can do something: a pending row, or an unknown one with an id.
-    open_rows = sum(
-        r.status == "pending" or (r.status == "unknown" and bool(r.generation_id)) for r in rows
-    )
+    # Only where --reconcile can do something: a pending row, or an unknown one (the summary
+    # cannot tell which unknown rows carry a generation id; --reconcile says so when none does).
+    open_rows = totals.pending + totals.unknown
     if not machine and open_rows and not reconcile:
         app.info(
             f"{_calls(open_rows)} still pending or of unknown outcome; "
@@ -245,18 +275,18 @@ class Totals:
     counted_micros: int  # what everything counts for against a budget
 
     @classmethod
-    def of(cls, rows: Sequence[Row]) -> Totals:
-        unsettled = [r for r in rows if r.status in ("pending", "unknown")]
+    def of(cls, summary: Summary) -> Totals:
+        """The ledger's sums over the selected rows (computed by the database)."""
         return cls(
-            count=len(rows),
-            failed=sum(r.status == "failed" for r in rows),
-            pending=sum(r.status == "pending" for r in rows),
-            unknown=sum(r.status == "unknown" for r in rows),
-            ok_unpriced=sum(r.status == "ok" and r.charged_micros is None for r in rows),
-            estimate_micros=sum(r.estimate_micros for r in rows),
-            charged_micros=sum(r.charged_micros or 0 for r in rows),
-            unsettled_micros=sum(r.counted_micros for r in unsettled),
-            counted_micros=sum(r.counted_micros for r in rows),
+            count=summary.count,
+            failed=summary.failed,
+            pending=summary.pending,
+            unknown=summary.unknown,
+            ok_unpriced=summary.ok_unpriced,
+            estimate_micros=summary.estimate_micros,
+            charged_micros=summary.charged_micros,
+            unsettled_micros=summary.unsettled_micros,
+            counted_micros=summary.counted_micros,
         )
 
     @property
@@ -325,6 +355,9 @@ ROW_FIELDS = (
     "prompt",
     "pid",
     "hostname",
+    "host",
+    "os_user",
+    "run_id",
 )
 GROUP_FIELDS = (
     "group",  # named for --by: day or model (see group_fields)
@@ -343,10 +376,16 @@ GROUP_FIELDS = (
 )
 
 
-def _alias(model_id: str) -> str | None:
-    from flux_cli.models import ALIASES
+_ALIAS_OF: dict[str, str] = {}
 
-    return next((alias for alias, known in ALIASES.items() if known == model_id), None)
+
+def _alias(model_id: str) -> str | None:
+    if not _ALIAS_OF:
+        from flux_cli.models import ALIASES
+
+        for alias, known in reversed(ALIASES.items()):  # the first alias of a model wins
+            _ALIAS_OF[known] = alias
+    return _ALIAS_OF.get(model_id)
 
 
 def _iso(moment: datetime) -> str:
@@ -407,6 +446,9 @@ def row_record(row: Row) -> dict[str, Any]:
         "prompt": row.prompt,
         "pid": row.pid,
         "hostname": row.hostname,
+        "host": row.host,
+        "os_user": row.os_user,
+        "run_id": row.run_id,
     }
 
 
@@ -444,7 +486,7 @@ def _json_line(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False)
 
 
-def _emit_csv(app: App, records: Sequence[dict[str, Any]], fields: Sequence[str]) -> None:
+def _emit_csv(app: App, records: Iterable[dict[str, Any]], fields: Sequence[str]) -> None:
     import csv
     import io
 
@@ -475,26 +517,29 @@ def _write_csv_record(buffer: Any, record: dict[str, Any], fields: Sequence[str]
 
 def _show_rows(
     app: App,
-    rows: Sequence[Row],
+    rows: Iterable[Row],
     totals: Totals,
     label: str,
     limit: int | None,
     json_output: bool,
     csv_output: bool,
 ) -> None:
-    shown = rows[:limit] if limit is not None else rows
+    """`rows` are read as they are written (JSON Lines, CSV); the table holds at most `limit`."""
     if json_output:
-        for row in shown:
+        for row in rows:
             app.display(_json_line(row_record(row)))
+            if app.stdout_closed:
+                return
         return
     if csv_output:
-        _emit_csv(app, [row_record(r) for r in shown], ROW_FIELDS)
+        _emit_csv(app, (row_record(r) for r in rows), ROW_FIELDS)
         return
+    shown = list(rows)
     _print(app, _rows_table(app, shown, totals, label))
-    if len(shown) < len(rows):
+    if len(shown) < totals.count:
         app.info(
-            f"showing the newest {len(shown)} of {len(rows)} calls; --limit N shows more, "
-            "--by day or --by model sums them up"
+            f"showing the newest {len(shown)} of {totals.count} calls; --limit N shows more, "
+            "--by day, model, host or user sums them up"
         )
 
 
@@ -624,6 +669,7 @@ def _show_groups(
     from flux_cli.textsafe import strip_control
 
     table = styled_table(app.out, f"History by {by} · {describe(label)}")
+    unnamed = {"host": "unknown host", "user": "unknown user"}.get(by, "—")
     table.caption = totals.line()
     table.caption_justify = "left"
     table.add_column(by, no_wrap=True)  # a day or a model whole, never `2026-` / `12-06`
@@ -636,6 +682,8 @@ def _show_groups(
         if by == "model":
             alias = _alias(key)
             key = alias or strip_control(key)
+        else:
+            key = strip_control(key) or unnamed
         table.add_row(
             Text(key),
             str(group.count),

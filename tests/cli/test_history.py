@@ -83,7 +83,7 @@ def record(
             now=at,
         )
     elif generation_id:
-        ledger.note_generation_id(row_id, generation_id, now=at)
+        ledger.update(row_id, status="pending", generation_id=generation_id, now=at)
     return row_id
 
 
@@ -272,7 +272,7 @@ def test_json_and_csv_together_or_a_bad_by_are_usage_errors(ledger: Ledger) -> N
     assert flux2("history", "--json", "--csv").exit_code == 2
     result = flux2("history", "--by", "week")
     assert result.exit_code == 2
-    assert "--by must be day or model" in result.stderr
+    assert "--by must be one of day, model, host, user" in result.stderr
     assert flux2("history", "--since", "3 fortnights").exit_code == 2
     assert flux2("history", "--limit", "0").exit_code == 2
 
@@ -500,3 +500,56 @@ def test_a_killed_process_leaves_a_pending_row_that_reconcile_settles() -> None:
     assert row["status"] == "unknown"
     assert row["counted_usd"] == 0.03
     assert CANARY_KEY not in settled.stdout + settled.stderr
+
+
+# -- who spent it, one run, and long ledgers --------------------------------------------------------
+
+
+def test_by_host_and_by_user_total_each_writer(ledger: Ledger) -> None:
+    record(ledger, charged=30_000)
+    record(ledger, charged=40_000, estimate=40_000)
+    other = record(ledger, charged=70_000, estimate=70_000)
+    with ledger._db.statement() as session:
+        session.execute(
+            "UPDATE calls SET host = 'ci-runner', os_user = 'ci' WHERE id = :id", {"id": other}
+        )
+    by_host = json_lines(flux2("history", "--by", "host", "--json").stdout)
+    assert {(g["key"], g["calls"], g["counted_micros"]) for g in by_host} == {
+        ("ci-runner", 1, 70_000),
+        (ledger.hostname, 2, 70_000),
+    }
+    table = flux2("history", "--by", "user")
+    assert table.exit_code == 0, table.output
+    assert "History by user" in table.stdout
+    assert "ci" in table.stdout
+    assert "counts as $0.140" in " ".join(table.stdout.split())
+
+
+def test_run_lists_one_batch_run(ledger: Ledger) -> None:
+    for run_id in ("night-1", "night-1", "night-2"):
+        ledger.reserve(
+            NewEntry(
+                api=OPENROUTER, command="generate", model=PRO, estimate_micros=30_000, run_id=run_id
+            ),
+            Budgets(),
+        )
+    rows = json_lines(flux2("history", "--run", "night-1", "--json").stdout)
+    assert [r["run_id"] for r in rows] == ["night-1", "night-1"]
+    assert all(r["host"] == ledger.hostname and r["os_user"] for r in rows)
+    none = flux2("history", "--run", "night-3")
+    assert none.exit_code == 0
+    assert "no calls match --run night-3" in none.stderr
+
+
+def test_machine_output_streams_every_row_and_the_table_only_the_newest(ledger: Ledger) -> None:
+    one = NewEntry(api=OPENROUTER, command="generate", model=PRO, estimate_micros=30_000)
+    ledger.reserve_many([one] * 2_500, Budgets())  # more than a page, all at the same moment
+    lines = flux2("history", "--json").stdout.splitlines()
+    assert len(lines) == 2_500
+    ids = [json.loads(line)["id"] for line in lines]
+    assert ids == sorted(ids, reverse=True)  # newest first: ties go by id
+    table = flux2("history")
+    assert "showing the newest 50 of 2500 calls" in table.stderr
+    rows = list(csv.DictReader(io.StringIO(flux2("history", "--csv", "--limit", "1200").stdout)))
+    assert len(rows) == 1_200
+    assert {"host", "os_user", "run_id"} <= set(rows[0])

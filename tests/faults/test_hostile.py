@@ -333,7 +333,8 @@ def test_a_ledger_locked_while_the_request_is_out_still_names_the_written_image(
     import sqlite3
     import time
 
-    from flux_cli.ledger import BUSY_TIMEOUT_S, default_path
+    from flux_cli.ledger import default_path
+    from flux_cli.ledger.sqlite import BUSY_TIMEOUT_S
     from flux_cli.sandbox import Fault
 
     fault_env.sandbox.push_fault("images", Fault(kind="slow", delay=1))
