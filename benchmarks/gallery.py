@@ -28,7 +28,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from benchmarks.common import Row, isolated_env, temp_root, venv_bin
@@ -69,7 +69,7 @@ def _fill(env: dict[str, str], folder: Path, calls: int, distinct: int) -> None:
         path = folder / f"image-{n:05d}.jpg"
         path.write_bytes(data)
         files.append((path.name, hashlib.sha256(data).hexdigest()))
-    start = datetime.now(timezone.utc) - timedelta(days=30)
+    start = datetime.now(UTC) - timedelta(days=30)
     with Ledger.open(default_path()) as ledger:
         for first in range(0, calls, 500):
             entries = [

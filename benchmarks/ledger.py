@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -217,7 +217,7 @@ def _plans(ledger: Any) -> dict[str, list[str]]:
     from flux_cli.ledger.schema import ROW_COLUMNS
 
     pending = Filter("openrouter", statuses=("pending",))
-    since = (datetime.now(timezone.utc) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    since = (datetime.now(UTC) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     queries = {
         "table (newest 50)": (
             f"SELECT {ROW_COLUMNS} FROM calls WHERE api = :api "
@@ -259,7 +259,7 @@ def _postgres() -> Iterator[Any]:
 
 def run(sizes: tuple[int, ...], postgres: bool = True) -> list[Row]:
     rows: list[Row] = []
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with ExitStack() as stack:
         root = Path(stack.enter_context(temp_root("ledger")))
         cluster = stack.enter_context(_postgres()) if postgres else None

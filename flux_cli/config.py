@@ -1,4 +1,4 @@
-"""Key and endpoint resolution (product.md §8). No typer, no rich.
+"""Key and endpoint resolution (README.md#configuration-and-environment). No typer, no rich.
 
 Key precedence: OPENROUTER_API_KEY > OPENROUTER_API_KEY_FILE > the stored key file. A key is
 stripped of surrounding whitespace (a trailing newline from `echo > file` would otherwise put the

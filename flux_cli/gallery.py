@@ -1,4 +1,4 @@
-"""The contact sheet (product.md §11): one self-contained HTML page from the ledger.
+"""The contact sheet (README.md): one self-contained HTML page from the ledger.
 
 Each call of the ledger is a card: thumbnails of its images (small WebP or JPEG, embedded as
 `data:` URIs so the page can be mailed or copied anywhere), each linked to the full-size file by

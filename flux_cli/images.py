@@ -34,8 +34,6 @@ import binascii
 import dataclasses
 import io
 import os
-import re
-import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -204,20 +202,13 @@ def decode_base64_strict(text: str, *, max_bytes: int) -> bytes:
     return data
 
 
-_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
-
-
 def _b64decode(text: str) -> bytes:
     """Decode validated standard base64 without copying `text` first.
 
     `base64.b64decode(str)` encodes the whole string to bytes before decoding (a second copy
-    of a payload that can be 16 MB); `binascii.a2b_base64` reads an ASCII str in place, and from
-    Python 3.11 validates as it decodes."""
-    if sys.version_info >= (3, 11):
-        return binascii.a2b_base64(text, strict_mode=True)
-    if not text.isascii() or _BASE64.fullmatch(text) is None:
-        raise binascii.Error("Non-base64 digit found")
-    return binascii.a2b_base64(text)
+    of a payload that can be 16 MB); `binascii.a2b_base64` reads an ASCII str in place and, in
+    strict mode, validates as it decodes."""
+    return binascii.a2b_base64(text, strict_mode=True)
 
 
 _MIME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789!#$&^_.+-")

@@ -1,4 +1,4 @@
-"""Reference images for `flux2 edit` (product.md §4): load, check, orient, strip, shrink, encode.
+"""Reference images for `flux2 edit` (README.md#flux2-edit): load, check, orient, strip, shrink, encode.
 
 Every reference is billed by the megapixel after this preparation, so what is sent decides what
 is paid. A local image (file, stdin or data: URL) is decoded under strict checks, turned upright

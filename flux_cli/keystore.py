@@ -1,4 +1,4 @@
-"""Writing and removing the stored API key, and private files in general (product.md §8).
+"""Writing and removing the stored API key, and private files in general (README.md#configuration-and-environment).
 
 Reading the key, with its checks (regular file, owner, no group/world bits), is
 `flux_cli.config.resolve_key`'s job; this module makes files that pass them. No typer, no rich.

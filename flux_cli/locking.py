@@ -1,4 +1,4 @@
-"""`--lock NAME`: one run at a time per name, for cron jobs that may overlap (product.md §2).
+"""`--lock NAME`: one run at a time per name, for cron jobs that may overlap (README.md#commands).
 
 An advisory `flock` on a file in the state directory: released by the kernel when the process
 ends, however it ends (even `kill -9`), so a crashed run never leaves a stale lock behind.

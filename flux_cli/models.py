@@ -1,12 +1,12 @@
 """The embedded catalog: the four FLUX.2 models as OpenRouter describes them.
 
 Pure data, no I/O. It serves three purposes: offline validation of flags, the default price table
-(product.md §3), and the records the sandbox serves from `/images/models` and `/endpoints`, so the
+(README.md#what-it-costs), and the records the sandbox serves from `/images/models` and `/endpoints`, so the
 stand-in and the client can never disagree about a model.
 
-Sources (see shared/reference): capability records as recorded from `GET /images/models` on
-2026-10-02 (openrouter-protocol.md §2A); `/models` fields (§7); prices from OpenRouter's model pages
-(flux2-facts.md §1.7). Marked UNCONFIRMED where no public copy exists: the exact `pricing[]` line
+Sources (docs/openrouter.md): capability records as recorded from `GET /images/models` on
+2026-10-02 (docs/openrouter.md#image-request); `/models` fields (§7); prices from OpenRouter's model pages
+(docs/openrouter-flux2.md#prices-on-openrouter). Marked UNCONFIRMED where no public copy exists: the exact `pricing[]` line
 encoding, klein-4b's reference limit (4, one source), `allowed_passthrough_parameters` (mirrors the
 parameters of BFL's native API), and the pixel sizes per aspect ratio other than 1:1.
 """

@@ -1,6 +1,6 @@
 """Where images go: name templates, safe names, atomic no-clobber writes, stdout, rescue.
 
-The flow for a run (product.md §2 `-o/--output`, reliability.md §5.11–14):
+The flow for a run (README.md#commands `-o/--output`, docs/reliability.md#security):
 
 1. `plan_outputs(spec, count=…, default_dir=…)` turns `-o` into an `OutputPlan`, before anything
    is sent: stdout, or a directory plus a name template. Template errors are UsageErrors here.
@@ -112,7 +112,7 @@ def _fit(stem: str, ext: str, max_bytes: int = MAX_NAME_BYTES) -> str:
 
 
 def sanitize_component(name: str, *, fallback: str = FALLBACK_NAME) -> str:
-    """Make `name` one safe file-name component (reliability.md §5.11).
+    """Make `name` one safe file-name component (docs/reliability.md#security).
 
     NFC; controls, bidi overrides and lone surrogates removed; `/ \\ < > : " | ? *` replaced by
     `_`; `..` collapsed to `.`; no leading `-`, `.` or space and no trailing `.` or space; Windows

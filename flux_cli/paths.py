@@ -1,4 +1,4 @@
-"""Where flux2 keeps things (product.md §8): platformdirs, each overridable by environment."""
+"""Where flux2 keeps things (README.md#configuration-and-environment): platformdirs, each overridable by environment."""
 
 from __future__ import annotations
 

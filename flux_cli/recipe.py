@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -326,7 +326,7 @@ def recipe_for(
     provider: str | None,
     cost_micros: int | None,
     level: str = "full",
-    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Recipe | None:
     """The recipe of one image of `plan` (seed, size and format as written), at `level`.
 
@@ -335,7 +335,7 @@ def recipe_for(
     if level == "none":
         return None
     per_image = plan.estimate.total_micros // plan.count
-    created = now().astimezone(timezone.utc).replace(microsecond=0)
+    created = now().astimezone(UTC).replace(microsecond=0)
     explicit = plan.explicit_size
     recipe = Recipe(
         model=plan.model.id,

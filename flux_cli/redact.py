@@ -1,4 +1,4 @@
-"""Keep API keys out of everything people or logs can see (product.md §8).
+"""Keep API keys out of everything people or logs can see (README.md#configuration-and-environment).
 
 Any key flux2 loads is registered here; `redact()` replaces registered values and anything shaped
 like an OpenRouter key or a bearer token with the masked form `sk-or-v1-…abcd`.

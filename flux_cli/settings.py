@@ -1,4 +1,4 @@
-"""Settings from the config file and the environment (product.md §8): flag > env > file > default.
+"""Settings from the config file and the environment (README.md#configuration-and-environment): flag > env > file > default.
 
 The file is TOML at `config_dir()/config.toml`. Every key flux2 knows is declared once in `SCHEMA`,
 with its type, default, environment variable and description; reading (`load_settings`,

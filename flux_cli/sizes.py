@@ -82,7 +82,7 @@ def output_size(
 
     An explicit size wins. Otherwise the aspect ratio's ~1 MP size; with no ratio (or `auto`) and
     reference images, the first reference's shape at up to 1 MP (FLUX.2 "matches input image
-    dimensions by default", flux2-facts.md §2, held to the ~1 MP default output).
+    dimensions by default", docs/openrouter-flux2.md#sizes, held to the ~1 MP default output).
     """
     if explicit is not None:
         check_size(*explicit)

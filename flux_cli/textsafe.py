@@ -1,4 +1,4 @@
-"""Neutralise untrusted text before it reaches a terminal (reliability.md §5.17)."""
+"""Neutralise untrusted text before it reaches a terminal (docs/reliability.md#security)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Key precedence, key-file safety and base-URL rules (product.md §8)."""
+"""Key precedence, key-file safety and base-URL rules (README.md#configuration-and-environment)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A mutation corpus over image decoding (issue 7 item 4, reliability.md §2.4, §5.15).
+"""A mutation corpus over image decoding (issue 7 item 4, docs/reliability.md#test-volumes).
 
 10 valid seeds (PNG, JPEG, WebP) × 100 deterministic mutations (byte flips, truncation, chunk-length
 tampering, trailing garbage) = 1,000 cases, each through

@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import io
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -77,7 +77,7 @@ def fill(images: Path) -> list[Row]:
     red.write_bytes(jpeg((200, 30, 30)))
     blue = images / "blue.jpg"
     blue.write_bytes(jpeg((30, 30, 200), (480, 640)))
-    yesterday = datetime.now(timezone.utc) - timedelta(days=1)
+    yesterday = datetime.now(UTC) - timedelta(days=1)
     with Ledger.open(default_path()) as ledger:
         record(ledger, prompt="a red fox", files=(red,), when=yesterday)
         record(ledger, prompt="<script>alert('x')</script> & \"quotes\"", files=(blue,))

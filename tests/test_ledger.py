@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -38,7 +38,6 @@ from flux_cli.ledger import (
 from flux_cli.ledger import postgres as postgres_backend
 from flux_cli.ledger import sqlite as sqlite_backend
 
-UTC = timezone.utc
 NOW = datetime(2026, 11, 21, 15, 30, tzinfo=UTC)
 CENTS_3 = 30_000
 

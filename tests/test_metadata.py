@@ -8,7 +8,7 @@ import io
 import json
 import zlib
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -661,7 +661,7 @@ def test_recipe_for_a_plan_records_what_was_sent_and_what_came_back() -> None:
     plan = plan_generation(
         model=resolve_model("pro"), prompt="a fox", aspect_ratio="16:9", seed=5, count=2
     )
-    fixed = datetime(2026, 11, 21, 10, 0, 0, 123456, tzinfo=timezone.utc)
+    fixed = datetime(2026, 11, 21, 10, 0, 0, 123456, tzinfo=UTC)
     recipe = recipe_for(
         plan,
         seed=6,

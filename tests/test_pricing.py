@@ -1,4 +1,4 @@
-"""The megapixel pricing rule, table-driven from flux2-facts.md §1.4 and product.md §3."""
+"""The megapixel pricing rule, table-driven from docs/openrouter-flux2.md#worked-examples and README.md#what-it-costs."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from flux_cli.pricing import (
     usd_to_micros,
 )
 
-# flux2-facts.md §1.4, output only. flex is OpenRouter's $0.06/MP (the "6c, launch" column).
+# docs/openrouter-flux2.md#worked-examples, output only. flex is OpenRouter's $0.06/MP (the "6c, launch" column).
 WORKED = [
     # size,        pro,     max,     flex,    klein-4b
     ((512, 512), "0.030", "0.070", "0.060", "0.014"),

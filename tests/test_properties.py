@@ -1,4 +1,4 @@
-"""Property tests of every parser that reads server data (issue 7 item 3, reliability.md §2.4).
+"""Property tests of every parser that reads server data (issue 7 item 3, docs/reliability.md#test-volumes).
 
 Whatever the server sends, only the documented typed errors escape (`flux_cli.openrouter.errors`,
 `flux_cli.images.InvalidImage`, `ValueError` where a function documents it) and money is never a
@@ -12,7 +12,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import format_datetime
 
@@ -45,7 +45,7 @@ from flux_cli.openrouter.retry import (
 from flux_cli.pricing import usd_to_micros
 from tests.conftest import CANARY_KEY
 
-#: 1,000 examples per property in CI (reliability.md §2.4), the library default elsewhere.
+#: 1,000 examples per property in CI (docs/reliability.md#test-volumes), the library default elsewhere.
 EXAMPLES = 1000 if os.environ.get("HYPOTHESIS_PROFILE") == "ci" else 100
 PROPERTY = settings(
     max_examples=EXAMPLES, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
@@ -331,7 +331,7 @@ header_values = st.one_of(
     st.datetimes(
         min_value=datetime(1, 1, 1),
         max_value=datetime(9999, 12, 31),
-        timezones=st.just(timezone.utc),
+        timezones=st.just(UTC),
     ).map(lambda d: format_datetime(d, usegmt=True)),
     st.sampled_from(
         [

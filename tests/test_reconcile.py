@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from tests.conftest import CANARY_KEY
 API = "https://openrouter.test/api/v1"
 PRO = "black-forest-labs/flux.2-pro"
 GEN = "gen-img-1790983552-TOdyb7qrp6185EBMwzAV"
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 @pytest.fixture

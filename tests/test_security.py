@@ -1,4 +1,4 @@
-"""Security checks of reliability.md §5 not covered elsewhere (issue 7 item 5).
+"""Security checks of docs/reliability.md#security not covered elsewhere (issue 7 item 5).
 
 Already covered elsewhere and not repeated: the canary key across e2e runs (tests/e2e), key file
 modes and symlinked key files (tests/cli/test_auth.py, tests/test_config.py), redaction

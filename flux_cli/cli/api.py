@@ -1,4 +1,4 @@
-"""Which API a command talks to, and the label the ledger files its rows under (product.md §7).
+"""Which API a command talks to, and the label the ledger files its rows under (README.md#budgets-and-the-ledger).
 
     openrouter   the real API (`FLUX2_BASE_URL` unset or the default)
     sandbox      the in-process stand-in a `--sandbox` run starts for itself

@@ -1,4 +1,4 @@
-"""`flux2 gallery`: an HTML contact sheet of what was made and spent (product.md §11).
+"""`flux2 gallery`: an HTML contact sheet of what was made and spent (README.md).
 
 The page is the command's result, but it is a file: its path goes to stdout (or, with `-o -`,
 the HTML itself), the summary to stderr. A page flux2 wrote before is replaced (rebuilding it
@@ -7,6 +7,7 @@ every night is the point); any other file of that name is kept unless `--force`.
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -125,7 +126,7 @@ def run_gallery(
     force: bool,
     sandbox: bool,
 ) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from flux_cli import gallery as gallery_module
     from flux_cli import ledger as ledger_module
@@ -141,7 +142,7 @@ def run_gallery(
         raise UsageError(
             f"--status {unknown[0]!r} is not a status", hint=f"use {', '.join(_STATUSES)}"
         )
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     since_at = ledger_module.parse_since(since, now) if since is not None else None
     model_id = resolve_model_id(model) if model is not None else None
     label = SANDBOX if sandbox else current_api()[0]

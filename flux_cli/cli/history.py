@@ -1,4 +1,4 @@
-"""`flux2 history`: what was generated and what it cost, from the ledger (product.md §7).
+"""`flux2 history`: what was generated and what it cost, from the ledger (README.md#budgets-and-the-ledger).
 
 The listing (a table, JSON Lines or CSV) is the command's result, so it goes to stdout; hints,
 reconcile reports and "nothing yet" go to stderr. Only the current API's rows are shown: the one
@@ -12,6 +12,7 @@ whatever the size of the ledger.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -170,7 +171,7 @@ def run_history(
     charge: str | None = None,
     run_id: str | None = None,
 ) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from flux_cli import ledger as ledger_module
     from flux_cli.cli.api import SANDBOX, current_api, describe
@@ -181,7 +182,7 @@ def run_history(
         raise UsageError("--json and --csv both choose the output; give one of them")
     if by is not None and by not in BY_CHOICES:
         raise UsageError(f"--by must be one of {', '.join(BY_CHOICES)}, got {by!r}")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     since_at = ledger_module.parse_since(since, now) if since is not None else None
     model_id = resolve_model_id(model) if model is not None else None
     label, base_url = (SANDBOX, "") if sandbox else current_api()
@@ -389,9 +390,8 @@ def _alias(model_id: str) -> str | None:
 
 
 def _iso(moment: datetime) -> str:
-    from datetime import timezone
 
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _local(moment: datetime) -> str:

@@ -7,6 +7,7 @@ which. Warnings and per-model notes go to stderr; the table or JSON Lines are th
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -98,14 +99,14 @@ def _usd(micros: int) -> float:
 
 
 def _age_seconds(catalog: Catalog, entry: CatalogEntry) -> int | None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     if entry.price_source != "live":
         return None
     fetched = entry.fetched_at or catalog.fetched_at
     if fetched is None:
         return None
-    return max(0, int((datetime.now(timezone.utc) - fetched).total_seconds()))
+    return max(0, int((datetime.now(UTC) - fetched).total_seconds()))
 
 
 def entry_record(entry: CatalogEntry, catalog: Catalog) -> dict[str, Any]:

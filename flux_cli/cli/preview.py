@@ -1,4 +1,4 @@
-"""`--preview`: the image drawn in the terminal (product.md §2, §11).
+"""`--preview`: the image drawn in the terminal (README.md#commands).
 
 Where the terminal announces a graphics protocol (kitty, iTerm2; sixel on request) the real image
 is drawn with it (`flux_cli.termimage`); everywhere else with half-block characters: each cell is

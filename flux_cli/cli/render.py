@@ -1,4 +1,4 @@
-"""Rich renderings for people (stderr): the before and after cost tables (product.md §3).
+"""Rich renderings for people (stderr): the before and after cost tables (README.md#what-it-costs).
 
 Untrusted text (prompts, file names, server messages) only ever enters as `Text`, never as markup.
 """

@@ -1,4 +1,4 @@
-"""The spending ledger (product.md §7): one row per paid call, budgets, history.
+"""The spending ledger (README.md#budgets-and-the-ledger): one row per paid call, budgets, history.
 
 Every image request is a row, written `pending` before anything is sent and settled afterwards:
 `ok` (made; charged_micros is what the server reported, when it did), `failed` (refused before

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from flux_cli.ledger.schema import ROW_COLUMNS, SUMS, counted
@@ -172,14 +172,14 @@ def _total_sums(names: Sequence[str]) -> str:
 
 def _quarter_after(moment: datetime) -> datetime:
     """The first quarter-hour boundary at or after `moment`."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     floor = moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
     return floor if floor == moment else floor + timedelta(minutes=15)
 
 
 def _day_after(moment: datetime) -> datetime:
     """The first UTC midnight at or after `moment`."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     floor = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     return floor if floor == moment else floor + timedelta(days=1)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from flux_cli.errors import UsageError
 
@@ -13,7 +13,7 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width: text order is time order
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def aware(moment: datetime) -> datetime:
@@ -22,15 +22,15 @@ def aware(moment: datetime) -> datetime:
 
 
 def stamp(moment: datetime) -> str:
-    return aware(moment).astimezone(timezone.utc).strftime(TIME_FORMAT)
+    return aware(moment).astimezone(UTC).strftime(TIME_FORMAT)
 
 
 def parse_stamp(text: str) -> datetime:
     """A stamp written by `stamp` (fixed width, ending in Z); `fromisoformat` is C code, many
     times faster than `strptime`, which matters when history streams a million rows."""
     if len(text) == 27 and text[-1] == "Z":
-        return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
-    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=timezone.utc)
+        return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
 
 
 def local_midnight(moment: datetime) -> datetime:
@@ -40,7 +40,7 @@ def local_midnight(moment: datetime) -> datetime:
     midnight itself, not the offset in force at `moment` (they differ on DST-change days).
     """
     local = aware(moment).astimezone().replace(tzinfo=None)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
 #: The budget day's zone unless told otherwise: one day for every process whatever its TZ
@@ -56,18 +56,18 @@ def window_starts(now: datetime, zone: str = "local") -> tuple[datetime, datetim
         local = aware(now).astimezone().replace(tzinfo=None)
         day = local.replace(hour=0, minute=0, second=0, microsecond=0)
         month = day.replace(day=1)
-        return day.astimezone(timezone.utc), month.astimezone(timezone.utc)
+        return day.astimezone(UTC), month.astimezone(UTC)
     tz = budget_zone(zone)
     there = aware(now).astimezone(tz)
     day_start = datetime(there.year, there.month, there.day, tzinfo=tz)
     month_start = datetime(there.year, there.month, 1, tzinfo=tz)
-    return day_start.astimezone(timezone.utc), month_start.astimezone(timezone.utc)
+    return day_start.astimezone(UTC), month_start.astimezone(UTC)
 
 
 def budget_zone(zone: str) -> tzinfo:
     """The tzinfo of a budget zone name; ValueError for one that does not exist."""
     if zone.upper() == "UTC":
-        return timezone.utc
+        return UTC
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
@@ -87,9 +87,9 @@ def local_days(first: datetime, last: datetime) -> list[tuple[str, str, str]]:
     day = aware(first).astimezone().replace(tzinfo=None).date()
     end = aware(last).astimezone().replace(tzinfo=None).date()
     while day <= end:
-        start = datetime(day.year, day.month, day.day).astimezone(timezone.utc)
+        start = datetime(day.year, day.month, day.day).astimezone(UTC)
         following = day + timedelta(days=1)
-        stop = datetime(following.year, following.month, following.day).astimezone(timezone.utc)
+        stop = datetime(following.year, following.month, following.day).astimezone(UTC)
         days.append((day.isoformat(), stamp(start), stamp(stop)))
         day = following
     return days
@@ -116,7 +116,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     relative = _RELATIVE.fullmatch(value)
     if relative:
         unit = _RELATIVE_UNITS[relative.group(2)[0].lower()]
-        return (now - int(relative.group(1)) * unit).astimezone(timezone.utc)
+        return (now - int(relative.group(1)) * unit).astimezone(UTC)
     if value.lower() == "today":
         return local_midnight(now)
     if value.lower() == "yesterday":
@@ -129,7 +129,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
             moment = datetime.fromisoformat(iso)
         else:
             raise ValueError(value)
-        return aware(moment).astimezone(timezone.utc)
+        return aware(moment).astimezone(UTC)
     except (ValueError, OverflowError):
         raise UsageError(
             f"--since {text!r} is not a time flux2 understands",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -483,10 +483,10 @@ class Calls:
         from flux_cli.openrouter.catalog import Catalog, fetch_catalog, load_catalog
 
         if self.sandbox_url is not None:
-            from datetime import timedelta, timezone
+            from datetime import timedelta
 
             catalog = Catalog(
-                fetch_catalog(self.sandbox_url), "live", datetime.now(timezone.utc), timedelta(0)
+                fetch_catalog(self.sandbox_url), "live", datetime.now(UTC), timedelta(0)
             )
         else:
             from flux_cli.config import resolve_base_url

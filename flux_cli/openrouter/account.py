@@ -1,4 +1,4 @@
-"""The key, the account balance and generation lookups (openrouter-protocol.md §8).
+"""The key, the account balance and generation lookups (docs/openrouter.md#generation-lookup).
 
 Each function takes an `OpenRouterClient` and uses its authenticated, retrying `get_json`, so the
 key goes only to the configured base URL and errors map to the same exit codes as generation.
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +58,7 @@ class KeyBudget:
 
 @dataclass(frozen=True)
 class KeyInfo:
-    """`GET /key` (§8C). Money in micro-dollars; None where the server did not say."""
+    """`GET /key` (docs/openrouter.md#key). Money in micro-dollars; None where the server did not say."""
 
     label: str | None
     limit_micros: int | None  # None: no limit on this key
@@ -88,7 +88,7 @@ class KeyInfo:
 
 @dataclass(frozen=True)
 class Credits:
-    """`GET /credits` (§8B): account-level totals."""
+    """`GET /credits` (docs/openrouter.md#credits): account-level totals."""
 
     total_micros: int
     usage_micros: int
@@ -108,7 +108,7 @@ class Unavailable:
 
 @dataclass(frozen=True)
 class GenerationInfo:
-    """`GET /generation?id=` (§8A): what a generation cost and who served it."""
+    """`GET /generation?id=` (docs/openrouter.md#generation-lookup): what a generation cost and who served it."""
 
     id: str
     total_cost_micros: int | None
@@ -171,7 +171,7 @@ def _time(value: object) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 # -- the calls ----------------------------------------------------------------------------------
@@ -251,7 +251,7 @@ def credits(client: OpenRouterClient) -> Credits | Unavailable:
 
 def generation(client: OpenRouterClient, generation_id: str) -> GenerationInfo | None:
     """What OpenRouter recorded for a generation, or None while it does not know the id yet:
-    `/generation` is eventually consistent and answers 404 for the first minutes (§8A)."""
+    `/generation` is eventually consistent and answers 404 for the first minutes (docs/openrouter.md#generation-lookup)."""
     wanted = generation_id.strip()
     if not wanted or len(wanted) > MAX_GENERATION_ID_CHARS or not wanted.isprintable():
         raise ValueError(f"not a generation id: {generation_id!r}")
@@ -264,7 +264,9 @@ def generation(client: OpenRouterClient, generation_id: str) -> GenerationInfo |
     data = _data(obj, "GET /generation")
     cost = _money(data.get("total_cost"))
     if cost is None:
-        cost = _money(data.get("usage"))  # §8A: `usage` is the same figure in USD
+        cost = _money(
+            data.get("usage")
+        )  # docs/openrouter.md#generation-lookup: `usage` is the same figure in USD
     return GenerationInfo(
         id=_text(data.get("id")) or wanted,
         total_cost_micros=cost,

@@ -159,7 +159,7 @@ def api_error(status: int, headers: Mapping[str, str], info: wire.ErrorInfo | No
 
 
 def fallback_models(info: wire.ErrorInfo) -> list[str]:
-    """`error.availability.fallback_models` (openrouter-protocol.md §6C), as safe text."""
+    """`error.availability.fallback_models` (docs/openrouter.md#error-metadata), as safe text."""
     availability = info.raw.get("availability")
     models = availability.get("fallback_models") if isinstance(availability, Mapping) else None
     if not isinstance(models, list):
@@ -192,7 +192,7 @@ def unavailable(status: int, info: wire.ErrorInfo | None) -> E.UnavailableError:
 def error_in_200(
     info: wire.ErrorInfo, generation_id: str | None, cost: int | None
 ) -> E.OpenRouterError:
-    """An error inside an HTTP 200 body: the generation started and failed (§6D). Never retried."""
+    """An error inside an HTTP 200 body: the generation started and failed (docs/openrouter.md#errors-with-http-200). Never retried."""
     status = info.code if isinstance(info.code, int) and 100 <= info.code <= 599 else 500
     if info.moderation and not 400 <= status < 500:
         status = 403  # a content-policy error with a string code: moderation, whatever the code

@@ -24,7 +24,7 @@ import re
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -506,7 +506,7 @@ def sandbox_catalog() -> Catalog:
             raise _Unreadable("HTTP 404")
         return served.endpoints(found, size_passthrough=True)
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     entries, notes = _read_catalog(get, "the sandbox", now)
     return Catalog(entries, "live", now, timedelta(0), (), tuple(notes))
 
@@ -612,9 +612,7 @@ def fetch_catalog(
 ) -> dict[str, CatalogEntry]:
     """The live catalog, every listed model plus the four FLUX.2 ones. Raises CatalogUnavailable
     when the model list itself cannot be had; a model whose endpoints fail keeps its record."""
-    entries, _ = _fetch(
-        base_url, transport=transport, timeout=timeout, now=datetime.now(timezone.utc)
-    )
+    entries, _ = _fetch(base_url, transport=transport, timeout=timeout, now=datetime.now(UTC))
     return entries
 
 
@@ -829,7 +827,7 @@ def load_catalog(
     `refresh=True` fetches even when the cache is fresh (offline wins over refresh).
     """
     base_url = validate_base_url(base_url)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     path = cache_path(base_url)
     warnings: list[str] = []
     try:

@@ -1,4 +1,4 @@
-"""The billing-aware retry policy (product.md §5, reliability.md §3) as small pure functions.
+"""The billing-aware retry policy (README.md#retries-and-billing, docs/reliability.md#double-charges) as small pure functions.
 
 Only what cannot have been billed is retried automatically: failures before the request left,
 408, 429, 502 (documented as not billed), 503 and 529. A request that was sent but got no complete
@@ -75,7 +75,7 @@ def exit_code_for_status(status: int, *, moderation: bool = False) -> ExitCode:
 def body_allows_retry(status: int, error: Mapping[str, Any]) -> bool | None:
     """What the error body says about retrying, or None when it says nothing.
 
-    `error.availability.retryable` wins (openrouter-protocol.md §6C: "always switch on it");
+    `error.availability.retryable` wins (docs/openrouter.md#error-metadata: "always switch on it");
     a 402 whose limit is the in-flight budget clears by itself and may be retried.
     """
     availability = error.get("availability")

@@ -62,7 +62,7 @@ class ParsedImage:
 
 
 def images_body(req: ImageRequest) -> dict[str, Any]:
-    """`POST /images` (openrouter-protocol.md §2A, §3A)."""
+    """`POST /images` (docs/openrouter.md#image-request)."""
     body: dict[str, Any] = {"model": req.model, "prompt": req.prompt}
     if req.send_n:
         body["n"] = 1
@@ -84,7 +84,7 @@ def images_body(req: ImageRequest) -> dict[str, Any]:
 
 
 def chat_body(req: ImageRequest) -> dict[str, Any]:
-    """`POST /chat/completions` with `modalities: ["image"]` (§2B, §3B). Text first, then images."""
+    """`POST /chat/completions` with `modalities: ["image"]` (docs/openrouter.md#chat-route). Text first, then images."""
     content: str | list[dict[str, Any]]
     if req.references:
         content = [{"type": "text", "text": req.prompt}] + [
@@ -102,7 +102,7 @@ def chat_body(req: ImageRequest) -> dict[str, Any]:
     if req.seed is not None:
         body["seed"] = req.seed
     if req.max_output_tokens:
-        # The credit pre-check reserves max_tokens; unset, it can refuse affordable calls (§2B).
+        # The credit pre-check reserves max_tokens; unset, it can refuse affordable calls (docs/openrouter.md#chat-route).
         body["max_tokens"] = req.max_output_tokens
     return body
 
@@ -115,7 +115,7 @@ def _reject_constant(name: str) -> Any:
 
 
 def loads(payload: bytes) -> Any:
-    """Strict JSON: leading whitespace allowed (keep-alive newlines, §6D), NaN/Infinity refused,
+    """Strict JSON: leading whitespace allowed (keep-alive newlines, docs/openrouter.md#errors-with-http-200), NaN/Infinity refused,
     floats as Decimal so money is never a binary float."""
     try:
         return json.loads(payload, parse_float=Decimal, parse_constant=_reject_constant)
@@ -183,7 +183,7 @@ def parse_usage(value: object) -> Usage:
 
 @dataclass(frozen=True)
 class ErrorInfo:
-    """What an error envelope says, tolerating every shape seen in the wild (§6A, §6C)."""
+    """What an error envelope says, tolerating every shape seen in the wild (docs/openrouter.md#envelope)."""
 
     code: int | str | None
     message: str
@@ -260,7 +260,7 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 def parse_images_success(obj: object, headers: Mapping[str, str]) -> ParsedImage:
-    """`{created, data:[{b64_json, media_type?}], usage}` (§4A). No id in the body: header only."""
+    """`{created, data:[{b64_json, media_type?}], usage}` (docs/openrouter.md#image-response). No id in the body: header only."""
     generation_id = _header(headers, "x-generation-id")
     provider = _header(headers, "x-provider-name")
     if not isinstance(obj, Mapping):
@@ -295,7 +295,7 @@ def parse_images_success(obj: object, headers: Mapping[str, str]) -> ParsedImage
 
 
 def parse_chat_success(obj: object, headers: Mapping[str, str]) -> ParsedImage:
-    """`choices[0].message.images[0].image_url.url`: a data URL or an http(s) URL (§4C)."""
+    """`choices[0].message.images[0].image_url.url`: a data URL or an http(s) URL (docs/openrouter.md#chat-response)."""
     generation_id = _header(headers, "x-generation-id")
     provider = _header(headers, "x-provider-name")
     if not isinstance(obj, Mapping):
@@ -330,7 +330,7 @@ def parse_chat_success(obj: object, headers: Mapping[str, str]) -> ParsedImage:
 
 
 def choice_error(obj: object) -> ErrorInfo | None:
-    """An error reported inside `choices[0]` of a 200 chat body (`finish_reason: "error"`, §6D)."""
+    """An error reported inside `choices[0]` of a 200 chat body (`finish_reason: "error"`, docs/openrouter.md#errors-with-http-200)."""
     if not isinstance(obj, Mapping):
         return None
     choices = obj.get("choices")

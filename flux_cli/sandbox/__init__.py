@@ -1,4 +1,4 @@
-"""A faithful local OpenRouter stand-in for flux2 (product.md §9).
+"""A faithful local OpenRouter stand-in for flux2 (README.md#sandbox).
 
     from flux_cli.sandbox import Sandbox, SandboxConfig, Fault
 
@@ -6,7 +6,7 @@
         sb.push_fault("images", Fault(status=429, retry_after=1))
         ...  # talk to sb.base_url with SANDBOX_KEY
 
-The shapes it answers with come from shared/reference/openrouter-protocol.md (§-citations in the
+The shapes it answers with come from docs/openrouter.md (§-citations in the
 code). It never imports typer or rich: the `flux2 sandbox` command lives in flux_cli.cli.sandbox.
 """
 

@@ -2,7 +2,7 @@
 
 Both parse into one `Job`, priced with flux_cli.pricing and sized with flux_cli.sizes (so the
 client's estimate equals the charge), rendered by `render`, and answered in the shapes recorded in
-openrouter-protocol.md §4A and §4C.
+docs/openrouter.md#image-response.
 """
 
 from __future__ import annotations
@@ -39,13 +39,13 @@ from flux_cli.tiers import planned_size
 
 _BY_ID = BY_ID
 _ID_ALPHABET = string.ascii_letters + string.digits
-# §7A/§4A: the recorded fractional count 14417.92 is 4096 × 3.52 (cost-weighted tokens).
+# docs/openrouter.md#price-units/docs/openrouter.md#image-response: the recorded fractional count 14417.92 is 4096 × 3.52 (cost-weighted tokens).
 FRACTIONAL_TOKEN_FACTOR = 3.52
 SEED_RANGE = (0, 2**32 - 1)
 
 
 def generation_id(prefix: str) -> str:
-    # §1: `gen-img-<unix>-<20 chars>` on /images, `gen-<unix>-<20 chars>` on chat.
+    # docs/openrouter.md#endpoints-and-headers: `gen-img-<unix>-<20 chars>` on /images, `gen-<unix>-<20 chars>` on chat.
     suffix = "".join(random.choices(_ID_ALPHABET, k=20))
     return f"{prefix}-{int(time.time())}-{suffix}"
 
@@ -110,7 +110,7 @@ def find_model(body: Mapping[str, Any]) -> SandboxModel:
         raise invalid_request("model is required")
     model = _BY_ID.get(model_id)
     if model is None:
-        # Recorded (§6C, "Invalid model id"); aliases like "pro" are not ids on the real API.
+        # Recorded (docs/openrouter.md#error-metadata, "Invalid model id"); aliases like "pro" are not ids on the real API.
         raise ApiError(400, f"{model_id} is not a valid model ID", user_id=SANDBOX_USER_ID)
     return model
 
@@ -129,7 +129,7 @@ def _seed(value: object) -> int:
 
 
 def _provider_options(body: Mapping[str, Any], model: SandboxModel, ctx: Context) -> dict[str, Any]:
-    # §2A: options under provider.options["black-forest-labs"]; keys not in the endpoint's
+    # docs/openrouter.md#image-request: options under provider.options["black-forest-labs"]; keys not in the endpoint's
     # allowed_passthrough_parameters are silently dropped ("Unrecognized keys are silently dropped").
     provider = body.get("provider")
     if provider is None:
@@ -199,7 +199,7 @@ def _capabilities(
 
 
 def parse_images(body: Mapping[str, Any], ctx: Context) -> Job:
-    """§2A: the ImageGenerationRequest fields FLUX honours; the rest are ignored."""
+    """docs/openrouter.md#image-request: the ImageGenerationRequest fields FLUX honours; the rest are ignored."""
     model = find_model(body)
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt:
@@ -248,7 +248,7 @@ def parse_images(body: Mapping[str, Any], ctx: Context) -> Job:
 
 
 def parse_chat(body: Mapping[str, Any], ctx: Context) -> Job:
-    """§2B/§3B: the prompt and references from the last user message, `modalities: ["image"]`."""
+    """docs/openrouter.md#chat-route/docs/openrouter.md#chat-route: the prompt and references from the last user message, `modalities: ["image"]`."""
     model = find_model(body)
     modalities = body.get("modalities")
     if modalities is None:
@@ -258,7 +258,7 @@ def parse_chat(body: Mapping[str, Any], ctx: Context) -> Job:
     else:
         raise invalid_request("modalities must be an array of strings")
     if requested != ["image"]:
-        # §2B / §9.1: recorded for ["image","text"]; a text-only request is refused alike.
+        # docs/openrouter.md#chat-route / docs/openrouter.md#known-gotchas: recorded for ["image","text"]; a text-only request is refused alike.
         raise ApiError(
             404,
             "No endpoints found that support the requested output modalities: "
@@ -297,7 +297,7 @@ def parse_chat(body: Mapping[str, Any], ctx: Context) -> Job:
     if image_config is not None and not isinstance(image_config, dict):
         raise invalid_request("image_config must be an object")
     aspect_ratio = (image_config or {}).get("aspect_ratio")
-    # §2B: whether FLUX honours image_config.aspect_ratio on chat is UNCONFIRMED; we honour it.
+    # docs/openrouter.md#chat-route: whether FLUX honours image_config.aspect_ratio on chat is UNCONFIRMED; we honour it.
     _capabilities(
         model,
         n=None,
@@ -311,7 +311,7 @@ def parse_chat(body: Mapping[str, Any], ctx: Context) -> Job:
         prompt=prompt,
         seed=_seed(body.get("seed")),
         aspect_ratio=aspect_ratio if isinstance(aspect_ratio, str) else None,
-        output_format="jpeg",  # §4C: a JPEG data URL (INFERRED from the /images recording)
+        output_format="jpeg",  # docs/openrouter.md#chat-response: a JPEG data URL (INFERRED from the /images recording)
         reference_urls=urls,
         options=_provider_options(body, model, ctx),
         stream=body.get("stream") is True,
@@ -365,7 +365,7 @@ def _output_size(job: Job, refs: list[render.Reference]) -> tuple[int, int]:
             return planned_size(job.aspect_ratio, job.resolution, references=sizes)
         except SizeError as exc:
             raise provider_error(400, str(exc)) from None
-    # §2A: width/height as BFL passthrough (UNCONFIRMED on OpenRouter); a bad value is the
+    # docs/openrouter.md#image-request: width/height as BFL passthrough (UNCONFIRMED on OpenRouter); a bad value is the
     # provider's 400, relayed as "Provider returned error" with the upstream text in metadata.raw.
     base = planned_size(job.aspect_ratio, job.resolution, references=sizes)
     for name, value in (("width", width), ("height", height)):
@@ -452,7 +452,7 @@ def produce(
     try:
         fmt = job.output_format
         if fault is not None and fault.kind == "lying-media-type":
-            fmt = "jpeg"  # §9.5: JPEG bytes where PNG was asked for and is claimed
+            fmt = "jpeg"  # docs/openrouter.md#known-gotchas: JPEG bytes where PNG was asked for and is claimed
         image = b""
         if fault is None or fault.kind != "error-in-200":
             _let_the_burst_in(ctx.latency, record.time)
@@ -523,11 +523,11 @@ def produce(
 
 
 def usage_payload(result: Result, fault: Fault | None) -> dict[str, Any]:
-    # §4A: the recorded usage object, field for field.
+    # docs/openrouter.md#image-response: the recorded usage object, field for field.
     prompt_tokens: float = result.prompt_tokens
     completion_tokens: float = result.completion_tokens
     if fault is not None and fault.kind == "fractional-tokens":
-        # §4A/§9.7: float token counts (e.g. 14417.92) are reported by the real API.
+        # docs/openrouter.md#image-response/docs/openrouter.md#known-gotchas: float token counts (e.g. 14417.92) are reported by the real API.
         completion_tokens = round(result.completion_tokens * FRACTIONAL_TOKEN_FACTOR, 2)
     return {
         "prompt_tokens": prompt_tokens,
@@ -565,14 +565,14 @@ def images_reply(result: Result, fault: Fault | None) -> Reply:
         if fault is not None and fault.kind == "missing-media-type":
             del item["media_type"]
         data.append(item)
-    # §4A / §9.4: `created` is 0 in every recording, and the body carries no id.
+    # docs/openrouter.md#image-response / docs/openrouter.md#known-gotchas: `created` is 0 in every recording, and the body carries no id.
     payload = {"created": 0, "data": data, "usage": usage_payload(result, fault)}
     return Reply(200, payload, headers=headers)
 
 
 def _image_url(result: Result, fault: Fault | None, ctx: Context) -> str:
     if fault is not None and fault.kind == "https-url":
-        # §4C/§9.8: a URL to download instead of a data URL; ours is plain http on loopback.
+        # docs/openrouter.md#chat-response/docs/openrouter.md#known-gotchas: a URL to download instead of a data URL; ours is plain http on loopback.
         ext = "png" if result.media_type == "image/png" else "jpg"
         return (
             fault.url or f"http://127.0.0.1:{ctx.port}/_sandbox/files/{result.generation_id}.{ext}"
@@ -592,12 +592,14 @@ def chat_reply(job: Job, result: Result, fault: Fault | None, ctx: Context) -> R
         return Reply(200, error_in_200_payload(fault), headers=headers)
     message: dict[str, Any] = {"role": "assistant", "content": None}
     if fault is not None and fault.kind == "empty-data":
-        message["content"] = ""  # §9.9: a text-only answer with no images
+        message["content"] = (
+            ""  # docs/openrouter.md#known-gotchas: a text-only answer with no images
+        )
     else:
         message["images"] = [
             {"type": "image_url", "image_url": {"url": _image_url(result, fault, ctx)}}
         ]
-    # §4C: the documented chat response for FLUX.
+    # docs/openrouter.md#chat-response: the documented chat response for FLUX.
     payload = {
         "id": result.generation_id,
         "object": "chat.completion",
@@ -626,7 +628,7 @@ def _chat_stream(
     headers: dict[str, str],
     created: int,
 ) -> Reply:
-    """§5: SSE with a keep-alive comment, one delta.images chunk, the finish chunk repeated with
+    """docs/openrouter.md#streaming: SSE with a keep-alive comment, one delta.images chunk, the finish chunk repeated with
     usage, then [DONE]; a failure is a mid-stream error chunk (HTTP already 200)."""
     base = {
         "id": result.generation_id,

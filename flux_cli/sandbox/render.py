@@ -23,9 +23,9 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps, Unidentifie
 
 from flux_cli.sandbox.wire import image_error
 
-# openrouter-protocol.md §3B: the input types OpenRouter accepts.
+# docs/openrouter.md#chat-route: the input types OpenRouter accepts.
 ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
-# No pixel limit is documented (§11); 64 MP refuses decompression bombs long before Pillow's own
+# No pixel limit is documented (docs/openrouter.md#not-confirmed); 64 MP refuses decompression bombs long before Pillow's own
 # warning threshold (~89 MP), so that warning cannot fire for an image that gets this far.
 MAX_REFERENCE_PIXELS = 8192 * 8192
 JPEG_QUALITY = 90
@@ -45,7 +45,7 @@ class Reference:
 
 
 def decode_data_url(url: str, index: int) -> Reference:
-    """A `data:image/…;base64,…` URL → a checked, fully decoded image (§3C error types)."""
+    """A `data:image/…;base64,…` URL → a checked, fully decoded image (docs/openrouter.md#references-and-size-limits error types)."""
     head, comma, data = url.partition(",")
     if not comma or not head.lower().endswith(";base64"):
         raise image_error(index, "invalid_image", "data URL must be base64-encoded")

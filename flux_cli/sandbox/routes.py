@@ -6,7 +6,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flux_cli.models import PROVIDER_NAME
@@ -212,7 +212,7 @@ class Api:
         cost = usd(found.cost_micros)
         served = _BY_ID.get(found.model)
         provider = served.endpoint.provider_name if served else PROVIDER_NAME
-        created = datetime.fromtimestamp(found.created_at, timezone.utc)
+        created = datetime.fromtimestamp(found.created_at, UTC)
         # docs/openrouter.md#generation-lookup: the recorded /generation body for a FLUX /images
         # call, field for field.
         data = {
@@ -275,7 +275,7 @@ class Api:
 
     def _key(self, request: Request, record: RecordedRequest, fault: Fault | None) -> Reply:
         key = authenticate(request, self.ctx.accepted_key)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         day = now.replace(hour=0, minute=0, second=0, microsecond=0)
         week = day - timedelta(days=day.weekday())
         month = day.replace(day=1)

@@ -1,7 +1,7 @@
 """The HTTP side: a threaded stdlib server on 127.0.0.1 that speaks like OpenRouter.
 
 Responses are HTTP/1.1 with `Transfer-Encoding: chunked` and no Content-Length, as the real API
-sends them (openrouter-protocol.md §1), on keep-alive connections. Whatever goes wrong inside,
+sends them (docs/openrouter.md#endpoints-and-headers), on keep-alive connections. Whatever goes wrong inside,
 the client gets a JSON error envelope: never a traceback, never an HTML page.
 """
 
@@ -35,7 +35,7 @@ from flux_cli.sandbox.wire import EXTRA_REASONS, Reply, Request, error_payload
 API_PREFIX = "/api/v1"
 GENERATION_ROUTES = ("images", "chat")  # `routes.match` names; counted in `in_flight`
 HOST = "127.0.0.1"
-# The real limit is not documented (openrouter-protocol.md §3C, §11): 50 MiB is ours.
+# The real limit is not documented (docs/openrouter.md#references-and-size-limits): 50 MiB is ours.
 MAX_BODY_BYTES = 50 * 1024 * 1024
 
 
@@ -374,7 +374,7 @@ class _Handler(BaseHTTPRequestHandler):
                 else:
                     reply = Reply(404, error_payload(404, "Not Found"))
         except Exception:
-            # §6B: a 500's message is masked; ours too (no traceback, ever). The request may not
+            # docs/openrouter.md#status-codes: a 500's message is masked; ours too (no traceback, ever). The request may not
             # have been read to its end, so the connection cannot be reused.
             self.close_connection = True
             reply = Reply(500, error_payload(500, "Internal Server Error"))
@@ -400,7 +400,7 @@ class _Handler(BaseHTTPRequestHandler):
         if length < 0:
             raise _BodyError(400, "Invalid Content-Length")
         if length > limit:
-            # §6B: the 413 body, verbatim.
+            # docs/openrouter.md#status-codes: the 413 body, verbatim.
             raise _BodyError(413, "Request payload too large")
         return self.rfile.read(length)
 

@@ -10,6 +10,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 from flux_cli.sandbox.wire import SANDBOX_USER_ID, ApiError
@@ -239,9 +240,9 @@ class FileStore:
 
 def window_start(interval: str | None, now: float | None = None) -> float:
     """The start of the UTC window (`daily`, `weekly` from Monday, `monthly`); 0 for lifetime."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    moment = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
+    moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
     day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     if interval == "daily":
         return day.timestamp()
@@ -254,11 +255,11 @@ def window_start(interval: str | None, now: float | None = None) -> float:
 
 def window_end(interval: str | None, now: float | None = None) -> str | None:
     """When the window rolls over, ISO 8601 UTC; None for a lifetime budget."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     if interval not in ("daily", "weekly", "monthly"):
         return None
-    start = datetime.fromtimestamp(window_start(interval, now), timezone.utc)
+    start = datetime.fromtimestamp(window_start(interval, now), UTC)
     if interval == "daily":
         end = start + timedelta(days=1)
     elif interval == "weekly":

@@ -55,7 +55,7 @@ def test_the_issue_example_prints_each_part_and_the_sum() -> None:
 def test_worked_examples_through_the_command(
     size: tuple[int, int], pro: str, max_: str, flex: str, klein: str
 ) -> None:
-    """flux2-facts.md §1.4, output only; sizes off the 16-px grid go through --size's own check."""
+    """docs/openrouter-flux2.md#worked-examples, output only; sizes off the 16-px grid go through --size's own check."""
     if size[0] % 16 or size[1] % 16:
         pytest.skip("not a size FLUX.2 can be asked for")
     for alias, expected in (("pro", pro), ("max", max_), ("flex", flex), ("klein", klein)):

@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ runner = CliRunner()
 FLUX2 = [sys.executable, "-m", "flux_cli"]
 PRO = ALIASES["pro"]
 KLEIN = ALIASES["klein"]
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 # -- helpers (test_balance and test_models use them too) -----------------------------------------

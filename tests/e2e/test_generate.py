@@ -388,7 +388,7 @@ def test_partial_failure_of_n_is_exit_3(flux2: Flux2, sandbox: Sandbox, workdir:
 
 def test_a_size_the_endpoint_does_not_take_falls_back_before_sending(workdir: Path) -> None:
     """The live catalog lists no width/height passthrough: say so, ask for the nearest ratio,
-    and estimate what is actually asked for (product.md §2)."""
+    and estimate what is actually asked for (README.md#commands)."""
     with Sandbox(SandboxConfig(port=0, size_passthrough=False)) as sb:
         result = Flux2(workdir, sb.base_url)(
             "generate", "a red fox", "--size", "2048x1152", "--json"

@@ -1,8 +1,8 @@
-"""Shared machinery for the fault matrix (reliability.md §6): one `Case` per fault, run as the
+"""Shared machinery for the fault matrix (docs/reliability.md#faults): one `Case` per fault, run as the
 installed `flux2` in a real subprocess against a real sandbox on loopback, then checked for the exit
 code, the paid requests the server saw, the files left behind, the ledger row and the canary key.
 
-Exit codes follow product.md §10 (the reference's sysexits numbers are superseded: 75 → 8 or 9,
+Exit codes follow README.md#exit-codes (the reference's sysexits numbers are superseded: 75 → 8 or 9,
 77 → 4/5/6, 78 → 4 or 2, 73/74 → 11, 65/76 → 10).
 
 Typical use (see test_invocation_network_http.py):
@@ -92,7 +92,7 @@ Setup = Callable[["FaultEnv"], None]
 
 @dataclass(frozen=True)
 class Case:
-    """One fault of reliability.md §6 and what flux2 must do about it.
+    """One fault of docs/reliability.md#faults and what flux2 must do about it.
 
     `paid` is the number of requests to /images or /chat/completions the server must see (None:
     not checked, e.g. when nothing listens). `ledger` is the status of the newest ledger row for

@@ -1,6 +1,6 @@
-"""Fault matrix items 38-76 (reliability.md §6): response body, image bytes, filesystem, process.
+"""Fault matrix items 38-76 (docs/reliability.md#faults): response body, image bytes, filesystem, process.
 
-Every case names its item, the fault, the exit code (product.md §10), how many paid requests the
+Every case names its item, the fault, the exit code (README.md#exit-codes), how many paid requests the
 server saw, the files left behind (never a partial one, never a `.tmp`), the ledger row's status
 and that the canary key is nowhere. Cases the sandbox can serve run `flux2` as a subprocess
 against it; bodies it cannot produce go through an `httpx.MockTransport` that answers the paid

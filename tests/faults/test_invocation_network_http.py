@@ -1,10 +1,10 @@
-"""reliability.md §6, items 1–37: invocation/config, network, HTTP statuses and headers.
+"""docs/reliability.md#faults, items 1–37: invocation/config, network, HTTP statuses and headers.
 
 Every item is a row, by number and name. Rows run the installed `flux2` in a subprocess against
 the real sandbox (or a raw loopback server) and are checked by `FaultEnv.check` (exit code, paid
 requests, files, ledger row, canary key). What a loopback server cannot produce (a blackholed
 connect, the full status table) runs through the real `OpenRouterClient` over
-`httpx.MockTransport` (`Case.in_process`). Exit codes are product.md §10's, not the reference's
+`httpx.MockTransport` (`Case.in_process`). Exit codes are README.md#exit-codes's, not the reference's
 sysexits numbers. No row is skipped: keyring items (17, 76 in the reference's security list) are
 not in this half, and item 17 here is the read timeout.
 """
@@ -116,7 +116,7 @@ INVOCATION = [
         stdin=b"a \xff\xfe fox",
         stderr_has=("UTF-8",),
     ),
-    # 78 → 4 (product.md §10: no key is an authentication failure).
+    # 78 → 4 (README.md#exit-codes: no key is an authentication failure).
     Case(
         3,
         "no-key-non-tty",
@@ -155,7 +155,7 @@ INVOCATION = [
         key=CANARY_KEY[:30] + "é" + CANARY_KEY[30:],
         stderr_has=("not printable ASCII",),
     ),
-    # flux2 is stricter than "warn": a group/world-readable stored key is refused (product.md §8).
+    # flux2 is stricter than "warn": a group/world-readable stored key is refused (README.md#configuration-and-environment).
     Case(
         6,
         "config-file-0644",
@@ -165,7 +165,7 @@ INVOCATION = [
         setup=_write_stored_key(0o644),
         stderr_has=("chmod 600",),
         secret_files=("config/api-key",),
-        why="refused, not warned about: product.md §8",
+        why="refused, not warned about: README.md#configuration-and-environment",
     ),
     Case(
         6,
@@ -794,7 +794,7 @@ def _every_status_both_routes() -> None:
 
 
 HTTP = [
-    # 65 → 2 (product.md §10: a 400 from the server is a usage error). Escapes are stripped.
+    # 65 → 2 (README.md#exit-codes: a 400 from the server is a usage error). Escapes are stripped.
     Case(
         22,
         "400-invalid-request",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -221,7 +221,7 @@ def test_the_documented_key_body() -> None:
         usage_monthly_micros=25_500_000,
         is_free_tier=False,
         is_management_key=False,
-        expires_at=datetime(2027, 12, 31, 23, 59, 59, tzinfo=timezone.utc),
+        expires_at=datetime(2027, 12, 31, 23, 59, 59, tzinfo=UTC),
     )
     assert not info.unlimited
     request = harness.requests[0]
@@ -330,7 +330,7 @@ def test_the_recorded_generation_body() -> None:
         total_cost_micros=14_000,
         provider="Black Forest Labs",
         model="black-forest-labs/flux.2-klein-4b",
-        created_at=datetime(2026, 10, 2, 23, 25, 52, 374_000, tzinfo=timezone.utc),
+        created_at=datetime(2026, 10, 2, 23, 25, 52, 374_000, tzinfo=UTC),
         tokens_prompt=Decimal(19),
         tokens_completion=Decimal("14417.92"),
         api_type="image",
@@ -348,7 +348,7 @@ def test_a_sparse_generation_body() -> None:
     assert info is not None
     assert info.id == "gen-1"
     assert info.total_cost_micros == 30_000  # from `usage` when total_cost is absent
-    assert info.created_at == datetime(2026, 10, 2, 21, 25, 52, 370_000, tzinfo=timezone.utc)
+    assert info.created_at == datetime(2026, 10, 2, 21, 25, 52, 370_000, tzinfo=UTC)
     assert info.provider is None
     assert info.tokens_prompt is None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from tests.conftest import CANARY_KEY
 BASE = "https://openrouter.test/api/v1"
 PRO = "black-forest-labs/flux.2-pro"
 KLEIN = "black-forest-labs/flux.2-klein-4b"
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
 def line(billable: str, cost: object, unit: str = "megapixel", **extra: object) -> dict[str, Any]:

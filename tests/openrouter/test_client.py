@@ -504,7 +504,7 @@ def test_plain_http_base_url_is_refused_unless_loopback() -> None:
 
 
 def test_key_with_illegal_characters_never_reaches_an_error_message() -> None:
-    """A key with a newline would put itself into httpx's LocalProtocolError (reliability.md §0.4)."""
+    """A key with a newline would put itself into httpx's LocalProtocolError (docs/reliability.md#hostile-input)."""
     from flux_cli.config import normalise_key
 
     assert normalise_key(CANARY_KEY + "\n", "test") == CANARY_KEY

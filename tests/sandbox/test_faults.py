@@ -329,7 +329,9 @@ def test_missing_media_type(client: httpx.Client, sandbox: Sandbox) -> None:
 def test_fractional_tokens(client: httpx.Client, sandbox: Sandbox) -> None:
     sandbox.push_fault("chat", Fault(kind="fractional-tokens"))
     usage = chat(client).json()["usage"]
-    assert usage["completion_tokens"] == 14417.92  # the recorded value (§4A)
+    assert (
+        usage["completion_tokens"] == 14417.92
+    )  # the recorded value (docs/openrouter.md#image-response)
     assert usage["cost"] == 0.03
 
 
