@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 from flux_cli.errors import BudgetError, Flux2Error
@@ -79,11 +80,13 @@ class Spending:
         plan: Plan,
         command: str,
         store_prompts: bool,
+        run_id: str | None = None,
     ) -> None:
+        # `run_id`: the batch run the row belongs to (`flux2 history --run ID`), None for one call.
         # `endpoint`: the ledger's label for where requests go (openrouter, sandbox, a URL);
         # not the route (`plan.route`, images or chat).
         self.ledger, self.endpoint, self.budgets, self.plan = ledger, endpoint, budgets, plan
-        self.command, self.store_prompts = command, store_prompts
+        self.command, self.store_prompts, self.run_id = command, store_prompts, run_id
         self._open: set[int] = set()
         self._ahead: set[int] = set()  # reserved ahead, request not sent yet
         self._closed = False  # interrupted: no request may start any more
@@ -134,6 +137,7 @@ class Spending:
             reference_count=len(plan.reference_sizes),
             reference_mp=sum(billed_megapixels(w, h) for w, h in plan.reference_sizes),
             prompt=plan.prompt if self.store_prompts else None,
+            run_id=self.run_id,
         )
 
     def track(self, row_id: int, *, ahead: bool = False) -> None:
@@ -253,3 +257,12 @@ def reserve_ahead(spendings: Sequence[Spending]) -> list[int | BudgetError]:
         if isinstance(result, int):
             spending.track(result, ahead=True)
     return list(results)
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """A batch run's id: its UTC start, to the second, and six random hex digits
+    (`20261206-152400-3fa9c1`): sortable, readable in a cron log, unique across hosts."""
+    import secrets
+
+    moment = now or datetime.now(UTC)
+    return moment.astimezone(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)

@@ -37,7 +37,7 @@ from flux_cli.planning import (
 )
 from flux_cli.pricing import format_usd
 from flux_cli.saving import ready_for_answers
-from flux_cli.spending import Outcome, Spending, point_at_reconcile, reserve_ahead
+from flux_cli.spending import Outcome, Spending, new_run_id, point_at_reconcile, reserve_ahead
 from flux_cli.userfiles import bounded_lines, open_regular
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
         )
         with client:
             work.run(runnable, concurrency)
-    _summary(app, items)
+    _summary(app, items, work.run_id)
     _finish(items)
 
 
@@ -187,6 +187,7 @@ class BatchRun:
         self.ledger, self.endpoint, self.budgets = ledger, endpoint, budgets
         self.report_lock = report_lock
         self.plan = plan  # again, just before the item's turn
+        self.run_id = new_run_id()  # on every row of this run: `flux2 history --run ID`
         self.open: dict[int, Spending] = {}  # by line: items whose rows are not settled yet
         self.open_lock = threading.Lock()
 
@@ -227,6 +228,7 @@ class BatchRun:
                 item.plan,
                 self.opts.command,
                 self.app.settings.store_prompts,
+                self.run_id,
             )
             item.outcome = Outcome(index=item.line - 1, seed=item.plan.seeds[0])
             spendings.append(spending)
@@ -311,7 +313,7 @@ def _report(
         progress.finished(item)
 
 
-def _summary(app: App, items: list[Item]) -> None:
+def _summary(app: App, items: list[Item], run_id: str) -> None:
     if app.quiet:
         return
     from flux_cli.cli.render import styled_table
@@ -333,6 +335,7 @@ def _summary(app: App, items: list[Item]) -> None:
     )
     table.add_row("estimate", format_usd(estimate))
     table.add_row("charged", format_usd(charged))
+    table.add_row("run", f"{run_id} (flux2 history --run {run_id})")
     app.err.print()
     app.err.print(table)
     for item in failed[:20]:

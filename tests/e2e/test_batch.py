@@ -381,3 +381,33 @@ def test_concurrency_k_keeps_exactly_k_requests_out(workdir: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert len(run.out.splitlines()) == 9
     assert peak == 3
+
+
+def test_each_batch_run_has_an_id_on_its_rows_and_history_lists_one_run(
+    flux2: Flux2, sandbox: Sandbox, workdir: Path
+) -> None:
+    (workdir / "night.txt").write_text("a boat\na lighthouse\na gull\n")
+    runs = []
+    for _ in range(2):
+        result = flux2("generate", "--batch", "night.txt", "-o", "out/")
+        result.assert_clean()
+        assert result.returncode == 0, result.stderr[-2000:]
+        found = re.search(
+            r"run\s+(\d{8}-\d{6}-[0-9a-f]{6}) \(flux2 history --run \1\)", result.stderr
+        )
+        assert found, result.stderr[-2000:]
+        runs.append(found.group(1))
+    assert runs[0] != runs[1]
+    with Ledger.open() as ledger:
+        rows = ledger.rows(sandbox.base_url)
+    assert sorted(r.run_id or "" for r in rows) == sorted([runs[0]] * 3 + [runs[1]] * 3)
+    listed = flux2("history", "--run", runs[1], "--json")
+    assert listed.returncode == 0, listed.stderr
+    records = [json.loads(line) for line in listed.out.splitlines()]
+    assert len(records) == 3
+    assert {r["run_id"] for r in records} == {runs[1]}
+    single = flux2("generate", "a fox", "-o", "fox.jpg")
+    assert single.returncode == 0, single.stderr
+    with Ledger.open() as ledger:
+        newest = ledger.rows(sandbox.base_url, limit=1)[0]
+    assert newest.run_id is None
