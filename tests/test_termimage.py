@@ -335,6 +335,8 @@ def test_inspect_takes_a_protocol_and_refuses_an_unknown_one(tmp_path: Path) -> 
     ("args", "environ", "marker"),
     [
         (["--preview-protocol", "kitty"], {"TERM": "xterm-256color"}, b"\x1b_Ga=T,f=100"),
+        (["--preview=kitty"], {"TERM": "xterm-256color"}, b"\x1b_Ga=T,f=100"),
+        (["--preview=sixel"], {"TERM": "xterm-kitty"}, b"\x1bP0;1;0q"),
         (
             ["--preview"],
             {"TERM": "xterm-256color", "TERM_PROGRAM": "iTerm.app"},

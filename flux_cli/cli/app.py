@@ -174,3 +174,21 @@ def __getattr__(name: str) -> Any:
     if name == "app":
         return _whole()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def with_preview_values(args: Sequence[str]) -> list[str]:
+    """`--preview=NAME` is `--preview-protocol NAME`; a bare `--preview` stays a flag.
+
+    A flag whose value is optional cannot be declared in Typer without taking the next word as
+    its value (`--preview "a fox"` would lose the prompt), so only the `=` spelling carries one,
+    and it is spelled out here before parsing. Words after `--` are left as they are."""
+    out: list[str] = []
+    for index, arg in enumerate(args):
+        if arg == "--":
+            out.extend(args[index:])
+            break
+        if arg.startswith("--preview="):
+            out += ["--preview-protocol", arg.removeprefix("--preview=")]
+        else:
+            out.append(arg)
+    return out

@@ -259,7 +259,7 @@ PreviewOption = Annotated[
     bool,
     typer.Option(
         "--preview",
-        help="After saving, draw the image in the terminal (on stderr, only when it is a terminal).",
+        help="After saving, draw the image in the terminal (on stderr, only when it is a terminal); --preview=kitty|iterm|sixel|blocks picks how.",
         callback=_preview_implied,
     ),
 ]

@@ -106,8 +106,9 @@ def run(argv: Sequence[str] | None = None) -> NoReturn:
     signal.signal(signal.SIGTERM, _raise_interrupted)
     code: int
     try:
-        from flux_cli.cli.app import for_args
+        from flux_cli.cli.app import for_args, with_preview_values
 
+        args = with_preview_values(args)
         for_args(args)(args=args, prog_name="flux2")
         code = ExitCode.OK  # typer exits by itself; this is only reached when it returns
     except SystemExit as exc:
