@@ -88,7 +88,7 @@ def _read_key_file(path: Path, what: str, *, follow_symlinks: bool) -> str:
         raise ConfigError(f"{what} {path} is not UTF-8 text") from None
 
 
-def _read_stored_key(path: Path) -> str:
+def read_stored_key(path: Path) -> str:
     try:
         path.lstat()
     except FileNotFoundError:
@@ -117,7 +117,7 @@ def resolve_key() -> ApiKey:
         return ApiKey(normalise_key(text, f"{KEY_FILE_ENV} ({file_path})"), KEY_FILE_ENV)
     stored = stored_key_path()
     try:
-        text = _read_stored_key(stored)
+        text = read_stored_key(stored)
     except FileNotFoundError:
         raise ConfigError(
             "no OpenRouter API key found",

@@ -25,7 +25,7 @@ from flux_cli.errors import ConfigError, OutputError
 
 # The same careful write and directory sync the image files get (the names stay private to
 # output.py, whose fault tests patch them).
-from flux_cli.output import _fsync_directory, _write_all
+from flux_cli.output import fsync_directory, write_all
 
 __all__ = [
     "DIR_MODE",
@@ -95,7 +95,7 @@ def write_private_file(path: Path, data: bytes) -> None:
         try:
             if hasattr(os, "fchmod"):
                 os.fchmod(fd, FILE_MODE)  # exactly 0600, whatever the umask took away
-            _write_all(fd, data)
+            write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -106,7 +106,7 @@ def write_private_file(path: Path, data: bytes) -> None:
         if isinstance(exc, OSError):
             raise OutputError(f"cannot write {path}: {_reason(exc)}") from None
         raise
-    _fsync_directory(directory)
+    fsync_directory(directory)
 
 
 def store_key(key: str) -> tuple[Path, bool]:
@@ -136,5 +136,5 @@ def remove_key() -> Literal["file", "link"] | None:
         return None
     except OSError as exc:
         raise OutputError(f"cannot remove the key file {path}: {_reason(exc)}") from None
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
     return "link" if stat.S_ISLNK(info.st_mode) else "file"

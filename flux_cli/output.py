@@ -364,7 +364,7 @@ def _candidate_names(name: str) -> Iterator[str]:
         yield _truncate_utf8(stem, MAX_NAME_BYTES - len(suffix.encode())) + suffix
 
 
-def _write_all(fd: int, data: bytes, *, wait_when_blocked: bool = False) -> None:
+def write_all(fd: int, data: bytes, *, wait_when_blocked: bool = False) -> None:
     view = memoryview(data)
     while view:
         try:
@@ -380,7 +380,7 @@ def _write_all(fd: int, data: bytes, *, wait_when_blocked: bool = False) -> None
         view = view[written:]
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
     """Best effort: some file systems cannot fsync a directory, and the file is already safe."""
     flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
     try:
@@ -485,7 +485,7 @@ def _create_mode(mode: int | None) -> int:
 
 def _fill(fd: int, data: bytes, mode: int | None) -> None:
     """Write all of `data`, give the file `mode` exactly (when one is asked for) and sync it."""
-    _write_all(fd, data)
+    write_all(fd, data)
     if mode is not None:
         os.fchmod(fd, mode)
     os.fsync(fd)
@@ -614,7 +614,7 @@ def _write_atomic(
         if tmp is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-    _fsync_directory(directory)
+    fsync_directory(directory)
     return target
 
 
@@ -675,7 +675,7 @@ def write_stdout(data: bytes, stream: BinaryIO) -> None:
             stream.write(data)
             stream.flush()
         else:
-            _write_all(fd, data, wait_when_blocked=True)
+            write_all(fd, data, wait_when_blocked=True)
     except BrokenPipeError:
         raise OutputError("cannot write the image to stdout: the reader went away") from None
     except OSError as exc:

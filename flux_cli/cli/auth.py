@@ -376,7 +376,7 @@ def _environment_keys() -> list[str]:
 
 def _shadowing(winner: str) -> list[str]:
     """Notes on the keys that `winner` (an ApiKey.source) hides from use."""
-    from flux_cli.config import _read_stored_key, stored_key_path
+    from flux_cli.config import read_stored_key, stored_key_path
     from flux_cli.errors import ConfigError
 
     if winner == "key file":  # the last in line: it hides nothing
@@ -386,7 +386,7 @@ def _shadowing(winner: str) -> list[str]:
     ]
     path = stored_key_path()
     try:
-        _read_stored_key(path)
+        read_stored_key(path)
     except FileNotFoundError:
         return notes
     except ConfigError as exc:  # unsafe: say so now, before it is ever needed

@@ -112,7 +112,7 @@ def run_inspect(app: App, path: Path, *, json_output: bool, preview: bool = Fals
 def _table(app: App, path: Path, info: ImageInfo, found: Found, credentials: Credentials) -> Any:
     from rich.text import Text
 
-    from flux_cli.cli.render import _table as styled_table
+    from flux_cli.cli.render import styled_table
     from flux_cli.textsafe import strip_control
 
     def text(value: str) -> Text:

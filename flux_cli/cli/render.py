@@ -283,6 +283,3 @@ def show_charged(app: App, plan: Plan, outcomes: list[Outcome]) -> None:
         return
     app.err.print()
     app.err.print(charged_table(app.err, rows))
-
-
-_table = styled_table  # the name an older caller still imports

@@ -647,7 +647,7 @@ def test_write_errors_leave_nothing_partial(
     exit 11 naming the path, no final file, no temp, the paid bytes rescued."""
     from flux_cli import output
 
-    real_write = output._write_all
+    real_write = output.write_all
     rescue = str(world.state / "rescue")
 
     def failing(fd: int, data: bytes, **kw: Any) -> None:
@@ -656,7 +656,7 @@ def test_write_errors_leave_nothing_partial(
         os.write(fd, data[: len(data) // 2])
         raise OSError(err, os.strerror(err))
 
-    monkeypatch.setattr(output, "_write_all", failing)
+    monkeypatch.setattr(output, "write_all", failing)
     out = world.run_inprocess(monkeypatch, "generate", "a red fox", "-o", "fox.png")
     # The call was billed and is "ok" in the ledger; only the file failed (and was rescued).
     check(world, out, code=11, paid=1, files=[], ledger=["ok"], rescued=1)
@@ -764,7 +764,7 @@ def test_66_sigint_during_the_write(world: World, monkeypatch: pytest.MonkeyPatc
     KeyboardInterrupt) → exit 130, temp removed, no final file, the paid bytes rescued."""
     from flux_cli import output
 
-    real_write = output._write_all
+    real_write = output.write_all
     rescue = str(world.state / "rescue")
 
     def interrupted(fd: int, data: bytes, **kw: Any) -> None:
@@ -773,7 +773,7 @@ def test_66_sigint_during_the_write(world: World, monkeypatch: pytest.MonkeyPatc
         os.write(fd, data[:100])
         raise Interrupted(signal.SIGINT)  # what flux2's SIGINT handler raises
 
-    monkeypatch.setattr(output, "_write_all", interrupted)
+    monkeypatch.setattr(output, "write_all", interrupted)
     out = world.run_inprocess(monkeypatch, "generate", "a red fox", "-o", "fox.png")
     check(world, out, code=130, paid=1, files=[])  # exit 130, no final file, no temp left
     # The answer had arrived: the row should say "ok" (billed) and the bytes be rescued.
