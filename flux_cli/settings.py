@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flux_cli import paths
 from flux_cli.choices import (
@@ -37,6 +37,9 @@ from flux_cli.choices import (
 from flux_cli.errors import UsageError
 from flux_cli.models import ALIASES, FLUX2_ASPECT_RATIOS, PriceRule
 from flux_cli.pricing import usd_to_micros
+
+if TYPE_CHECKING:
+    from flux_cli.ledger.location import LedgerUrl
 
 BUDGET_DAILY_ENV = "FLUX2_BUDGET_DAILY_USD"
 BUDGET_MONTHLY_ENV = "FLUX2_BUDGET_MONTHLY_USD"
@@ -526,6 +529,8 @@ def set_in_file(entry: Setting, value: Any, path: Path) -> None:
         if not isinstance(node, Mapping):
             table = ".".join(entry.path[: depth + 1])
             raise UsageError(f"{table} in {path} must be a table ([{table}])")
+    if isinstance(value, str) and type(value) is not str:
+        value = str.__str__(value)  # a value that prints masked (a ledger URL) is kept whole
     node[entry.path[-1]] = value
     write_private_file(path, tomlkit.dumps(document).encode("utf-8"))
 
@@ -666,3 +671,11 @@ def configured_price(model_id: str) -> PriceRule | None:
         input_mp=amount("reference_usd", output),
         unit=str(unit),
     )
+
+
+def configured_ledger_url() -> LedgerUrl | None:
+    """`FLUX2_LEDGER_URL` or `ledger.url` from the config file; None: the local SQLite file."""
+    from flux_cli.ledger.location import LedgerUrl
+
+    value, _source = effective("ledger.url")
+    return value if isinstance(value, LedgerUrl) else None

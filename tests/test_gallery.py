@@ -181,15 +181,10 @@ def test_missing_changed_and_damaged_files_are_said_not_fatal(images: Path, tmp_
     assert "not a PNG, JPEG or WebP image" in text or "not decodable" in text
 
 
-@dataclasses.dataclass(frozen=True)
-class RunRow(Row):
-    run_id: str | None = None
-
-
 def test_cards_group_by_batch_run_where_the_ledger_records_one(images: Path) -> None:
     rows = fill(images)
     tagged = [
-        RunRow(**{f.name: getattr(r, f.name) for f in dataclasses.fields(Row)}, run_id=run)
+        dataclasses.replace(r, run_id=run)
         for r, run in zip(rows, ("night-2", "night-2", "night-1", None, None), strict=True)
     ]
     text, _ = gallery.build_page(tagged, page_path=images / "i.html", base_dir=images, by="run")
@@ -197,7 +192,7 @@ def test_cards_group_by_batch_run_where_the_ledger_records_one(images: Path) -> 
     assert keys[:2] == ["night-2", "night-1"]
     assert all(key.endswith("single calls") for key in keys[2:])
     assert gallery.run_id(tagged[0]) == "night-2"
-    assert gallery.run_id(rows[0]) is None  # a ledger without runs
+    assert gallery.run_id(rows[3]) is None  # a single call, not a batch run
 
 
 # -- the command --------------------------------------------------------------------------------

@@ -873,6 +873,7 @@ def test_a_zone_off_the_quarter_hour_sums_the_rows(
     # Local midnight at 18:53 UTC: not a bucket boundary, so the check reads the rows.
     yield_zone = _zone(monkeypatch, "<+0507>-5:07")
     next(yield_zone)
+    ledger.zone = "local"  # budget days in the machine's zone (the default is UTC)
     ledger.reserve(entry(10_000), Budgets(), now=datetime(2026, 11, 20, 18, 52, tzinfo=UTC))
     ledger.reserve(entry(20_000), Budgets(), now=datetime(2026, 11, 20, 18, 54, tzinfo=UTC))
     spent = ledger.spent("openrouter", now=datetime(2026, 11, 21, 3, 0, tzinfo=UTC))

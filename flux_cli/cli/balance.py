@@ -90,7 +90,9 @@ def _budgets(label: str) -> tuple[Budgets, Remaining] | None:
     budgets = ledger_module.Budgets(settings.daily_budget_micros, settings.monthly_budget_micros)
     if not budgets.any:
         return None
-    url = ledger_module.location.configured_url()
+    from flux_cli.settings import configured_ledger_url
+
+    url = configured_ledger_url()
     path = ledger_module.default_path()
     if url is None and not path.exists():  # nothing spent yet; a look creates no ledger
         empty = ledger_module.Spent(0, 0, 0, 0)

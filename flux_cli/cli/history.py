@@ -189,7 +189,9 @@ def run_history(
     machine = json_output or csv_output
     shown_limit = limit if limit is not None or machine else DEFAULT_TABLE_LIMIT
 
-    url = ledger_module.location.configured_url()
+    from flux_cli.settings import configured_ledger_url
+
+    url = configured_ledger_url()
     path = ledger_module.default_path()
     if url is None and not path.exists():  # a read-only look creates nothing
         _say_nothing(app, f"no calls recorded yet for {describe(label)} in {path}", csv_output, by)

@@ -36,11 +36,12 @@ def migrate(
     """
     from flux_cli.errors import UsageError
     from flux_cli.ledger import Ledger, default_path
-    from flux_cli.ledger.location import configured_url, parse_ledger_url
+    from flux_cli.ledger.location import parse_ledger_url
     from flux_cli.ledger.transfer import copy_rows
+    from flux_cli.settings import configured_ledger_url
 
     app = ctx.obj
-    url = parse_ledger_url(to) if to is not None else configured_url()
+    url = parse_ledger_url(to) if to is not None else configured_ledger_url()
     if url is None:
         raise UsageError(
             "no shared ledger to copy into",

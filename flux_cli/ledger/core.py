@@ -101,7 +101,9 @@ class Ledger:
         from flux_cli.ledger import location
 
         if path is None and url is None:
-            url = location.configured_url()
+            from flux_cli.settings import configured_ledger_url
+
+            url = configured_ledger_url()
         if path is None and url is not None:
             from flux_cli.ledger.postgres import PostgresDatabase
 

@@ -96,11 +96,3 @@ def parse_ledger_url(text: str) -> LedgerUrl:
             hint="unset it (flux2 config unset ledger.url) to use the local SQLite ledger",
         )
     return url
-
-
-def configured_url() -> LedgerUrl | None:
-    """`FLUX2_LEDGER_URL` or `ledger.url` from the config file; None: the local SQLite file."""
-    from flux_cli.settings import effective
-
-    value, _source = effective("ledger.url")
-    return value if isinstance(value, LedgerUrl) else None

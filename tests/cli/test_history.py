@@ -514,7 +514,7 @@ def test_by_host_and_by_user_total_each_writer(ledger: Ledger) -> None:
             "UPDATE calls SET host = 'ci-runner', os_user = 'ci' WHERE id = :id", {"id": other}
         )
     by_host = json_lines(flux2("history", "--by", "host", "--json").stdout)
-    assert {(g["key"], g["calls"], g["counted_micros"]) for g in by_host} == {
+    assert {(g["host"], g["calls"], g["counted_micros"]) for g in by_host} == {
         ("ci-runner", 1, 70_000),
         (ledger.hostname, 2, 70_000),
     }
