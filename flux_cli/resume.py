@@ -1,0 +1,105 @@
+"""`--batch FILE --resume`: which lines of a batch were already made, by their fingerprint.
+
+A line's fingerprint is the request it sends, reduced to a sha256: where it goes (the ledger's
+API label, the route), the model, the prompt, the seed, the size, aspect ratio and resolution,
+the formats, the model options, and the sha256 of each reference as sent (a local file is sent
+as a data URL, so this is a hash of its content). Two runs of the same line against the same API
+compute the same fingerprint, and the ledger row of each call carries it (`calls.fingerprint`),
+so the newest row of every line comes back in one indexed query.
+
+A line without a seed gets one derived from its text and how many identical lines come before it
+(`line_seed`), so it is the same on every run of the same file: inserting or removing other lines
+changes no other line's seed, a changed line gets a new one, and repeated lines differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from flux_cli.generation import Plan
+    from flux_cli.ledger import Row
+
+Verdict = Literal["send", "skipped", "remade", "held"]
+
+
+def request_key(command: str, plan: Plan) -> str:
+    """The request of a planned line, without where it goes (see `fingerprint`)."""
+    fields = {
+        "command": command,
+        "route": plan.route,
+        "model": plan.model.id,
+        "prompt": plan.prompt,
+        "seed": plan.seeds[0] if plan.sends_seed else None,
+        "size": list(plan.size),
+        "explicit_size": list(plan.explicit_size) if plan.explicit_size else None,
+        "aspect_ratio": plan.aspect_ratio,
+        "resolution": plan.resolution,
+        "request_format": plan.request_format,
+        "target_format": plan.target_format,
+        "options": [[name, repr(value)] for name, value in plan.options],
+        "references": [hashlib.sha256(ref.encode()).hexdigest() for ref in plan.references],
+    }
+    return json.dumps(fields, sort_keys=True, ensure_ascii=False)
+
+
+def fingerprint(api: str, key: str) -> str:
+    """The fingerprint stored on a line's ledger row: its request key and the API's label."""
+    return hashlib.sha256(f"{api}\0{key}".encode()).hexdigest()
+
+
+def line_seed(text: str, occurrence: int, below: int) -> int:
+    """The seed of a line that names none: from its text and the number of identical lines
+    before it, in [0, below)."""
+    digest = hashlib.sha256(f"flux2-seed\0{occurrence}\0{text}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % below
+
+
+@dataclass(frozen=True)
+class Judgement:
+    verdict: Verdict
+    reason: str | None = None  # why it is sent again, or held back
+    row: Row | None = None  # the earlier row
+
+
+def judge(row: Row | None, *, resend_unknown: bool) -> Judgement:
+    """What `--resume` does with a line whose newest row is `row` (None: never sent)."""
+    if row is None:
+        return Judgement("send")
+    if row.status == "ok":
+        if not row.paths:
+            return Judgement(
+                "remade", "paid for earlier, but the image never reached the disk", row
+            )
+        for path, digest in zip(row.paths, row.sha256s, strict=False):
+            problem = _file_problem(Path(path), digest)
+            if problem is not None:
+                return Judgement("remade", f"{path} {problem}", row)
+        return Judgement("skipped", None, row)
+    if row.status in ("pending", "unknown"):
+        if resend_unknown:
+            return Judgement(
+                "remade", "its earlier call has an unknown outcome (--resend-unknown)", row
+            )
+        return Judgement(
+            "held",
+            f"its earlier call (ledger row {row.id}) has an unknown outcome; not sent again",
+            row,
+        )
+    return Judgement("send", None, row)  # failed earlier: nothing to keep
+
+
+def _file_problem(path: Path, digest: str | None) -> str | None:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return "was deleted"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+        return "was changed"
+    return None
