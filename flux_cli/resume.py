@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -24,7 +25,11 @@ if TYPE_CHECKING:
     from flux_cli.generation import Plan
     from flux_cli.ledger import Row
 
-Verdict = Literal["send", "skipped", "remade", "held"]
+Verdict = Literal["send", "skipped", "remade", "held", "restore"]
+# How `flux_cli.saving.rescue_if_paid` names the rescue file in the row's error.
+_RESCUED = re.compile(r"the image bytes were kept in (.+)$")
+RESENT_UNKNOWN = "its earlier call has an unknown outcome (--resend-unknown)"
+PAID_NOT_WRITTEN = "paid for earlier, but the image never reached the disk (bought twice)"
 
 
 def request_key(command: str, plan: Plan) -> str:
@@ -64,17 +69,21 @@ class Judgement:
     verdict: Verdict
     reason: str | None = None  # why it is sent again, or held back
     row: Row | None = None  # the earlier row
+    rescued: Path | None = None  # "restore": the paid bytes in the rescue directory
 
 
 def judge(row: Row | None, *, resend_unknown: bool) -> Judgement:
     """What `--resume` does with a line whose newest row is `row` (None: never sent)."""
     if row is None:
         return Judgement("send")
+    if not row.paths and row.status in ("ok", "failed") and (row.charged_micros or 0) > 0:
+        rescued = rescued_file(row)
+        if rescued is not None:
+            return Judgement("restore", f"restored from {rescued}", row, rescued)
+        return Judgement("remade", PAID_NOT_WRITTEN, row)
     if row.status == "ok":
         if not row.paths:
-            return Judgement(
-                "remade", "paid for earlier, but the image never reached the disk", row
-            )
+            return Judgement("remade", "its earlier call left no image", row)
         for path, digest in zip(row.paths, row.sha256s, strict=False):
             problem = _file_problem(Path(path), digest)
             if problem is not None:
@@ -82,15 +91,29 @@ def judge(row: Row | None, *, resend_unknown: bool) -> Judgement:
         return Judgement("skipped", None, row)
     if row.status in ("pending", "unknown"):
         if resend_unknown:
-            return Judgement(
-                "remade", "its earlier call has an unknown outcome (--resend-unknown)", row
-            )
+            return Judgement("remade", RESENT_UNKNOWN, row)
         return Judgement(
             "held",
             f"its earlier call (ledger row {row.id}) has an unknown outcome; not sent again",
             row,
         )
-    return Judgement("send", None, row)  # failed earlier: nothing to keep
+    return Judgement("send", None, row)  # failed earlier, nothing billed: nothing to keep
+
+
+def rescued_file(row: Row) -> Path | None:
+    """The rescue file holding a row's paid bytes, if its error names one that still exists."""
+    from flux_cli.output import rescue_dir
+
+    found = _RESCUED.search(row.error or "")
+    if found is None:
+        return None
+    path = Path(found.group(1))
+    try:
+        inside = path.resolve().parent == rescue_dir().resolve()
+    except OSError:
+        return None
+    # Only an image: bytes that failed their checks are kept too, but are no image to restore.
+    return path if inside and path.is_file() and path.suffix != ".bin" else None
 
 
 def _file_problem(path: Path, digest: str | None) -> str | None:

@@ -36,6 +36,7 @@ from flux_cli.planning import (
     unknown_price_at,
 )
 from flux_cli.pricing import format_usd
+from flux_cli.resume import PAID_NOT_WRITTEN, RESENT_UNKNOWN
 from flux_cli.saving import ready_for_answers
 from flux_cli.spending import Outcome, Spending, new_run_id, point_at_reconcile, reserve_ahead
 from flux_cli.userfiles import bounded_lines, open_regular
@@ -166,9 +167,9 @@ def run_batch(
             if item.error is not None:
                 _report(app, item, opts, progress, report_lock)
         if resume:
-            runnable = _resume(app, ledger, connected, runnable, resend_unknown)
+            runnable = _resume(app, ledger, connected, runnable, resend_unknown, plan)
             for item in items:
-                if item.resumed in ("skipped", "held"):
+                if item.resumed in ("skipped", "held", "restored"):
                     _report(app, item, opts, progress, report_lock)
         client = run_client(
             app,
@@ -187,7 +188,12 @@ def run_batch(
 
 
 def _resume(
-    app: App, ledger: Ledger, connected: Endpoint, runnable: list[Item], resend_unknown: bool
+    app: App,
+    ledger: Ledger,
+    connected: Endpoint,
+    runnable: list[Item],
+    resend_unknown: bool,
+    plan: Callable[[Item], None],
 ) -> list[Item]:
     """--resume: judge each line by the newest ledger row of its fingerprint (one indexed
     query); the lines still to send. A line whose earlier call is of unknown outcome is
@@ -208,6 +214,19 @@ def _resume(
             item.resumed = "skipped"
             item.skipped_row = row
             continue
+        if judgement.verdict == "restore":
+            assert row is not None
+            assert judgement.rescued is not None
+            plan(item)  # for its output directory
+            restored = _restore(ledger, item, row, judgement.rescued)
+            item.lean()
+            if restored is not None:
+                item.resumed, item.skipped_row = "restored", restored
+                continue
+            item.resumed, item.resume_reason = (
+                "remade",
+                f"{judgement.rescued} could not be restored",
+            )
         if judgement.verdict == "held":
             item.resumed, item.resume_reason = "held", judgement.reason
             item.error = HeldBack(f"held back: {judgement.reason}")
@@ -216,6 +235,26 @@ def _resume(
             item.resumed, item.resume_reason = "remade", judgement.reason
         to_send.append(item)
     return to_send
+
+
+def _restore(ledger: Ledger, item: Item, row: Row, rescued: Path) -> Row | None:
+    """Write the paid bytes kept in the rescue directory where the line's image goes, and record
+    the file on the earlier row; that row as it is now, or None when it cannot be done. The
+    rescue file stays where it is."""
+    import hashlib
+
+    from flux_cli import output as out
+    from flux_cli.errors import OutputError
+
+    directory = item.output.directory if item.output is not None else None
+    try:
+        data = rescued.read_bytes()
+        path = out.write_atomic(directory or Path("."), rescued.name, data)
+    except (OSError, OutputError):
+        return None
+    digest = hashlib.sha256(data).hexdigest()
+    ledger.update(row.id, status=row.status, paths=[str(path)], sha256s=[digest])
+    return ledger.get(row.id)
 
 
 def _reconcile(app: App, ledger: Ledger, connected: Endpoint) -> None:
@@ -396,7 +435,7 @@ def _report_skipped(app: App, item: Item, opts: GenerateOptions, row: Row) -> No
     path = row.paths[0] if row.paths else None
     if opts.json_lines:
         record = {
-            "status": "skipped",
+            "status": "restored" if item.resumed == "restored" else "skipped",
             "line": item.line,
             "index": item.line,
             **{k: v for k, v in item.overrides.items() if k in ITEM_KEYS},
@@ -432,10 +471,16 @@ def _summary(app: App, items: list[Item], run_id: str) -> None:
     table.add_row("items", str(len(items)))
     table.add_row("written", str(len(ok)))
     skipped = [i for i in items if i.resumed == "skipped"]
+    restored = [i for i in items if i.resumed == "restored"]
     remade = [i for i in started if i.resumed == "remade"]
-    if skipped or remade:
+    held = [i for i in items if i.resumed == "held"]
+    if skipped or remade or restored or held:
         table.add_row("skipped", f"{len(skipped)} (made by an earlier run, cost nothing now)")
+        if restored:
+            table.add_row("restored", f"{len(restored)} (paid earlier, from the rescue directory)")
         table.add_row("made again", str(len(remade)))
+        if held:
+            table.add_row("held back", f"{len(held)} (unknown earlier outcome, not sent)")
     table.add_row(
         "failed", f"{len(failed)}" + (f" ({len(blocked)} blocked by a budget)" if blocked else "")
     )
@@ -446,12 +491,19 @@ def _summary(app: App, items: list[Item], run_id: str) -> None:
     app.err.print(table)
     for item in remade[:20]:
         app.warn(f"line {item.line}: made again: {item.resume_reason}")
-    twice = [i for i in remade if i.resume_reason and i.resume_reason.startswith("paid")]
+    twice = [i for i in remade if i.resume_reason == PAID_NOT_WRITTEN]
     if twice:
         app.warn(
             f"bought twice: {'line' if len(twice) == 1 else 'lines'} "
             + ", ".join(str(i.line) for i in twice)
             + " (paid for by the earlier run, whose images never reached the disk)"
+        )
+    maybe = [i for i in remade if i.resume_reason == RESENT_UNKNOWN]
+    if maybe:
+        app.warn(
+            f"possibly bought twice: {'line' if len(maybe) == 1 else 'lines'} "
+            + ", ".join(str(i.line) for i in maybe)
+            + " (sent again with --resend-unknown; the earlier call may have been billed)"
         )
     for item in failed[:20]:
         assert item.failure is not None
