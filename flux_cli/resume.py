@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -114,6 +116,28 @@ def rescued_file(row: Row) -> Path | None:
         return None
     # Only an image: bytes that failed their checks are kept too, but are no image to restore.
     return path if inside and path.is_file() and path.suffix != ".bin" else None
+
+
+def written_file(directory: Path, sha256: str, since: datetime) -> Path | None:
+    """The file in `directory` written after `since` whose content has this sha256, if any: the
+    image of a row whose run was killed before it recorded the file's name."""
+    cutoff = since.timestamp() - 2  # file times may be coarser than the ledger's
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            if not entry.is_file(follow_symlinks=False) or entry.name.startswith("."):
+                continue
+            if entry.stat().st_mtime < cutoff:
+                continue
+            with open(entry.path, "rb") as handle:
+                if hashlib.file_digest(handle, "sha256").hexdigest() == sha256:
+                    return Path(directory, entry.name)
+        except OSError:
+            continue
+    return None
 
 
 def _file_problem(path: Path, digest: str | None) -> str | None:

@@ -184,6 +184,22 @@ class Spending:
             error=NOT_SENT,
         )
 
+    def writing(self, outcome: Outcome) -> None:
+        """A batch line's image is about to be written: its row records the image's sha256 (and
+        the answer's id and charge) first, still pending, so that a run killed between writing
+        the file and settling the row leaves a file `--resume` can recognise."""
+        result = outcome.result
+        if outcome.row_id is None or self.fingerprint is None or outcome.sha256 is None:
+            return
+        self.ledger.update(
+            outcome.row_id,
+            status="pending",
+            charged_micros=result.cost_micros if result else None,
+            generation_id=result.generation_id if result else None,
+            sha256s=[outcome.sha256],
+            synced=False,
+        )
+
     def finish(self, outcome: Outcome) -> None:
         from flux_cli.openrouter.errors import BadResponseError, OpenRouterError
 

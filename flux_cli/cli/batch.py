@@ -198,7 +198,9 @@ def _resume(
     """--resume: judge each line by the newest ledger row of its fingerprint (one indexed
     query); the lines still to send. A line whose earlier call is of unknown outcome is
     reconciled first, then held back unless `resend_unknown`."""
-    from flux_cli.resume import judge
+    from dataclasses import replace
+
+    from flux_cli.resume import judge, written_file
 
     fingerprints = [item.fingerprint for item in runnable if item.fingerprint is not None]
     latest = ledger.latest_by_fingerprint(fingerprints)
@@ -208,6 +210,17 @@ def _resume(
     to_send = []
     for item in runnable:
         row = latest.get(item.fingerprint) if item.fingerprint is not None else None
+        if row is not None and not row.paths and row.sha256s:
+            # Killed between writing the image and settling its row: find the file.
+            plan(item)  # for its output directory
+            directory = item.output.directory if item.output is not None else None
+            item.lean()
+            found = written_file(directory or Path("."), row.sha256s[0], row.created_at)
+            if found is not None:
+                ledger.update(row.id, status="ok", paths=[str(found)])
+                item.resumed, item.skipped_row = "skipped", ledger.get(row.id)
+                continue
+            row = replace(row, sha256s=())
         judgement = judge(row, resend_unknown=resend_unknown)
         if judgement.verdict == "skipped":
             assert row is not None
