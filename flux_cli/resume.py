@@ -3,7 +3,9 @@
 A line's fingerprint is the request it sends, reduced to a sha256: where it goes (the ledger's
 API label, the route), the model, the prompt, the seed, the size, aspect ratio and resolution,
 the formats, the model options, and the sha256 of each reference as sent (a local file is sent
-as a data URL, so this is a hash of its content). Two runs of the same line against the same API
+as a data URL, so this is a hash of its content); and the directory its image is written to, so
+that the same prompts rendered into a new directory (a nightly `-o "$(date +%F)/"`) are a new
+batch, not one already made. Two runs of the same line against the same API
 compute the same fingerprint, and the ledger row of each call carries it (`calls.fingerprint`),
 so the newest row of every line comes back in one indexed query.
 
@@ -34,10 +36,12 @@ RESENT_UNKNOWN = "its earlier call has an unknown outcome (--resend-unknown)"
 PAID_NOT_WRITTEN = "paid for earlier, but the image never reached the disk (bought twice)"
 
 
-def request_key(command: str, plan: Plan) -> str:
-    """The request of a planned line, without where it goes (see `fingerprint`)."""
+def request_key(command: str, plan: Plan, directory: Path | None) -> str:
+    """The request of a planned line and the directory its image goes to (absolute), without
+    the API (see `fingerprint`)."""
     fields = {
         "command": command,
+        "directory": str(directory.resolve()) if directory is not None else None,
         "route": plan.route,
         "model": plan.model.id,
         "prompt": plan.prompt,

@@ -118,7 +118,9 @@ def run_batch(
     def plan(item: Item) -> None:
         plan_item(item, opts, model_named, len(items))
         if item.plan is not None and label is not None:
-            item.fingerprint = fingerprint(label, request_key(opts.command, item.plan))
+            directory = item.output.directory if item.output is not None else None
+            key = request_key(opts.command, item.plan, directory)
+            item.fingerprint = fingerprint(label, key)
 
     directories = set()
     for item in items:

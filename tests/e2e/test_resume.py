@@ -91,6 +91,11 @@ def test_a_changed_line_gets_a_new_seed_and_is_sent(
     assert again.returncode == 0, again.stderr[-2000:]
     assert {n: r["status"] for n, r in _records(again.out).items()} == {1: "ok", 2: "skipped"}
     assert _posts(sandbox) == 3
+    # The same lines into another directory (tomorrow night's) are a new batch.
+    other = flux2("generate", "--batch", "jobs.txt", "-o", "tomorrow/", "--json", "--resume")
+    assert other.returncode == 0, other.stderr[-2000:]
+    assert {r["status"] for r in _records(other.out).values()} == {"ok"}
+    assert _posts(sandbox) == 5
 
 
 def test_an_unknown_outcome_is_reconciled_and_a_billed_image_never_written_is_bought_again(
