@@ -13,12 +13,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from flux_cli.batching import ANSWER_WORKERS
 from flux_cli.ledger import Ledger
 from flux_cli.sandbox import Fault, Sandbox, SandboxConfig
 from tests.conftest import CANARY_KEY
 from tests.e2e.conftest import Flux2, flux2_command
+from tests.e2e.test_json_records import SCHEMA_PATH
 
 pytestmark = pytest.mark.e2e
 
@@ -73,6 +75,11 @@ def test_lines_made_are_skipped_and_deleted_or_changed_files_are_made_again(
     assert "was changed" in again.stderr
     assert "skipped" in again.stderr
     _charges_match(sandbox)
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    validator = Draft202012Validator({**schema, "$ref": "#/$defs/result"})
+    for record in records.values():
+        assert not [e.message for e in validator.iter_errors(record)], record
 
     # Nothing left to do: a third run sends nothing.
     third = flux2("generate", "--batch", "jobs.txt", "-o", "out/", "--json", "--resume")
@@ -190,6 +197,9 @@ def test_paid_bytes_in_the_rescue_directory_are_restored_instead_of_bought_again
     assert again.returncode == 0, again.stderr[-2000:]
     (record,) = _records(again.stdout.decode()).values()
     assert record["status"] == "restored"
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    validator = Draft202012Validator({**schema, "$ref": "#/$defs/result"})
+    assert not [e.message for e in validator.iter_errors(record)], record
     restored = workdir / str(record["path"])
     assert restored.parent == workdir / "out"
     assert restored.stat().st_size > 0
