@@ -105,6 +105,32 @@ def test_a_changed_line_gets_a_new_seed_and_is_sent(
     assert _posts(sandbox) == 5
 
 
+def test_edit_batches_resume_too_and_a_changed_reference_is_a_new_request(
+    flux2: Flux2, sandbox: Sandbox, workdir: Path
+) -> None:
+    made = flux2("generate", "a fox", "-o", "fox.jpg", "-q")
+    assert made.returncode == 0, made.stderr
+    made = flux2("generate", "a cat", "-o", "cat.jpg", "-q")
+    assert made.returncode == 0, made.stderr
+    lines = [{"prompt": "give it a scarf", "images": ["ref.jpg"]}, {"prompt": "night"}]
+    (workdir / "edits.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    (workdir / "ref.jpg").write_bytes((workdir / "fox.jpg").read_bytes())
+    edit = ["edit", "--batch", "edits.jsonl", "-i", "cat.jpg", "-o", "edits/", "--json"]
+    first = flux2(*edit)
+    assert first.returncode == 0, first.stderr[-2000:]
+    posts = _posts(sandbox)
+    again = flux2(*edit, "--resume")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert {r["status"] for r in _records(again.out).values()} == {"skipped"}
+    assert _posts(sandbox) == posts
+    # Same file name, other content: the reference's sha256 is part of the request.
+    (workdir / "ref.jpg").write_bytes((workdir / "cat.jpg").read_bytes())
+    third = flux2(*edit, "--resume")
+    assert third.returncode == 0, third.stderr[-2000:]
+    assert {n: r["status"] for n, r in _records(third.out).items()} == {1: "ok", 2: "skipped"}
+    assert _posts(sandbox) == posts + 1
+
+
 def test_an_unknown_outcome_is_reconciled_and_a_billed_image_never_written_is_bought_again(
     flux2: Flux2, sandbox: Sandbox, workdir: Path
 ) -> None:
