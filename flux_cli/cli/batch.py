@@ -200,6 +200,7 @@ def _resume(
     """--resume: judge each line by the newest ledger row of its fingerprint (one indexed
     query); the lines still to send. A line whose earlier call is of unknown outcome is
     reconciled first, then held back unless `resend_unknown`."""
+    from concurrent.futures import ThreadPoolExecutor
     from dataclasses import replace
 
     from flux_cli.resume import judge, written_file
@@ -209,9 +210,16 @@ def _resume(
     if any(row.status in ("pending", "unknown") for row in latest.values()):
         _reconcile(app, ledger, connected)
         latest = ledger.latest_by_fingerprint(fingerprints)
+    rows = [
+        latest.get(item.fingerprint) if item.fingerprint is not None else None for item in runnable
+    ]
+    # Checking a made line reads and hashes its file: a few threads overlap the disk and the
+    # hashing (hashlib lets go of the interpreter lock on large buffers).
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="flux2-resume") as pool:
+        judgements = list(pool.map(lambda row: judge(row, resend_unknown=resend_unknown), rows))
     to_send = []
-    for item in runnable:
-        row = latest.get(item.fingerprint) if item.fingerprint is not None else None
+    for item, earlier, judged in zip(runnable, rows, judgements, strict=True):
+        row, judgement = earlier, judged
         if row is not None and not row.paths and row.sha256s:
             # Killed between writing the image and settling its row: find the file.
             plan(item)  # for its output directory
@@ -223,7 +231,7 @@ def _resume(
                 item.resumed, item.skipped_row = "skipped", ledger.get(row.id)
                 continue
             row = replace(row, sha256s=())
-        judgement = judge(row, resend_unknown=resend_unknown)
+            judgement = judge(row, resend_unknown=resend_unknown)
         if judgement.verdict == "skipped":
             assert row is not None
             item.resumed = "skipped"

@@ -10,6 +10,7 @@ import getpass
 import json
 import os
 import socket
+import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -476,7 +477,9 @@ class Ledger:
         return self._db.explain(sql, params)
 
 
-FINGERPRINTS_PER_QUERY = 500  # bound parameters per statement stay far below SQLite's limit
+# Bound parameters per statement: a whole batch (MAX_ITEMS lines) in one query, below SQLite's
+# limit of 32,766 (since 3.32) and PostgreSQL's of 65,535; 999 for an older SQLite.
+FINGERPRINTS_PER_QUERY = 10_000 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 
 
 def latest_sql(fingerprints: Sequence[str]) -> tuple[str, dict[str, Any]]:
