@@ -200,7 +200,6 @@ def _resume(
     """--resume: judge each line by the newest ledger row of its fingerprint (one indexed
     query); the lines still to send. A line whose earlier call is of unknown outcome is
     reconciled first, then held back unless `resend_unknown`."""
-    from concurrent.futures import ThreadPoolExecutor
     from dataclasses import replace
 
     from flux_cli.resume import judge, written_file
@@ -210,16 +209,16 @@ def _resume(
     if any(row.status in ("pending", "unknown") for row in latest.values()):
         _reconcile(app, ledger, connected)
         latest = ledger.latest_by_fingerprint(fingerprints)
-    rows = [
-        latest.get(item.fingerprint) if item.fingerprint is not None else None for item in runnable
-    ]
-    # Checking a made line reads and hashes its file: a few threads overlap the disk and the
-    # hashing (hashlib lets go of the interpreter lock on large buffers).
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="flux2-resume") as pool:
-        judgements = list(pool.map(lambda row: judge(row, resend_unknown=resend_unknown), rows))
-    to_send = []
-    for item, earlier, judged in zip(runnable, rows, judgements, strict=True):
-        row, judgement = earlier, judged
+    to_send, made = [], []
+    for item in runnable:
+        row = latest.get(item.fingerprint) if item.fingerprint is not None else None
+        if row is not None and row.status == "ok" and row.paths:
+            # Made earlier: its file is checked (read and hashed) when its turn comes, after
+            # the lines still to make, so that checking thousands of files delays no request.
+            item.resumed, item.skipped_row = "verify", row
+            made.append(item)
+            continue
+        judgement = judge(row, resend_unknown=resend_unknown)
         if row is not None and not row.paths and row.sha256s:
             # Killed between writing the image and settling its row: find the file.
             plan(item)  # for its output directory
@@ -257,7 +256,22 @@ def _resume(
         if judgement.verdict == "remade":
             item.resumed, item.resume_reason = "remade", judgement.reason
         to_send.append(item)
-    return to_send
+    return to_send + made
+
+
+def verify_made(item: Item) -> bool:
+    """A line made earlier (see `_resume`), at its turn: True when its file is still there as
+    written (the line is skipped); otherwise it is to be made again, and says why."""
+    from flux_cli.resume import judge
+
+    row = item.skipped_row
+    assert row is not None
+    judgement = judge(row, resend_unknown=False)
+    if judgement.verdict == "skipped":
+        item.resumed = "skipped"
+        return True
+    item.resumed, item.resume_reason, item.skipped_row = "remade", judgement.reason, None
+    return False
 
 
 def _restore(ledger: Ledger, item: Item, row: Row, rescued: Path) -> Row | None:
@@ -352,6 +366,8 @@ class BatchRun:
     def reserve(self, items: Sequence[Item]) -> None:
         spendings, planned = [], []
         for item in items:
+            if item.resumed == "verify" and verify_made(item):
+                continue  # made earlier: reported when the scheduler hands it on, never sent
             self.plan(item)
             if item.plan is None:  # a reference image went away since the line was checked
                 continue
