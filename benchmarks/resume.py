@@ -4,8 +4,9 @@ A first run makes 90 % of the lines (against the sandbox on loopback, no added l
 ledger is then filled up to its size with rows of other batches (their fingerprints distinct),
 spread over three years as in the ledger section. Timed, wall-clock: the installed `flux2`
 from its start to the first request the sandbox receives, for the whole batch with `--resume`
-(every line planned, the ledger asked once per 500 fingerprints, each made line's file read and
-hashed) and, for comparison, the same batch into a fresh directory without `--resume`. In-process:
+(every line planned and fingerprinted, the ledger asked once per 500 fingerprints; the files of
+the lines made earlier are read and hashed after the new lines, not before) and, for
+comparison, the same batch into a fresh directory without `--resume`. In-process:
 `Ledger.latest_by_fingerprint` for the 10,000 fingerprints alone, and SQLite's plan for its query.
 """
 
