@@ -9,11 +9,13 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import batch_memory, gallery, ledger, response, startup, throughput
+from benchmarks import batch_memory, gallery, ledger, response, resume, startup, throughput
 from benchmarks.common import Row
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
-SECTIONS = ("startup", "response", "throughput", "memory", "scale", "ledger", "gallery")
+SECTIONS = (
+    "startup", "response", "throughput", "memory", "scale", "ledger", "gallery", "resume",
+)  # fmt: skip
 
 
 def table(rows: list[Row]) -> str:
@@ -84,6 +86,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         rows += ledger.run(sizes)
+    if "resume" in chosen:
+        batch, ledger_rows = (1_000, 100_000) if args.quick else (10_000, 1_000_000)
+        print(
+            f"resume: a {batch:,}-line batch against a ledger of {ledger_rows:,} rows …",
+            file=sys.stderr,
+        )
+        rows += resume.run(batch, ledger_rows)
 
     mode = "QUICK (not the spec)" if args.quick else "full spec"
     print(f"flux2 benchmarks — {mode}; {platform.python_version()} on {platform.platform()}")

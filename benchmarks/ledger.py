@@ -68,7 +68,7 @@ def _records(n: int, now: datetime) -> Iterator[tuple[Any, ...]]:
             moment, moment, status, "openrouter", "generate", model, "BFL", "images", i,
             1024, 1024, 1, 0, 0, estimate, charged, f"gen-{i:012d}",
             f'["/out/{i}.png"]', f'["{i:064x}"]', exit_code, f"benchmark prompt {i}",
-            1000 + i % 50, host, None, 4.2, None, host, "studio", f"{i:032x}",
+            1000 + i % 50, host, None, 4.2, None, host, "studio", f"{i:032x}", f"{i:064x}",
         )  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from flux_cli.sizes import SizeError, parse_size
 
 if TYPE_CHECKING:
     from flux_cli.inputs import Reference
+    from flux_cli.ledger import Row
     from flux_cli.output import OutputPlan
     from flux_cli.spending import Outcome
 
@@ -153,6 +154,11 @@ class Item:
     estimate_micros: int = 0
     started: bool = False  # reserved: sent, or refused by a budget
     charged_micros: int | None = None
+    auto_seed: int | None = None  # its seed when it names none (`flux_cli.resume.line_seed`)
+    fingerprint: str | None = None  # of its request (`flux_cli.resume`), once planned
+    resumed: str | None = None  # --resume: "skipped" or "held" (not sent), "remade"
+    resume_reason: str | None = None  # why it is made again or held back
+    skipped_row: Row | None = None  # --resume: the earlier row of a line not sent again
 
     @property
     def failure(self) -> Flux2Error | None:
@@ -176,12 +182,19 @@ class Item:
 def read_items(stream: IO[bytes], source: str) -> list[Item]:
     """Plain lines are prompts; lines starting with `{` are JSON objects with per-item overrides.
     Blank lines and lines starting with `#` are skipped. A bad line becomes a failed item."""
+    from flux_cli.generation import MAX_SEED
+    from flux_cli.resume import line_seed
+
     items: list[Item] = []
+    seen: dict[bytes, int] = {}
     for number, raw in enumerate(stream, start=1):
         if len(items) >= MAX_ITEMS:
             raise UsageError(f"{source} has more than {MAX_ITEMS:,} items; split it")
         item = _read_line(number, raw)
         if item is not None:
+            text = raw.strip()
+            occurrence = seen[text] = seen.get(text, -1) + 1
+            item.auto_seed = line_seed(text.decode("utf-8", "replace"), occurrence, MAX_SEED + 1)
             items.append(item)
     return items
 
@@ -253,6 +266,14 @@ def _item_options(item: Item, opts: GenerateOptions) -> GenerateOptions:
     return replace(opts, **changes)
 
 
+def _line_seed(item: Item, opts: GenerateOptions, model: ModelSpec) -> int | None:
+    """The line's seed, else --seed, else one derived from the line (the same on every run)."""
+    seed = _typed(item, "seed", int, opts.seed)
+    if seed is None and model.takes_seed:
+        return item.auto_seed
+    return seed  # type: ignore[no-any-return]
+
+
 def plan_item(
     item: Item, opts: GenerateOptions, model_named: Callable[[str], ModelSpec], count: int
 ) -> None:
@@ -301,7 +322,7 @@ def plan_item(
             route=opts.api,
             aspect_ratio=aspect_ratio,
             size=size,
-            seed=_typed(item, "seed", int, opts.seed),
+            seed=_line_seed(item, opts, model),
             count=1,
             target_format=target_format(fmt, output_plan),
             references=[r.url for r in references],

@@ -14,6 +14,8 @@ from flux_cli.errors import Flux2Error, Interrupted, OutputError
 from flux_cli.spending import Outcome, Spending
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from flux_cli.generation import Plan
     from flux_cli.metadata import ToWrite
     from flux_cli.output import OutputPlan
@@ -71,9 +73,11 @@ def save(
     force: bool,
     metadata: str = "full",
     stdout: BinaryIO | None = None,
+    before_write: Callable[[Outcome], None] | None = None,
 ) -> None:
     """Write the answer's image where `output_plan` says (`stdout` for `-o -`), and the recipe's
-    sidecar next to it for an image that keeps its content credentials."""
+    sidecar next to it for an image that keeps its content credentials. `before_write` is told
+    the image's sha256 (in `outcome`) just before its file is written."""
     from flux_cli import images
     from flux_cli import output as out
     from flux_cli.openrouter.errors import BadResponseError
@@ -121,6 +125,8 @@ def save(
         fmt=fmt,
         generation_id=result.generation_id or "",
     )
+    if before_write is not None:
+        before_write(outcome)
     path = out.write_atomic(output_plan.directory, output_plan.name_for(fields), data, force=force)
     outcome.path = str(path)
     if to_write.sidecar is not None:
@@ -147,7 +153,15 @@ def save_and_settle(
     try:
         if outcome.error is not None:
             raise outcome.error
-        save(plan, output_plan, outcome, force=force, metadata=metadata, stdout=stdout)
+        save(
+            plan,
+            output_plan,
+            outcome,
+            force=force,
+            metadata=metadata,
+            stdout=stdout,
+            before_write=spending.writing,
+        )
     except Flux2Error as exc:
         outcome.error = exc
         rescue_if_paid(outcome, exc)

@@ -81,12 +81,14 @@ class Spending:
         command: str,
         store_prompts: bool,
         run_id: str | None = None,
+        fingerprint: str | None = None,
     ) -> None:
         # `run_id`: the batch run the row belongs to (`flux2 history --run ID`), None for one call.
         # `endpoint`: the ledger's label for where requests go (openrouter, sandbox, a URL);
         # not the route (`plan.route`, images or chat).
         self.ledger, self.endpoint, self.budgets, self.plan = ledger, endpoint, budgets, plan
         self.command, self.store_prompts, self.run_id = command, store_prompts, run_id
+        self.fingerprint = fingerprint  # of a batch line's request (`flux_cli.resume`)
         self._open: set[int] = set()
         self._ahead: set[int] = set()  # reserved ahead, request not sent yet
         self._closed = False  # interrupted: no request may start any more
@@ -138,6 +140,7 @@ class Spending:
             reference_mp=sum(billed_megapixels(w, h) for w, h in plan.reference_sizes),
             prompt=plan.prompt if self.store_prompts else None,
             run_id=self.run_id,
+            fingerprint=self.fingerprint,
         )
 
     def track(self, row_id: int, *, ahead: bool = False) -> None:
@@ -179,6 +182,22 @@ class Spending:
             charged_micros=0,
             exit_code=int(ExitCode.INTERRUPTED),
             error=NOT_SENT,
+        )
+
+    def writing(self, outcome: Outcome) -> None:
+        """A batch line's image is about to be written: its row records the image's sha256 (and
+        the answer's id and charge) first, still pending, so that a run killed between writing
+        the file and settling the row leaves a file `--resume` can recognise."""
+        result = outcome.result
+        if outcome.row_id is None or self.fingerprint is None or outcome.sha256 is None:
+            return
+        self.ledger.update(
+            outcome.row_id,
+            status="pending",
+            charged_micros=result.cost_micros if result else None,
+            generation_id=result.generation_id if result else None,
+            sha256s=[outcome.sha256],
+            synced=False,
         )
 
     def finish(self, outcome: Outcome) -> None:

@@ -979,3 +979,45 @@ def test_sums_from_running_totals_match_the_rows(ledger: Ledger, new_york: None)
         for by, key in keys.items():
             found = shown(ledger.totals("openrouter", since=since, by=by))  # type: ignore[arg-type]
             assert found == expected(rows, key), (by, since)
+
+
+# -- batch fingerprints (--resume) --------------------------------------------------------------
+
+
+def test_the_newest_row_of_each_fingerprint_comes_back_through_its_index(ledger: Ledger) -> None:
+    from flux_cli.ledger.core import FINGERPRINTS_PER_QUERY, latest_sql
+
+    assert "fingerprint" in columns(ledger)
+    first = ledger.reserve(entry(fingerprint="a" * 64), Budgets(), now=NOW)
+    ledger.update(first, status="unknown")
+    second = ledger.reserve(entry(fingerprint="a" * 64), Budgets(), now=NOW)
+    ledger.update(second, status="ok", charged_micros=CENTS_3, paths=["x.png"], sha256s=["f" * 64])
+    other = ledger.reserve(entry(fingerprint="b" * 64), Budgets(), now=NOW)
+    ledger.reserve(entry(), Budgets(), now=NOW)  # a single call: no fingerprint
+    many = [f"{n:064x}" for n in range(FINGERPRINTS_PER_QUERY + 5)]  # more than one query
+    found = ledger.latest_by_fingerprint(["a" * 64, "b" * 64, "c" * 64, *many])
+    assert set(found) == {"a" * 64, "b" * 64}
+    assert (found["a" * 64].id, found["a" * 64].status, found["a" * 64].paths) == (
+        second,
+        "ok",
+        ("x.png",),
+    )
+    assert found["b" * 64].id == other
+    assert found["b" * 64].fingerprint == "b" * 64
+    plan = " ".join(ledger.explain(*latest_sql(["a" * 64, "b" * 64])))
+    if ledger.kind == "sqlite":
+        assert "calls_fingerprint" in plan
+        assert "SCAN calls" not in plan
+
+
+def test_a_schema_2_file_gains_the_fingerprint_column(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with sqlite3.connect(path) as conn:  # a file as the release before fingerprints wrote it
+        for migration in sqlite_backend.MIGRATIONS[:2]:
+            for statement in migration:
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 2")
+    with Ledger.open(path) as opened:
+        assert opened._db.version() == len(sqlite_backend.MIGRATIONS)
+        row_id = opened.reserve(entry(fingerprint="d" * 64), Budgets(), now=NOW)
+        assert opened.latest_by_fingerprint(["d" * 64])["d" * 64].id == row_id

@@ -36,12 +36,14 @@ from flux_cli.planning import (
     unknown_price_at,
 )
 from flux_cli.pricing import format_usd
+from flux_cli.resume import PAID_NOT_WRITTEN, RESENT_UNKNOWN
 from flux_cli.saving import ready_for_answers
 from flux_cli.spending import Outcome, Spending, new_run_id, point_at_reconcile, reserve_ahead
 from flux_cli.userfiles import bounded_lines, open_regular
 
 if TYPE_CHECKING:
-    from flux_cli.ledger import Budgets, Ledger
+    from flux_cli.cli.context import Endpoint
+    from flux_cli.ledger import Budgets, Ledger, Row
     from flux_cli.openrouter.client import OpenRouterClient
 
 __all__ = ["MAX_ITEMS", "BatchFailure", "Item", "read_items", "run_batch"]
@@ -63,8 +65,17 @@ def _read_batch(batch: str) -> list[Item]:
         raise UsageError(f"cannot read the batch file {batch}: {exc.strerror}") from None
 
 
-def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> None:
+def run_batch(
+    app: App,
+    opts: GenerateOptions,
+    batch: str,
+    concurrency: int,
+    *,
+    resume: bool = False,
+    resend_unknown: bool = False,
+) -> None:
     from flux_cli.ledger import Budgets, Ledger
+    from flux_cli.resume import fingerprint, request_key
 
     app.quiet = opts.quiet
     if not MIN_CONCURRENCY <= concurrency <= MAX_CONCURRENCY:
@@ -102,8 +113,14 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
                 app.warn(warning)
         return models[name]
 
+    label = None if opts.dry_run else app.endpoint.label
+
     def plan(item: Item) -> None:
         plan_item(item, opts, model_named, len(items))
+        if item.plan is not None and label is not None:
+            directory = item.output.directory if item.output is not None else None
+            key = request_key(opts.command, item.plan, directory)
+            item.fingerprint = fingerprint(label, key)
 
     directories = set()
     for item in items:
@@ -151,6 +168,11 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
         for item in items:
             if item.error is not None:
                 _report(app, item, opts, progress, report_lock)
+        if resume:
+            runnable = _resume(app, ledger, connected, runnable, resend_unknown, plan)
+            for item in items:
+                if item.resumed in ("skipped", "held", "restored"):
+                    _report(app, item, opts, progress, report_lock)
         client = run_client(
             app,
             opts,
@@ -165,6 +187,133 @@ def run_batch(app: App, opts: GenerateOptions, batch: str, concurrency: int) -> 
             work.run(runnable, concurrency)
     _summary(app, items, work.run_id)
     _finish(items)
+
+
+def _resume(
+    app: App,
+    ledger: Ledger,
+    connected: Endpoint,
+    runnable: list[Item],
+    resend_unknown: bool,
+    plan: Callable[[Item], None],
+) -> list[Item]:
+    """--resume: judge each line by the newest ledger row of its fingerprint (one indexed
+    query); the lines still to send. A line whose earlier call is of unknown outcome is
+    reconciled first, then held back unless `resend_unknown`."""
+    from dataclasses import replace
+
+    from flux_cli.resume import judge, written_file
+
+    fingerprints = [item.fingerprint for item in runnable if item.fingerprint is not None]
+    latest = ledger.latest_by_fingerprint(fingerprints)
+    if any(row.status in ("pending", "unknown") for row in latest.values()):
+        _reconcile(app, ledger, connected)
+        latest = ledger.latest_by_fingerprint(fingerprints)
+    to_send, made = [], []
+    for item in runnable:
+        row = latest.get(item.fingerprint) if item.fingerprint is not None else None
+        if row is not None and row.status == "ok" and row.paths:
+            # Made earlier: its file is checked (read and hashed) when its turn comes, after
+            # the lines still to make, so that checking thousands of files delays no request.
+            item.resumed, item.skipped_row = "verify", row
+            made.append(item)
+            continue
+        judgement = judge(row, resend_unknown=resend_unknown)
+        if row is not None and not row.paths and row.sha256s:
+            # Killed between writing the image and settling its row: find the file.
+            plan(item)  # for its output directory
+            directory = item.output.directory if item.output is not None else None
+            item.lean()
+            found = written_file(directory or Path("."), row.sha256s[0], row.created_at)
+            if found is not None:
+                ledger.update(row.id, status="ok", paths=[str(found)])
+                item.resumed, item.skipped_row = "skipped", ledger.get(row.id)
+                continue
+            row = replace(row, sha256s=())
+            judgement = judge(row, resend_unknown=resend_unknown)
+        if judgement.verdict == "skipped":
+            assert row is not None
+            item.resumed = "skipped"
+            item.skipped_row = row
+            continue
+        if judgement.verdict == "restore":
+            assert row is not None
+            assert judgement.rescued is not None
+            plan(item)  # for its output directory
+            restored = _restore(ledger, item, row, judgement.rescued)
+            item.lean()
+            if restored is not None:
+                item.resumed, item.skipped_row = "restored", restored
+                continue
+            item.resumed, item.resume_reason = (
+                "remade",
+                f"{judgement.rescued} could not be restored",
+            )
+        if judgement.verdict == "held":
+            item.resumed, item.resume_reason = "held", judgement.reason
+            item.error = HeldBack(f"held back: {judgement.reason}")
+            continue
+        if judgement.verdict == "remade":
+            item.resumed, item.resume_reason = "remade", judgement.reason
+        to_send.append(item)
+    return to_send + made
+
+
+def verify_made(item: Item) -> bool:
+    """A line made earlier (see `_resume`), at its turn: True when its file is still there as
+    written (the line is skipped); otherwise it is to be made again, and says why."""
+    from flux_cli.resume import judge
+
+    row = item.skipped_row
+    assert row is not None
+    judgement = judge(row, resend_unknown=False)
+    if judgement.verdict == "skipped":
+        item.resumed = "skipped"
+        return True
+    item.resumed, item.resume_reason, item.skipped_row = "remade", judgement.reason, None
+    return False
+
+
+def _restore(ledger: Ledger, item: Item, row: Row, rescued: Path) -> Row | None:
+    """Write the paid bytes kept in the rescue directory where the line's image goes, and record
+    the file on the earlier row; that row as it is now, or None when it cannot be done. The
+    rescue file stays where it is."""
+    import hashlib
+
+    from flux_cli import output as out
+    from flux_cli.errors import OutputError
+
+    directory = item.output.directory if item.output is not None else None
+    try:
+        data = rescued.read_bytes()
+        path = out.write_atomic(directory or Path("."), rescued.name, data)
+    except (OSError, OutputError):
+        return None
+    digest = hashlib.sha256(data).hexdigest()
+    ledger.update(row.id, status=row.status, paths=[str(path)], sha256s=[digest])
+    return ledger.get(row.id)
+
+
+def _reconcile(app: App, ledger: Ledger, connected: Endpoint) -> None:
+    from datetime import UTC, datetime
+
+    from flux_cli.reconcile import generation_lookup, reconcile
+
+    lookup, close = generation_lookup(connected.base_url, connected.key)
+    try:
+        outcome = reconcile(
+            ledger, connected.label, datetime.now(UTC), lookup, sandbox=app.uses_built_in_sandbox
+        )
+    finally:
+        close()
+    for note in outcome.notes:
+        app.info(note)
+
+
+class HeldBack(Flux2Error):
+    """--resume: the line's earlier call may have been billed; it is not sent again."""
+
+    exit_code = ExitCode.OUTCOME_UNKNOWN
 
 
 class BatchRun:
@@ -217,6 +366,8 @@ class BatchRun:
     def reserve(self, items: Sequence[Item]) -> None:
         spendings, planned = [], []
         for item in items:
+            if item.resumed == "verify" and verify_made(item):
+                continue  # made earlier: reported when the scheduler hands it on, never sent
             self.plan(item)
             if item.plan is None:  # a reference image went away since the line was checked
                 continue
@@ -229,6 +380,7 @@ class BatchRun:
                 self.opts.command,
                 self.app.settings.store_prompts,
                 self.run_id,
+                item.fingerprint,
             )
             item.outcome = Outcome(index=item.line - 1, seed=item.plan.seeds[0])
             spendings.append(spending)
@@ -287,7 +439,10 @@ def _report(
     lock: threading.Lock,
 ) -> None:
     with lock:
-        if opts.json_lines:
+        skipped = item.skipped_row
+        if skipped is not None:
+            _report_skipped(app, item, opts, skipped)
+        elif opts.json_lines:
             if item.plan is not None and item.outcome is not None:
                 emit(app, item.plan, item.outcome, True, {"line": item.line, "index": item.line})
             else:
@@ -313,6 +468,30 @@ def _report(
         progress.finished(item)
 
 
+def _report_skipped(app: App, item: Item, opts: GenerateOptions, row: Row) -> None:
+    from flux_cli.pricing import micros_to_usd
+
+    path = row.paths[0] if row.paths else None
+    if opts.json_lines:
+        record = {
+            "status": "restored" if item.resumed == "restored" else "skipped",
+            "line": item.line,
+            "index": item.line,
+            **{k: v for k, v in item.overrides.items() if k in ITEM_KEYS},
+            "prompt": item.prompt,
+            "path": path,
+            "sha256": row.sha256s[0] if row.sha256s else None,
+            "model": row.model,
+            "seed": row.seed,
+            "charged_usd": None
+            if row.charged_micros is None
+            else float(micros_to_usd(row.charged_micros)),
+            "charged_micros": row.charged_micros,
+            "run_id": row.run_id,
+        }
+        app.display(json.dumps(record, ensure_ascii=False))
+
+
 def _summary(app: App, items: list[Item], run_id: str) -> None:
     if app.quiet:
         return
@@ -330,6 +509,17 @@ def _summary(app: App, items: list[Item], run_id: str) -> None:
     table.add_column("value")
     table.add_row("items", str(len(items)))
     table.add_row("written", str(len(ok)))
+    skipped = [i for i in items if i.resumed == "skipped"]
+    restored = [i for i in items if i.resumed == "restored"]
+    remade = [i for i in started if i.resumed == "remade"]
+    held = [i for i in items if i.resumed == "held"]
+    if skipped or remade or restored or held:
+        table.add_row("skipped", f"{len(skipped)} (made by an earlier run, cost nothing now)")
+        if restored:
+            table.add_row("restored", f"{len(restored)} (paid earlier, from the rescue directory)")
+        table.add_row("made again", str(len(remade)))
+        if held:
+            table.add_row("held back", f"{len(held)} (unknown earlier outcome, not sent)")
     table.add_row(
         "failed", f"{len(failed)}" + (f" ({len(blocked)} blocked by a budget)" if blocked else "")
     )
@@ -338,6 +528,22 @@ def _summary(app: App, items: list[Item], run_id: str) -> None:
     table.add_row("run", f"{run_id} (flux2 history --run {run_id})")
     app.err.print()
     app.err.print(table)
+    for item in remade[:20]:
+        app.warn(f"line {item.line}: made again: {item.resume_reason}")
+    twice = [i for i in remade if i.resume_reason == PAID_NOT_WRITTEN]
+    if twice:
+        app.warn(
+            f"bought twice: {'line' if len(twice) == 1 else 'lines'} "
+            + ", ".join(str(i.line) for i in twice)
+            + " (paid for by the earlier run, whose images never reached the disk)"
+        )
+    maybe = [i for i in remade if i.resume_reason == RESENT_UNKNOWN]
+    if maybe:
+        app.warn(
+            f"possibly bought twice: {'line' if len(maybe) == 1 else 'lines'} "
+            + ", ".join(str(i.line) for i in maybe)
+            + " (sent again with --resend-unknown; the earlier call may have been billed)"
+        )
     for item in failed[:20]:
         assert item.failure is not None
         app.error(f"line {item.line}: {item.failure.message}")

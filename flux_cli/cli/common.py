@@ -197,6 +197,20 @@ BatchOption = Annotated[
         show_default=False,
     ),
 ]
+ResumeOption = Annotated[
+    bool,
+    typer.Option(
+        "--resume",
+        help="With --batch: lines already made (their files still there, unchanged) are not sent again; an unknown earlier outcome holds its line back.",
+    ),
+]
+ResendUnknownOption = Annotated[
+    bool,
+    typer.Option(
+        "--resend-unknown",
+        help="With --resume: send again the lines whose earlier call has an unknown outcome (it may be paid twice).",
+    ),
+]
 ConcurrencyOption = Annotated[
     int,
     typer.Option(

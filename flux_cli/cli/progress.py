@@ -80,6 +80,15 @@ def _plain_line(item: Item, done: int, total: int, time: str = "") -> str:
     prefix = f"flux2: {time}[{done}/{total}] line {item.line}:"
     outcome = item.outcome
     error = item.failure
+    skipped = item.skipped_row
+    if skipped is not None:
+        path = skipped.paths[0] if skipped.paths else "?"
+        done_as = (
+            "restored from the rescue directory"
+            if item.resumed == "restored"
+            else "skipped, made by an earlier run"
+        )
+        return strip_control(f"{prefix} {done_as}: {path}")
     if error is not None:
         return strip_control(
             redact(f"{prefix} failed (exit {int(error.exit_code)}): {error.message}")

@@ -121,6 +121,7 @@ def run_cli(ctx: Any, command: str) -> None:
         batch=params["batch"],
         concurrency=params["concurrency"],
         lock=params["lock"],
+        resume=(bool(params.get("resume")), bool(params.get("resend_unknown"))),
         from_file=params["from_file"],
         explicit=explicit_options(ctx),
     )
@@ -135,6 +136,7 @@ def run_command(
     lock: str | None,
     from_file: Path | None = None,
     explicit: frozenset[str] = frozenset(),
+    resume: tuple[bool, bool] = (False, False),
 ) -> None:
     """generate and edit: one run, or a batch, optionally under a named lock."""
     from contextlib import nullcontext
@@ -150,6 +152,10 @@ def run_command(
         opts = apply_recipe(opts, from_file, explicit, notes)
         for note in notes:
             app.warn(note)
+    if resume[0] and batch is None:
+        raise UsageError("--resume goes with --batch FILE")
+    if resume[1] and not resume[0]:
+        raise UsageError("--resend-unknown goes with --resume")
     if opts.command == "edit" and not opts.images and batch is None:
         raise UsageError(
             "edit needs at least one reference image",
@@ -162,7 +168,7 @@ def run_command(
         if batch is not None:
             from flux_cli.cli.batch import run_batch
 
-            run_batch(app, opts, batch, concurrency)
+            run_batch(app, opts, batch, concurrency, resume=resume[0], resend_unknown=resume[1])
         else:
             run_generate(app, opts)
 

@@ -24,7 +24,7 @@ ROW_COLUMNS = (
     "id, created_at, updated_at, status, api, command, model, provider, route, seed, width, "
     "height, output_mp, reference_count, reference_mp, estimate_micros, charged_micros, "
     "generation_id, paths, sha256s, exit_code, prompt, pid, hostname, error, elapsed_s, "
-    "run_id, host, os_user"
+    "run_id, host, os_user, fingerprint"
 )
 # Every column `ledger migrate` copies (all but the id, which each database numbers itself).
 COPY_COLUMNS = (
@@ -57,6 +57,7 @@ COPY_COLUMNS = (
     "host",
     "os_user",
     "uid",
+    "fingerprint",
 )
 
 
@@ -171,6 +172,13 @@ def _postgres_keys(r: str) -> dict[str, str]:
     }
 
 
+# The request a row was for, as `flux_cli.resume.fingerprint` reduces it: `generate --batch
+# --resume` finds the newest row of each line of a batch in one indexed query.
+_FINGERPRINT = (
+    "ALTER TABLE calls ADD COLUMN fingerprint TEXT",
+    "CREATE INDEX calls_fingerprint ON calls (fingerprint, id) WHERE fingerprint IS NOT NULL",
+)
+
 SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """
@@ -239,6 +247,7 @@ SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         f"CREATE TRIGGER calls_rollup_delete AFTER DELETE ON calls BEGIN "
         f"{_sqlite_rollups('OLD', '-')} END",
     ),
+    _FINGERPRINT,
 )
 
 POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -315,4 +324,5 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "status, charged_micros, estimate_micros, api, created_at, model, host, os_user "
         "ON calls FOR EACH ROW EXECUTE FUNCTION flux2_calls_spend()",
     ),
+    _FINGERPRINT,
 )

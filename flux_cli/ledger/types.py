@@ -113,6 +113,7 @@ class NewEntry:
     reference_mp: int = 0  # billed reference megapixels, summed
     prompt: str | None = None  # None when the config says not to store prompts
     run_id: str | None = None  # the batch run this call belongs to
+    fingerprint: str | None = None  # the request, reduced (`flux_cli.resume.fingerprint`)
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ class Row:
     run_id: str | None = None
     host: str | None = None  # the machine that wrote the row (rows before schema 2: hostname)
     os_user: str | None = None  # the OS user that ran flux2, when it could be told
+    fingerprint: str | None = None  # the request, reduced (`flux_cli.resume.fingerprint`)
 
     @property
     def counted_micros(self) -> int:
