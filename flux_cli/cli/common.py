@@ -347,3 +347,35 @@ AcceptUnknownPriceOption = Annotated[
         help="Send to a model with no known price, counting each call at --max-cost until its charge is known.",
     ),
 ]
+
+# -- filters over the ledger (history, gallery) ---------------------------------------------------
+
+SinceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        metavar="WHEN",
+        help="Only calls since then: 30m, 12h, 7d, 2w, today, 2026-11-01 or 2026-11-01T10:00 (local time).",
+        show_default=False,
+    ),
+]
+ModelFilterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        metavar="MODEL",
+        help="Only this model: pro, max, flex, klein or a full OpenRouter id.",
+        autocompletion=complete_models,
+        show_default=False,
+    ),
+]
+RunFilterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--run",
+        metavar="ID",
+        help="Only the calls of one batch run (its run id, printed in the batch summary).",
+        show_default=False,
+    ),
+]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flux_cli.cli.common import complete_models
+from flux_cli.cli.common import ModelFilterOption, RunFilterOption, SinceOption
 
 if TYPE_CHECKING:
     from flux_cli.cli.context import App
@@ -37,32 +37,9 @@ def gallery(
             help="Where to write the page (- for stdout). Links to the images are relative to it.",
         ),
     ] = DEFAULT_PAGE,
-    since: Annotated[
-        str | None,
-        typer.Option(
-            "--since",
-            metavar="WHEN",
-            help="Only calls since then: 12h, 7d, 2w, today, 2026-11-01 or 2026-11-01T10:00 (local time).",
-            show_default=False,
-        ),
-    ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            "-m",
-            metavar="MODEL",
-            help="Only this model: pro, max, flex, klein or a full OpenRouter id.",
-            autocompletion=complete_models,
-            show_default=False,
-        ),
-    ] = None,
-    run: Annotated[
-        str | None,
-        typer.Option(
-            "--run", metavar="ID", help="Only the calls of this batch run.", show_default=False
-        ),
-    ] = None,
+    since: SinceOption = None,
+    model: ModelFilterOption = None,
+    run: RunFilterOption = None,
     status: Annotated[
         list[str] | None,
         typer.Option(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flux_cli.cli.common import complete_models
+from flux_cli.cli.common import ModelFilterOption, RunFilterOption, SinceOption
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -40,26 +40,8 @@ def _complete_by(incomplete: str) -> list[str]:
 
 def history(
     ctx: typer.Context,
-    since: Annotated[
-        str | None,
-        typer.Option(
-            "--since",
-            metavar="WHEN",
-            help="Only calls since then: 30m, 12h, 7d, 2w, today, 2026-11-01 or 2026-11-01T10:00 (local time).",
-            show_default=False,
-        ),
-    ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            "-m",
-            metavar="MODEL",
-            help="Only this model: pro, max, flex, klein or a full OpenRouter id.",
-            autocompletion=complete_models,
-            show_default=False,
-        ),
-    ] = None,
+    since: SinceOption = None,
+    model: ModelFilterOption = None,
     by: Annotated[
         str | None,
         typer.Option(
@@ -89,15 +71,7 @@ def history(
             show_default=False,
         ),
     ] = None,
-    run_id: Annotated[
-        str | None,
-        typer.Option(
-            "--run",
-            metavar="ID",
-            help="Only the calls of one batch run (its run id).",
-            show_default=False,
-        ),
-    ] = None,
+    run_id: RunFilterOption = None,
     reconcile: Annotated[
         bool,
         typer.Option(
