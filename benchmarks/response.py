@@ -112,7 +112,7 @@ def _handler(body: bytes) -> Any:
 def make_client(body: bytes) -> Any:
     import httpx
 
-    from flux_cli.config import ApiKey
+    from flux_cli.credentials import ApiKey
     from flux_cli.openrouter.client import OpenRouterClient
 
     return OpenRouterClient(

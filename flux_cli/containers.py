@@ -1,6 +1,6 @@
 """The structure of PNG, JPEG and WebP files: one walker per format, shared by the image checks
 (`flux_cli.images`: where an image ends) and the metadata writer and reader
-(`flux_cli.metadata`, `flux_cli.credentials`: which chunks and segments a file holds).
+(`flux_cli.metadata`, `flux_cli.provenance`: which chunks and segments a file holds).
 
 Nothing here decodes pixels or trusts a length field: every walk checks that each piece lies
 inside the data, and raises `ContainerError` where the structure cannot be followed. The same

@@ -1,190 +1,171 @@
-"""C2PA content credentials: whether an image carries them, and what they say.
+"""Key and endpoint resolution (README.md#configuration-and-environment). No typer, no rich.
 
-Finding them is a walk over the file's structure (docs/image-metadata.md): a C2PA manifest store
-is embedded as JUMBF in JPEG APP11 segments, in a PNG `caBX` chunk, or in a WebP `C2PA` chunk.
-Any byte added to such a file breaks the manifest's data hash, which is why flux2 never changes a
-file that carries one (see `flux_cli.metadata.for_saving`).
-
-Reading what they say (signer, claim generator, digital source type, validation) uses the
-Content Authenticity Initiative's `c2pa-python`, an optional extra (`flux2-cli[c2pa]`) imported
-only here, only by `read_credentials`. It is told not to fetch anything: no remote manifests,
-no OCSP.
+Key precedence: OPENROUTER_API_KEY > OPENROUTER_API_KEY_FILE > the stored key file. A key is
+stripped of surrounding whitespace (a trailing newline from `echo > file` would otherwise put the
+whole key into httpx's error text) and must be printable ASCII with no inner whitespace.
 """
 
 from __future__ import annotations
 
-import io
-import json
-from dataclasses import dataclass, field
-from typing import Any
+import ipaddress
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
 
-from flux_cli.containers import APP11, ContainerError, jpeg_segments, png_chunks, webp_chunks
+from flux_cli import paths
+from flux_cli.errors import ConfigError, UsageError
+from flux_cli.redact import mask_key, register_secret
 
-__all__ = ["HOW_TO_CHECK", "Credentials", "find_credentials", "read_credentials"]
-
-HOW_TO_CHECK = (
-    "install flux2-cli[c2pa] (pip install 'flux2-cli[c2pa]') for flux2 inspect to check them, "
-    "or use c2patool or https://contentcredentials.org/verify"
-)
-_MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
-_WHERE = {"png": "PNG caBX chunk", "jpeg": "JPEG APP11 JUMBF", "webp": "WebP C2PA chunk"}
-# Settings for c2pa-python: verify what is in the file, fetch nothing.
-_OFFLINE = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
-# Not a failure of the file: flux2 configures no trust list, so every signer is "untrusted".
-_UNTRUSTED = "signingCredential.untrusted"
-_MAX_TEXT = 256
-
-
-def find_credentials(data: bytes, fmt: str) -> str | None:
-    """Where `data` (a whole image of format `fmt`) carries a C2PA manifest, e.g.
-    "JPEG APP11 JUMBF"; None when it carries none or its structure cannot be walked."""
-    try:
-        if fmt == "png":
-            found = any(chunk.kind == b"caBX" for chunk in png_chunks(data)[0])
-        elif fmt == "jpeg":
-            found = any(
-                segment.marker == APP11 and _is_c2pa_jumbf(segment.payload(data))
-                for segment in jpeg_segments(data)
-            )
-        elif fmt == "webp":
-            found = any(chunk.kind == b"C2PA" for chunk in webp_chunks(data)[0])
-        else:
-            return None
-    except ContainerError:
-        return None
-    return _WHERE[fmt] if found else None
-
-
-def _is_c2pa_jumbf(payload: bytes) -> bool:
-    # JPEG XT box: common identifier "JP", instance (2 bytes), sequence number (4 bytes), then
-    # a JUMBF superbox ("jumb") whose description box is labelled "c2pa".
-    head = payload[:64]
-    return head.startswith(b"JP") and b"jumb" in head and b"c2pa" in head
+DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
+KEY_ENV = "OPENROUTER_API_KEY"
+KEY_FILE_ENV = "OPENROUTER_API_KEY_FILE"
+BASE_URL_ENV = "FLUX2_BASE_URL"
+KEYS_URL = "https://openrouter.ai/settings/keys"
 
 
 @dataclass(frozen=True)
-class Credentials:
-    """What `flux2 inspect` says about content credentials. `checked` is False when c2pa-python
-    is not installed (then only `present` and `where` are known)."""
+class ApiKey:
+    value: str
+    source: str
 
-    present: bool
-    where: str | None = None
-    checked: bool = False
-    valid: bool | None = None
-    state: str | None = None  # c2pa-python's validation state: Valid, Invalid or Trusted
-    signer: str | None = None
-    claim_generator: str | None = None
-    digital_source_type: str | None = None
-    problems: tuple[str, ...] = field(default=())
-    note: str | None = None
+    @property
+    def masked(self) -> str:
+        return mask_key(self.value)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "present": self.present,
-            "where": self.where,
-            "checked": self.checked,
-            "valid": self.valid,
-            "state": self.state,
-            "signer": self.signer,
-            "claim_generator": self.claim_generator,
-            "digital_source_type": self.digital_source_type,
-            "problems": list(self.problems),
-            "note": self.note,
-        }
+    def __repr__(self) -> str:  # never show the key, even in a debugger or a traceback
+        return f"ApiKey({self.masked!r}, source={self.source!r})"
 
 
-def read_credentials(data: bytes, fmt: str) -> Credentials:
-    """Whether `data` carries content credentials and, with c2pa-python, what they say and
-    whether they validate. Never raises for a hostile file: a manifest that cannot be read is
-    reported as not valid, with the reason."""
-    where = find_credentials(data, fmt)
-    if where is None:
-        return Credentials(present=False)
-    try:
-        import c2pa  # type: ignore[import-untyped,import-not-found,unused-ignore]
-    except ImportError:
-        return Credentials(present=True, where=where, note=HOW_TO_CHECK)
-    try:
-        context = c2pa.Context.from_dict(_OFFLINE)
-        with c2pa.Reader(_MEDIA_TYPES[fmt], io.BytesIO(data), context=context) as reader:
-            store = json.loads(reader.json())
-    except Exception as exc:  # c2pa.C2paError, or anything the native library raises
-        reason = _short(str(exc)) or type(exc).__name__
-        return Credentials(
-            present=True,
-            where=where,
-            checked=True,
-            valid=False,
-            problems=(reason,),
-            note="the manifest cannot be read",
+def normalise_key(raw: str, source: str) -> str:
+    key = raw.strip()
+    if not key:
+        raise ConfigError(f"the API key from {source} is empty", hint=f"get a key at {KEYS_URL}")
+    if not all(33 <= ord(ch) <= 126 for ch in key):
+        raise ConfigError(
+            f"the API key from {source} contains spaces or characters that are not printable ASCII",
+            hint="copy the key again from " + KEYS_URL,
         )
-    return _summary(store, where)
+    register_secret(key)
+    return key
 
 
-def _summary(store: object, where: str) -> Credentials:
-    store = store if isinstance(store, dict) else {}
-    manifests = store.get("manifests")
-    active = store.get("active_manifest")
-    manifest = manifests.get(active) if isinstance(manifests, dict) else None
-    manifest = manifest if isinstance(manifest, dict) else {}
-    state = store.get("validation_state")
-    results = store.get("validation_results")
-    failures = []
-    if isinstance(results, dict) and isinstance(results.get("activeManifest"), dict):
-        for item in results["activeManifest"].get("failure") or []:
-            if isinstance(item, dict) and isinstance(item.get("code"), str):
-                failures.append(item["code"])
-    problems = tuple(_short(code) for code in failures if code != _UNTRUSTED)
-    return Credentials(
-        present=True,
-        where=where,
-        checked=True,
-        valid=state in ("Valid", "Trusted") and not problems,
-        state=_short(state) if isinstance(state, str) else None,
-        signer=_signer(manifest),
-        claim_generator=_claim_generator(manifest),
-        digital_source_type=_source_type(manifest),
-        problems=problems,
-        note=None if state == "Trusted" else "the signer is not checked against a trust list",
-    )
+def stored_key_path() -> Path:
+    return paths.config_dir() / "api-key"
 
 
-def _short(value: object) -> str:
-    return str(value)[:_MAX_TEXT]
+#: An OpenRouter key is some 70 characters; a key file is never more than a few lines.
+MAX_KEY_FILE_BYTES = 4096
 
 
-def _signer(manifest: dict[str, Any]) -> str | None:
-    info = manifest.get("signature_info")
-    if not isinstance(info, dict):
-        return None
-    parts = [info.get("common_name"), info.get("issuer")]
-    names = [_short(p) for p in parts if isinstance(p, str) and p]
-    if len(names) == 2 and names[0] != names[1]:
-        return f"{names[0]} ({names[1]})"
-    return names[0] if names else None
+def _read_key_file(path: Path, what: str, *, follow_symlinks: bool) -> str:
+    """The text of a key file: a regular file (a FIFO or a device is refused without blocking or
+    reading), private to this user when this user owns it, and at most `MAX_KEY_FILE_BYTES`."""
+    from flux_cli.userfiles import open_regular
+
+    with open_regular(path, what, error=ConfigError, follow_symlinks=follow_symlinks) as handle:
+        info = os.fstat(handle.fileno())
+        mine = not hasattr(os, "getuid") or info.st_uid == os.getuid()
+        if mine and info.st_mode & 0o077:
+            raise ConfigError(
+                f"{what} {path} can be read by other users (mode {stat.S_IMODE(info.st_mode):04o})",
+                hint=f"chmod 600 {path}",
+            )
+        if not mine and not follow_symlinks:
+            raise ConfigError(f"{what} {path} belongs to another user")
+        try:
+            data = handle.read(MAX_KEY_FILE_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise ConfigError(
+            f"{what} {path} is larger than {MAX_KEY_FILE_BYTES} bytes; not a key file"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is not UTF-8 text") from None
 
 
-def _claim_generator(manifest: dict[str, Any]) -> str | None:
-    info = manifest.get("claim_generator_info")
-    if isinstance(info, list) and info and isinstance(info[0], dict):
-        name, version = info[0].get("name"), info[0].get("version")
-        if isinstance(name, str) and name:
-            return _short(f"{name} {version}" if isinstance(version, str) and version else name)
-    generator = manifest.get("claim_generator")
-    return _short(generator) if isinstance(generator, str) and generator else None
+def read_stored_key(path: Path) -> str:
+    try:
+        path.lstat()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ConfigError(f"cannot read the key file {path}: {exc.strerror}") from None
+    if path.is_symlink():
+        raise ConfigError(
+            f"the key file {path} is a symbolic link; flux2 only reads a regular file",
+            hint=f'replace it with the key itself: cp --remove-destination "$(readlink -f {path})" {path}',
+        )
+    return _read_key_file(path, "the key file", follow_symlinks=False)
 
 
-def _source_type(manifest: dict[str, Any]) -> str | None:
-    for assertion in manifest.get("assertions") or []:
-        if not isinstance(assertion, dict):
-            continue
-        label = assertion.get("label")
-        data = assertion.get("data")
-        if not (isinstance(label, str) and label.startswith("c2pa.actions")):
-            continue
-        if not isinstance(data, dict):
-            continue
-        for action in data.get("actions") or []:
-            if isinstance(action, dict) and isinstance(action.get("digitalSourceType"), str):
-                return _short(action["digitalSourceType"])
-    return None
+def resolve_key() -> ApiKey:
+    env_value = os.environ.get(KEY_ENV)
+    if env_value is not None and env_value.strip():
+        return ApiKey(normalise_key(env_value, KEY_ENV), KEY_ENV)
+    file_env = os.environ.get(KEY_FILE_ENV, "").strip()
+    if file_env:
+        file_path = Path(file_env).expanduser()
+        # A path the user names is followed when it is a symbolic link (container secrets are
+        # mounted so), and a file owned by someone else (a secret mounted read-only by root) is
+        # accepted as it is: only its owner could make it private.
+        text = _read_key_file(file_path, KEY_FILE_ENV, follow_symlinks=True)
+        return ApiKey(normalise_key(text, f"{KEY_FILE_ENV} ({file_path})"), KEY_FILE_ENV)
+    stored = stored_key_path()
+    try:
+        text = read_stored_key(stored)
+    except FileNotFoundError:
+        raise ConfigError(
+            "no OpenRouter API key found",
+            hint=f"run flux2 auth login, or set {KEY_ENV} (get a key at {KEYS_URL}); --sandbox needs none",
+        ) from None
+    return ApiKey(normalise_key(text, f"key file ({stored})"), "key file")
+
+
+def is_loopback_host(host: str) -> bool:
+    """An IP literal on loopback, or `localhost` / `*.localhost` when every address the name
+    resolves to is a loopback address. The name alone is not enough: it is resolved through the
+    configured resolver, whose answer could send the key over plain http anywhere."""
+    host = host.strip("[]").lower()
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    if host != "localhost" and not host.endswith(".localhost"):
+        return False
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False
+    addresses = {str(info[4][0]).partition("%")[0] for info in infos}
+    try:
+        return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
+    except ValueError:
+        return False
+
+
+def validate_base_url(url: str) -> str:
+    """https anywhere; plain http only to this machine (the key must not cross a network in clear)."""
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise UsageError(f"{BASE_URL_ENV} must be an http(s) URL, got {url!r}")
+    if parts.username or parts.password:
+        raise UsageError(f"{BASE_URL_ENV} must not contain credentials")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise UsageError(
+            f"{BASE_URL_ENV} uses plain http to {parts.hostname}; flux2 sends the API key only over "
+            "https (plain http is allowed for 127.0.0.1, ::1, and localhost names that resolve "
+            "only to loopback addresses)",
+        )
+    return url
+
+
+def resolve_base_url() -> str:
+    return validate_base_url(os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL)

@@ -39,8 +39,8 @@ from flux_cli.containers import (
     riff_chunk,
     webp_chunks,
 )
-from flux_cli.credentials import find_credentials
 from flux_cli.images import sniff_format
+from flux_cli.provenance import find_credentials
 from flux_cli.recipe import MetadataError, Recipe
 
 __all__ = ["MAX_JPEG_SEGMENT_PAYLOAD", "XMP_HEADER", "embed", "extract"]

@@ -382,7 +382,7 @@ def _href(path: Path, page_dir: Path) -> str:
 
 def _model_html(model: str) -> str:
     """`pro` for a known model (its id on hover), else the id."""
-    from flux_cli.models import ALIASES
+    from flux_cli.embedded_catalog import ALIASES
 
     alias = next((name for name, known in ALIASES.items() if known == model), None)
     return _e(model) if alias is None else f'<span title="{_e(model)}">{_e(alias)}</span>'

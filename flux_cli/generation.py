@@ -11,8 +11,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from flux_cli.choices import FORMATS
+from flux_cli.embedded_catalog import (
+    MODEL_OPTIONS,
+    MODELS,
+    PriceRule,
+    embedded_model,
+    resolve_model_id,
+)
 from flux_cli.errors import UsageError
-from flux_cli.models import MODEL_OPTIONS, MODELS, PriceRule, embedded_model, resolve_model_id
 from flux_cli.pricing import (
     TOKENS_PER_MEGAPIXEL,
     Estimate,

@@ -388,7 +388,7 @@ def pricing_page(width: int = DEFAULT_WIDTH) -> str:
     by the same functions `flux2 cost` uses."""
     from decimal import Decimal
 
-    from flux_cli.models import ASPECT_RATIO_SIZES, MODELS
+    from flux_cli.embedded_catalog import ASPECT_RATIO_SIZES, MODELS
     from flux_cli.pricing import (
         MEGAPIXEL,
         billed_megapixels,

@@ -1,7 +1,7 @@
 """Writing and removing the stored API key, and private files in general (README.md#configuration-and-environment).
 
 Reading the key, with its checks (regular file, owner, no group/world bits), is
-`flux_cli.config.resolve_key`'s job; this module makes files that pass them. No typer, no rich.
+`flux_cli.credentials.resolve_key`'s job; this module makes files that pass them. No typer, no rich.
 
     path, replaced = store_key(key)      # config_dir()/api-key, 0600, in a 0700 directory
     removed = remove_key()               # "file", "link" or None when there was none
@@ -20,7 +20,7 @@ import stat
 from pathlib import Path
 from typing import Literal
 
-from flux_cli.config import stored_key_path
+from flux_cli.credentials import stored_key_path
 from flux_cli.errors import ConfigError, OutputError
 
 # The same careful write and directory sync the image files get (the names stay private to

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flux_cli import xmp
-from flux_cli.credentials import find_credentials
 from flux_cli.embedding import MAX_JPEG_SEGMENT_PAYLOAD, XMP_HEADER, embed, extract
 from flux_cli.errors import UsageError
 from flux_cli.images import sniff_format
+from flux_cli.provenance import find_credentials
 from flux_cli.recipe import (
     FORMAT_VERSION,
     LEVELS,

@@ -1,7 +1,7 @@
 """The options of one `generate` or `edit` run, and how they are merged and checked.
 
 Precedence, highest first: a flag given on the command line, then (for `--from FILE`) the
-recipe the image carries, then the environment and the config file (`flux_cli.settings`), then
+recipe the image carries, then the environment and the config file (`flux_cli.config`), then
 the built-in default. Everything here is checked before anything costs money.
 """
 
@@ -17,8 +17,8 @@ from flux_cli.errors import BudgetError, UsageError
 from flux_cli.pricing import format_usd, usd_to_micros
 
 if TYPE_CHECKING:
+    from flux_cli.config import Settings
     from flux_cli.output import OutputPlan
-    from flux_cli.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -48,15 +48,15 @@ def model_for(
     for `sandbox`; for a dry run, which sends nothing, the cached catalog of any age (else the
     embedded table). A price in the config file wins; `unknown_at`: a model with no price is
     counted at this many micro-dollars a call (--accept-unknown-price)."""
+    from flux_cli.config import configured_price
     from flux_cli.openrouter.catalog import load_catalog, resolve, sandbox_catalog
-    from flux_cli.settings import configured_price
 
     if catalog_url is not None:
         catalog = load_catalog(catalog_url)
     elif sandbox:
         catalog = sandbox_catalog()
     else:
-        from flux_cli.config import resolve_base_url
+        from flux_cli.credentials import resolve_base_url
 
         catalog = load_catalog(resolve_base_url(), offline=True)
     warnings = list(catalog.warnings)

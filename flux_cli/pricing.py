@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from flux_cli.models import PriceRule
+from flux_cli.embedded_catalog import PriceRule
 
 MEGAPIXEL = 1024 * 1024
 MICROS_PER_USD = 1_000_000

@@ -163,7 +163,7 @@ class Recipe:
         _check_text("provider", self.provider, _LONG)
         _check_text("resolution", self.resolution, _SHORT)
         if self.options is not None:
-            from flux_cli.models import MODEL_OPTIONS
+            from flux_cli.embedded_catalog import MODEL_OPTIONS
 
             if not isinstance(self.options, dict) or not all(
                 name in MODEL_OPTIONS
@@ -445,7 +445,7 @@ def _json_usd(value: object) -> str | None:
 
 def _request_for(width: int, height: int) -> tuple[str | None, str | None]:
     """(aspect_ratio, size) that asks FLUX.2 for width×height, as closely as it can be asked."""
-    from flux_cli.models import ASPECT_RATIO_SIZES, FLUX2_ASPECT_RATIOS
+    from flux_cli.embedded_catalog import ASPECT_RATIO_SIZES, FLUX2_ASPECT_RATIOS
     from flux_cli.sizes import SizeError, check_size, nearest_aspect_ratio
 
     for ratio, ratio_size in ASPECT_RATIO_SIZES.items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from flux_cli.models import ASPECT_RATIO_SIZES
+from flux_cli.embedded_catalog import ASPECT_RATIO_SIZES
 from flux_cli.pricing import MEGAPIXEL
 
 SIDE_STEP = 16

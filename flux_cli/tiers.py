@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
-from flux_cli.models import ASPECT_RATIO_SIZES
+from flux_cli.embedded_catalog import ASPECT_RATIO_SIZES
 from flux_cli.sizes import SIDE_STEP, SizeError, fit_within, output_size
 
 #: The long-edge class each `resolution` value names (docs/openrouter.md#image-request).

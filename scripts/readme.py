@@ -146,7 +146,7 @@ def command_paths() -> list[tuple[str, ...]]:
     import typer.core
     import typer.main
 
-    from flux_cli.cli.app import app
+    from flux_cli.cli.registry import app
 
     paths: list[tuple[str, ...]] = []
 

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from flux_cli.config import ApiKey
+from flux_cli.credentials import ApiKey
 from flux_cli.errors import UsageError
 from flux_cli.exit_codes import ExitCode
 from flux_cli.inputs import Reference, load_references, prepare

@@ -14,7 +14,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from flux_cli import gallery
-from flux_cli.cli.app import app
+from flux_cli.cli.registry import app
 from flux_cli.ledger import Budgets, Ledger, NewEntry, Row, Status, default_path
 from flux_cli.pricing import format_usd
 

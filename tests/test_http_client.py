@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from flux_cli import __version__, http_client
-from flux_cli.config import ApiKey
+from flux_cli.credentials import ApiKey
 from flux_cli.openrouter import errors as E
 from flux_cli.openrouter.client import OpenRouterClient, Timeouts
 from flux_cli.openrouter.wire import ImageRequest

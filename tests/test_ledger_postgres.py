@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from flux_cli.cli.app import app
+from flux_cli.cli.registry import app
 from flux_cli.errors import UsageError
 from flux_cli.exit_codes import ExitCode
 from flux_cli.ledger import Budgets, Ledger, LedgerError, NewEntry, default_path

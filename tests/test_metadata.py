@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from flux_cli import __version__
-from flux_cli.credentials import find_credentials
 from flux_cli.errors import UsageError
 from flux_cli.exit_codes import ExitCode
 from flux_cli.generation import MAX_PROMPT_CHARS, plan_generation, resolve_model
@@ -42,6 +41,7 @@ from flux_cli.metadata import (
     usd_text,
     write_sidecar,
 )
+from flux_cli.provenance import find_credentials
 from flux_cli.xmp import DIGITAL_SOURCE_TYPE
 
 RECIPE = Recipe(

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from flux_cli.models import MODELS, embedded_model
+from flux_cli.embedded_catalog import MODELS, embedded_model
 from flux_cli.pricing import (
     billed_megapixels,
     estimate,

@@ -21,7 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flux_cli.config import ApiKey
+from flux_cli.credentials import ApiKey
+from flux_cli.embedded_catalog import MODELS, PriceRule
 from flux_cli.images import (
     FORMATS,
     ImageInfo,
@@ -31,7 +32,6 @@ from flux_cli.images import (
     normalise_image,
     parse_data_url,
 )
-from flux_cli.models import MODELS, PriceRule
 from flux_cli.openrouter import account, catalog, wire
 from flux_cli.openrouter import errors as E
 from flux_cli.openrouter.client import ImageResult, OpenRouterClient

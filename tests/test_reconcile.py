@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from flux_cli.config import ApiKey
+from flux_cli.credentials import ApiKey
 from flux_cli.ledger import Budgets, Ledger, NewEntry
 from flux_cli.openrouter import account
 from flux_cli.openrouter.client import OpenRouterClient

@@ -1,9 +1,9 @@
 """Security checks of docs/reliability.md#security not covered elsewhere (issue 7 item 5).
 
 Already covered elsewhere and not repeated: the canary key across e2e runs (tests/e2e), key file
-modes and symlinked key files (tests/cli/test_auth.py, tests/test_config.py), redaction
+modes and symlinked key files (tests/cli/test_auth.py, tests/test_credentials.py), redaction
 (tests/test_metadata.py, tests/cli/test_boundary.py), plain http only for loopback at the
-function level (tests/test_config.py), no redirects on POST (tests/openrouter/test_client.py),
+function level (tests/test_credentials.py), no redirects on POST (tests/openrouter/test_client.py),
 write_atomic against symlinks/FIFOs (tests/test_output.py).
 """
 
@@ -25,8 +25,8 @@ import pytest
 import typer.main
 from PIL import Image
 
-from flux_cli.cli.app import app
-from flux_cli.config import ApiKey, validate_base_url
+from flux_cli.cli.registry import app
+from flux_cli.credentials import ApiKey, validate_base_url
 from flux_cli.errors import UsageError
 from flux_cli.openrouter import errors as E
 from flux_cli.openrouter.client import OpenRouterClient

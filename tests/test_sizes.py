@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flux_cli.models import ASPECT_RATIO_SIZES, FLUX2_ASPECT_RATIOS
+from flux_cli.embedded_catalog import ASPECT_RATIO_SIZES, FLUX2_ASPECT_RATIOS
 from flux_cli.pricing import MEGAPIXEL, billed_megapixels
 from flux_cli.sizes import (
     SizeError,

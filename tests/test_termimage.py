@@ -319,7 +319,7 @@ def test_a_bad_setting_is_a_warning_and_draws_nothing(
 def test_inspect_takes_a_protocol_and_refuses_an_unknown_one(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from flux_cli.cli.app import app
+    from flux_cli.cli.registry import app
 
     path = write_png(tmp_path / "s.png", sample())
     result = CliRunner().invoke(app, ["inspect", str(path), "--preview-protocol", "sixel"])

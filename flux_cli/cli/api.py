@@ -16,7 +16,7 @@ SANDBOX = "sandbox"
 def api_label(base_url: str, *, sandbox: bool = False) -> str:
     """The ledger's name for the API at `base_url` (`sandbox=True`: the in-process sandbox)."""
     from flux_cli.baseurl import account
-    from flux_cli.config import DEFAULT_BASE_URL
+    from flux_cli.credentials import DEFAULT_BASE_URL
 
     if sandbox:
         return SANDBOX
@@ -26,7 +26,7 @@ def api_label(base_url: str, *, sandbox: bool = False) -> str:
 
 def current_api() -> tuple[str, str]:
     """(label, base URL) of the API `FLUX2_BASE_URL` selects; UsageError for a bad URL."""
-    from flux_cli.config import resolve_base_url
+    from flux_cli.credentials import resolve_base_url
 
     base_url = resolve_base_url()
     return api_label(base_url), base_url

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from flux_cli.cli.context import App
-    from flux_cli.config import ApiKey
+    from flux_cli.credentials import ApiKey
     from flux_cli.openrouter.account import KeyInfo
 
 # A real key is about 73 characters; anything much longer on stdin is not a key.
@@ -103,7 +103,7 @@ auth_app.command(name="status")(guarded(status))
 
 def run_login(app: App, *, check: bool, sandbox: bool) -> None:
     from flux_cli import keystore
-    from flux_cli.config import KEYS_URL, ApiKey, normalise_key, resolve_base_url
+    from flux_cli.credentials import KEYS_URL, ApiKey, normalise_key, resolve_base_url
     from flux_cli.errors import ConfigError
     from flux_cli.openrouter.errors import AuthenticationError, OpenRouterError
 
@@ -136,7 +136,7 @@ def run_login(app: App, *, check: bool, sandbox: bool) -> None:
 def _read_key(app: App) -> tuple[str, str]:
     """The raw key and where it came from. Without a terminal there is no prompt: the key is the
     first line of stdin, and an empty stdin is an error at once."""
-    from flux_cli.config import KEYS_URL
+    from flux_cli.credentials import KEYS_URL
     from flux_cli.errors import ConfigError
 
     if app.stdin_is_tty():
@@ -168,7 +168,7 @@ def _read_key(app: App) -> tuple[str, str]:
 
 def run_logout(app: App) -> None:
     from flux_cli import keystore
-    from flux_cli.config import stored_key_path
+    from flux_cli.credentials import stored_key_path
 
     path = stored_key_path()
     removed = keystore.remove_key()
@@ -187,7 +187,7 @@ def run_logout(app: App) -> None:
 
 def run_status(app: App, *, json_output: bool, check: bool, sandbox: bool) -> None:
     from flux_cli.cli.api import SANDBOX, current_api
-    from flux_cli.config import resolve_key
+    from flux_cli.credentials import resolve_key
     from flux_cli.errors import ConfigError, Flux2Error
     from flux_cli.openrouter.errors import AuthenticationError
 
@@ -336,7 +336,7 @@ def _source_path(key: ApiKey) -> Path | None:
     import os
     from pathlib import Path
 
-    from flux_cli.config import KEY_FILE_ENV, stored_key_path
+    from flux_cli.credentials import KEY_FILE_ENV, stored_key_path
 
     if key.source == KEY_FILE_ENV:
         return Path(os.environ.get(KEY_FILE_ENV, "").strip()).expanduser()
@@ -346,7 +346,7 @@ def _source_path(key: ApiKey) -> Path | None:
 
 
 def _source_text(key: ApiKey) -> str:
-    from flux_cli.config import KEY_ENV, KEY_FILE_ENV
+    from flux_cli.credentials import KEY_ENV, KEY_FILE_ENV
 
     if key.source == KEY_ENV:
         return f"the environment variable {KEY_ENV}"
@@ -356,7 +356,7 @@ def _source_text(key: ApiKey) -> str:
 
 
 def _fix_hint(key: ApiKey) -> str:
-    from flux_cli.config import KEY_ENV, KEY_FILE_ENV, KEYS_URL
+    from flux_cli.credentials import KEY_ENV, KEY_FILE_ENV, KEYS_URL
 
     if key.source == KEY_ENV:
         return f"set {KEY_ENV} to a working key from {KEYS_URL}, or unset it"
@@ -369,14 +369,14 @@ def _environment_keys() -> list[str]:
     """The key variables set (non-empty) in the environment, in order of precedence."""
     import os
 
-    from flux_cli.config import KEY_ENV, KEY_FILE_ENV
+    from flux_cli.credentials import KEY_ENV, KEY_FILE_ENV
 
     return [name for name in (KEY_ENV, KEY_FILE_ENV) if os.environ.get(name, "").strip()]
 
 
 def _shadowing(winner: str) -> list[str]:
     """Notes on the keys that `winner` (an ApiKey.source) hides from use."""
-    from flux_cli.config import read_stored_key, stored_key_path
+    from flux_cli.credentials import read_stored_key, stored_key_path
     from flux_cli.errors import ConfigError
 
     if winner == "key file":  # the last in line: it hides nothing

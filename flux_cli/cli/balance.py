@@ -13,7 +13,7 @@ import typer
 
 if TYPE_CHECKING:
     from flux_cli.cli.context import App
-    from flux_cli.config import ApiKey
+    from flux_cli.credentials import ApiKey
     from flux_cli.ledger import Budgets, Remaining
     from flux_cli.openrouter.account import Credits, KeyInfo, Unavailable
 
@@ -43,7 +43,7 @@ def run_balance(app: App, *, json_output: bool, sandbox: bool) -> None:
     from flux_cli.openrouter.account import Unavailable
 
     if sandbox:
-        from flux_cli.config import ApiKey
+        from flux_cli.credentials import ApiKey
         from flux_cli.sandbox import SANDBOX_KEY, Sandbox, SandboxConfig
 
         label, base_url = SANDBOX, None  # a new port each run: nothing to name
@@ -52,7 +52,7 @@ def run_balance(app: App, *, json_output: bool, sandbox: bool) -> None:
             info, account_credits = _fetch(sb.base_url, ApiKey(SANDBOX_KEY, "sandbox"))
         key_masked = ApiKey(SANDBOX_KEY, "sandbox").masked
     else:
-        from flux_cli.config import resolve_key
+        from flux_cli.credentials import resolve_key
 
         label, base_url = current_api()
         key = resolve_key()
@@ -84,13 +84,13 @@ def _fetch(base_url: str, key: ApiKey) -> tuple[KeyInfo, Credits | Unavailable]:
 def _budgets(label: str) -> tuple[Budgets, Remaining] | None:
     """What is left of the local budgets for this API; None when none is set."""
     from flux_cli import ledger as ledger_module
-    from flux_cli.settings import load_settings
+    from flux_cli.config import load_settings
 
     settings = load_settings()
     budgets = ledger_module.Budgets(settings.daily_budget_micros, settings.monthly_budget_micros)
     if not budgets.any:
         return None
-    from flux_cli.settings import configured_ledger_url
+    from flux_cli.config import configured_ledger_url
 
     url = configured_ledger_url()
     path = ledger_module.default_path()

@@ -1,7 +1,7 @@
 """`flux2 config show | get | set | unset | path`: the settings file (config.toml).
 
 Precedence is flag > environment > file > default; `show` says where each value came from. The
-keys, their types and their variables are declared once, in `flux_cli.settings.SCHEMA`. The API
+keys, their types and their variables are declared once, in `flux_cli.config.SCHEMA`. The API
 key is never a setting (`flux2 auth login` stores it).
 """
 
@@ -15,7 +15,7 @@ from flux_cli.cli.boundary import guarded
 
 if TYPE_CHECKING:
     from flux_cli.cli.context import App
-    from flux_cli.settings import Value
+    from flux_cli.config import Value
 
 config_app = typer.Typer(
     name="config",
@@ -30,13 +30,13 @@ config_app = typer.Typer(
 
 
 def _complete_keys(incomplete: str) -> list[str]:
-    from flux_cli.settings import KEYS
+    from flux_cli.config import KEYS
 
     return [key for key in KEYS if key.startswith(incomplete)]
 
 
 def _complete_values(ctx: typer.Context, incomplete: str) -> list[str]:
-    from flux_cli.settings import KEYS
+    from flux_cli.config import KEYS
 
     entry = KEYS.get(str(ctx.params.get("key") or ""))
     return [c for c in (entry.choices if entry else ()) if c.startswith(incomplete)]
@@ -64,7 +64,7 @@ def show(
     The source is `default`, `file PATH` or `env VARIABLE`. Unset values show as - (null in
     --json).
     """
-    from flux_cli.settings import config_path, load_values
+    from flux_cli.config import config_path, load_values
 
     values = load_values()
     if json_output:
@@ -78,7 +78,7 @@ def get(ctx: typer.Context, key: KeyArgument) -> None:
 
     Prints an empty line when the setting is unset.
     """
-    from flux_cli.settings import display, effective
+    from flux_cli.config import display, effective
 
     value, _source = effective(key)
     ctx.obj.display(display(value))
@@ -106,36 +106,36 @@ def set_(
     is written atomically, readable only by you (0600, in a 0700 directory); its other lines and
     comments are kept as they are.
     """
-    from flux_cli import settings
+    from flux_cli import config
 
     app: App = ctx.obj
-    entry = settings.setting(key)
+    entry = config.setting(key)
     typed = entry.validate(value, "the command line")
-    path = settings.config_path()
-    settings.set_in_file(entry, settings.file_value(typed), path)
-    app.info(f"set {entry.key} = {settings.display(typed)} in {path}")
+    path = config.config_path()
+    config.set_in_file(entry, config.file_value(typed), path)
+    app.info(f"set {entry.key} = {config.display(typed)} in {path}")
     _warn_if_env_wins(app, entry.key)
 
 
 def unset(ctx: typer.Context, key: KeyArgument) -> None:
     """Remove a setting from the config file, so the environment or the default applies."""
-    from flux_cli import settings
+    from flux_cli import config
 
     app: App = ctx.obj
-    entry = settings.setting(key)
-    path = settings.config_path()
-    if not settings.unset_in_file(entry, path):
+    entry = config.setting(key)
+    path = config.config_path()
+    if not config.unset_in_file(entry, path):
         app.info(f"{entry.key} is not set in {path}; nothing to do")
     else:
-        value, source = settings.effective(entry.key)
-        shown = settings.display(value) or "unset"
+        value, source = config.effective(entry.key)
+        shown = config.display(value) or "unset"
         app.info(f"removed {entry.key} from {path}; it is now {shown} ({source})")
     _warn_if_env_wins(app, entry.key)
 
 
 def path(ctx: typer.Context) -> None:
     """Print the config file's path on stdout (it may not exist yet)."""
-    from flux_cli.settings import config_path
+    from flux_cli.config import config_path
 
     ctx.obj.display(str(config_path()))
 
@@ -143,7 +143,7 @@ def path(ctx: typer.Context) -> None:
 def _warn_if_env_wins(app: App, key: str) -> None:
     import os
 
-    from flux_cli.settings import KEYS
+    from flux_cli.config import KEYS
 
     variable = KEYS[key].env
     if os.environ.get(variable, "").strip():
@@ -176,7 +176,7 @@ def _json(path: str, values: dict[str, Value]) -> str:
 
 
 def _table(app: App, values: dict[str, Value]) -> None:
-    from flux_cli.settings import display
+    from flux_cli.config import display
 
     rows = [(key, display(item.value) or "-", item.label) for key, item in values.items()]
     key_width = max(len(row[0]) for row in rows)

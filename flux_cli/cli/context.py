@@ -20,9 +20,9 @@ from flux_cli.cli.tables import isatty
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from flux_cli.config import ApiKey
+    from flux_cli.config import Settings
+    from flux_cli.credentials import ApiKey
     from flux_cli.openrouter.client import OpenRouterClient
-    from flux_cli.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Endpoint:
 
 def _real_endpoint() -> Endpoint:
     from flux_cli.cli.api import api_label
-    from flux_cli.config import resolve_base_url, resolve_key
+    from flux_cli.credentials import resolve_base_url, resolve_key
 
     base_url = resolve_base_url()
     return Endpoint(api_label(base_url), base_url, resolve_key())
@@ -76,7 +76,7 @@ class App:
     def settings(self) -> Settings:
         """The config file and environment, read once (UsageError if a value is bad)."""
         if self._settings is None:
-            from flux_cli.settings import load_settings
+            from flux_cli.config import load_settings
 
             self._settings = load_settings()
         return self._settings
@@ -108,7 +108,7 @@ class App:
         if not endpoint.built_in_sandbox or endpoint.key is not None:
             yield endpoint
             return
-        from flux_cli.config import ApiKey
+        from flux_cli.credentials import ApiKey
         from flux_cli.sandbox import SANDBOX_KEY, Sandbox, SandboxConfig
 
         with Sandbox(SandboxConfig(port=0)) as sandbox:

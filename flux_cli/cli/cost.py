@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from flux_cli.cli.common import (
+from flux_cli.cli.flags import (
     ApiOption,
     AspectRatioOption,
     CountOption,
@@ -59,8 +59,8 @@ def cost(
     The same estimate generate and edit print, e.g.
     flux2 cost -m max --size 2048x2048 -i ref.png -i 1024x1024
     """
-    from flux_cli.cli.common import explicit_options
     from flux_cli.cli.estimate import run_cost
+    from flux_cli.cli.flags import explicit_options
 
     given = explicit_options(ctx)
     if "model" not in given or "api" not in given:

@@ -66,7 +66,7 @@ def run_cost(
 ) -> None:
     from flux_cli import inputs
     from flux_cli.choices import ROUTES
-    from flux_cli.config import resolve_base_url
+    from flux_cli.credentials import resolve_base_url
     from flux_cli.openrouter.catalog import load_catalog
 
     if route not in ROUTES:

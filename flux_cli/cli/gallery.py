@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flux_cli.cli.common import ModelFilterOption, RunFilterOption, SinceOption
+from flux_cli.cli.flags import ModelFilterOption, RunFilterOption, SinceOption
 
 if TYPE_CHECKING:
     from flux_cli.cli.context import App
@@ -108,8 +108,8 @@ def run_gallery(
     from flux_cli import gallery as gallery_module
     from flux_cli import ledger as ledger_module
     from flux_cli.cli.api import SANDBOX, current_api, describe
+    from flux_cli.embedded_catalog import resolve_model_id
     from flux_cli.errors import OutputError, UsageError
-    from flux_cli.models import resolve_model_id
 
     if by not in ("day", "run"):
         raise UsageError(f"--by must be day or run, got {by!r}")

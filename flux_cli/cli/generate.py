@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from flux_cli.choices import DEFAULT_CONCURRENCY
-from flux_cli.cli.common import (
+from flux_cli.cli.flags import (
     AcceptUnknownPriceOption,
     ApiOption,
     AspectRatioOption,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flux_cli.cli.common import ModelFilterOption, RunFilterOption, SinceOption
+from flux_cli.cli.flags import ModelFilterOption, RunFilterOption, SinceOption
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -149,8 +149,8 @@ def run_history(
 
     from flux_cli import ledger as ledger_module
     from flux_cli.cli.api import SANDBOX, current_api, describe
+    from flux_cli.embedded_catalog import resolve_model_id
     from flux_cli.errors import UsageError
-    from flux_cli.models import resolve_model_id
 
     if json_output and csv_output:
         raise UsageError("--json and --csv both choose the output; give one of them")
@@ -163,7 +163,7 @@ def run_history(
     machine = json_output or csv_output
     shown_limit = limit if limit is not None or machine else DEFAULT_TABLE_LIMIT
 
-    from flux_cli.settings import configured_ledger_url
+    from flux_cli.config import configured_ledger_url
 
     url = configured_ledger_url()
     path = ledger_module.default_path()
@@ -358,7 +358,7 @@ _ALIAS_OF: dict[str, str] = {}
 
 def _alias(model_id: str) -> str | None:
     if not _ALIAS_OF:
-        from flux_cli.models import ALIASES
+        from flux_cli.embedded_catalog import ALIASES
 
         for alias, known in reversed(ALIASES.items()):  # the first alias of a model wins
             _ALIAS_OF[known] = alias
@@ -696,7 +696,7 @@ def _reconcile(app: App, ledger: Ledger, label: str, base_url: str, now: datetim
 
     lookup = close = None
     if label != SANDBOX and _has_lookups(ledger, label, now):
-        from flux_cli.config import resolve_key
+        from flux_cli.credentials import resolve_key
 
         lookup, close = reconcile.generation_lookup(base_url, resolve_key())
     try:

@@ -4,7 +4,7 @@ sidecar next to an image with content credentials) and its C2PA content credenti
 The file is checked as strictly as any input image first. Its format, size, recipe and
 credentials are the command's result, so they go to stdout; "no flux2 metadata" is a note on
 stderr, and still exit 0. Checking the credentials needs the optional c2pa-python
-(`flux2-cli[c2pa]`), imported only here through `flux_cli.credentials`.
+(`flux2-cli[c2pa]`), imported only here through `flux_cli.provenance`.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flux_cli.cli.common import PreviewProtocolOption
+from flux_cli.cli.flags import PreviewProtocolOption
 
 if TYPE_CHECKING:
     from flux_cli.cli.context import App
-    from flux_cli.credentials import Credentials
     from flux_cli.images import ImageInfo
     from flux_cli.metadata import Found, Recipe
+    from flux_cli.provenance import Credentials
 
 _FORMAT_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WebP"}
 
@@ -61,10 +61,10 @@ def inspect_command(
 
 
 def run_inspect(app: App, path: Path, *, json_output: bool, preview: bool = False) -> None:
-    from flux_cli.credentials import read_credentials
     from flux_cli.errors import UsageError
     from flux_cli.images import InvalidImage, normalise_image
     from flux_cli.metadata import MetadataError, json_text, read_input, recipe_of
+    from flux_cli.provenance import read_credentials
 
     data = read_input(path)
     try:

@@ -34,11 +34,11 @@ def migrate(
 
     Running it again copies nothing twice (each row has its own id). The local file is kept.
     """
+    from flux_cli.config import configured_ledger_url
     from flux_cli.errors import UsageError
     from flux_cli.ledger import Ledger, default_path
     from flux_cli.ledger.location import parse_ledger_url
     from flux_cli.ledger.transfer import copy_rows
-    from flux_cli.settings import configured_ledger_url
 
     app = ctx.obj
     url = parse_ledger_url(to) if to is not None else configured_ledger_url()

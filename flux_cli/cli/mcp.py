@@ -83,8 +83,8 @@ def run_mcp(
     max_cost_per_call: str | None,
     no_budget: bool,
 ) -> None:
+    from flux_cli.config import load_settings, load_values
     from flux_cli.errors import BudgetError, UsageError
-    from flux_cli.settings import load_settings, load_values
 
     try:
         from flux_cli.mcp.server import serve
@@ -113,7 +113,7 @@ def run_mcp(
     else:
         ceiling = usd_to_micros(load_values()[CEILING_KEY].value)
     if not sandbox:
-        from flux_cli.config import resolve_base_url, resolve_key
+        from flux_cli.credentials import resolve_base_url, resolve_key
 
         resolve_base_url()
         resolve_key()  # no key: refuse now rather than fail every call

@@ -83,7 +83,7 @@ def _sandbox_catalog() -> Catalog:
 
 def ordered(catalog: Catalog) -> list[CatalogEntry]:
     """The FLUX.2 aliases first (pro, max, flex, klein), then every other model by id."""
-    from flux_cli.models import ALIASES
+    from flux_cli.embedded_catalog import ALIASES
 
     first = [catalog.entries[i] for i in ALIASES.values() if i in catalog.entries]
     rest = sorted(

@@ -112,7 +112,7 @@ def prepare(
 
 def choice(app: App) -> Choice:
     """The protocol for this run: `--preview-protocol`, else the setting, else the guess."""
-    from flux_cli.settings import effective
+    from flux_cli.config import effective
     from flux_cli.termimage import choose
 
     requested = app.preview_protocol

@@ -150,7 +150,7 @@ def print_dry_run(app: App, plan: Plan, built_in_sandbox: bool) -> None:
     if built_in_sandbox:
         base_url, masked = "(the built-in sandbox)", "sk-or-v1-…"
     else:
-        from flux_cli.config import DEFAULT_BASE_URL, resolve_base_url, resolve_key
+        from flux_cli.credentials import DEFAULT_BASE_URL, resolve_base_url, resolve_key
 
         try:
             base_url = resolve_base_url()

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flux_cli.cli.common import explicit_options
 from flux_cli.cli.context import App
+from flux_cli.cli.flags import explicit_options
 from flux_cli.cli.render import show_charged, show_estimate
 from flux_cli.cli.report import emit, print_dry_run, run_client, save, say_reconcile
 from flux_cli.errors import Flux2Error, Interrupted, UsageError

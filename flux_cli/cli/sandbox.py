@@ -75,7 +75,7 @@ def sandbox(
 
     Prints the base URL on stdout and ready-to-paste export lines on stderr; Ctrl-C stops it.
     """
-    from flux_cli.sandbox.cli import serve
+    from flux_cli.sandbox.foreground import serve
 
     serve(
         port=port,

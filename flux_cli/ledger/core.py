@@ -101,7 +101,7 @@ class Ledger:
         from flux_cli.ledger import location
 
         if path is None and url is None:
-            from flux_cli.settings import configured_ledger_url
+            from flux_cli.config import configured_ledger_url
 
             url = configured_ledger_url()
         if path is None and url is not None:

@@ -28,9 +28,9 @@ from flux_cli.mcp.policy import Policy, check_written, next_resets, output_spec,
 from flux_cli.pricing import format_usd, micros_to_usd, usd_to_micros
 
 if TYPE_CHECKING:
-    from flux_cli.config import ApiKey
+    from flux_cli.config import Settings
+    from flux_cli.credentials import ApiKey
     from flux_cli.generation import Plan
-    from flux_cli.settings import Settings
 
 COMMAND = "mcp"  # the ledger's `command` column for every call made through the server
 TIMEOUT_S = 300.0  # per attempt, as `flux2 generate`
@@ -132,7 +132,7 @@ def share_sandbox(base_url: str) -> Endpoint:
     of one started per call (the command line's way): its balance and faults then span the
     session, and its rows are still filed under the `sandbox` API."""
     from flux_cli.cli.api import SANDBOX
-    from flux_cli.config import ApiKey
+    from flux_cli.credentials import ApiKey
     from flux_cli.sandbox import SANDBOX_KEY
 
     return Endpoint(SANDBOX, base_url, ApiKey(SANDBOX_KEY, "sandbox"))
@@ -192,7 +192,7 @@ class Calls:
     # -- money ------------------------------------------------------------------------------
 
     def _settings(self) -> Settings:
-        from flux_cli.settings import load_settings
+        from flux_cli.config import load_settings
 
         settings = load_settings()
         if not self.policy.no_budget and not (
@@ -214,7 +214,7 @@ class Calls:
     def budget_status(self, settings: Settings | None = None) -> dict[str, Any]:
         """The budgets, what is spent and left of each, and when each resets."""
         from flux_cli import ledger as ledger_module
-        from flux_cli.settings import load_settings
+        from flux_cli.config import load_settings
 
         settings = settings or load_settings()
         budgets = ledger_module.Budgets(
@@ -308,7 +308,7 @@ class Calls:
         if self.policy.sandbox:
             spec = resolve_model(model)  # the in-process sandbox serves the embedded table
         else:
-            from flux_cli.config import resolve_base_url
+            from flux_cli.credentials import resolve_base_url
             from flux_cli.openrouter.catalog import load_catalog
 
             spec = resolve_model(model, load_catalog(resolve_base_url(), offline=True))
@@ -336,7 +336,7 @@ class Calls:
     ) -> dict[str, Any]:
         """What a call would cost, offline, and whether the ceiling and budgets would let it go."""
         from flux_cli.cli.estimate import estimate_json
-        from flux_cli.settings import load_settings
+        from flux_cli.config import load_settings
 
         settings = load_settings()
         checked = [self._reference_or_size(r) for r in references]
@@ -489,13 +489,13 @@ class Calls:
                 fetch_catalog(self.sandbox_url), "live", datetime.now(UTC), timedelta(0)
             )
         else:
-            from flux_cli.config import resolve_base_url
+            from flux_cli.credentials import resolve_base_url
 
             catalog = load_catalog(resolve_base_url())
         return [entry_record(entry, catalog) for entry in ordered(catalog)]
 
     def _account_endpoint(self) -> tuple[str, ApiKey]:
-        from flux_cli.config import ApiKey, resolve_base_url, resolve_key
+        from flux_cli.credentials import ApiKey, resolve_base_url, resolve_key
 
         if self.sandbox_url is not None:
             from flux_cli.sandbox import SANDBOX_KEY

@@ -31,10 +31,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlsplit
 
 from flux_cli import paths
-from flux_cli.config import validate_base_url
-from flux_cli.errors import Flux2Error, UsageError
-from flux_cli.exit_codes import ExitCode
-from flux_cli.models import (
+from flux_cli.credentials import validate_base_url
+from flux_cli.embedded_catalog import (
     ALIASES,
     MODELS,
     PRICE_UNITS,
@@ -44,6 +42,8 @@ from flux_cli.models import (
     PriceRule,
     resolve_model_id,
 )
+from flux_cli.errors import Flux2Error, UsageError
+from flux_cli.exit_codes import ExitCode
 from flux_cli.pricing import MICROS_PER_USD, TOKENS_PER_MEGAPIXEL
 from flux_cli.textsafe import strip_control
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from flux_cli import http_client
-from flux_cli.config import ApiKey, validate_base_url
+from flux_cli.credentials import ApiKey, validate_base_url
 from flux_cli.openrouter import answers as A
 from flux_cli.openrouter import errors as E
 from flux_cli.openrouter import wire

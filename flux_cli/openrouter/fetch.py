@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from flux_cli import http_client
-from flux_cli.config import is_loopback_host
+from flux_cli.credentials import is_loopback_host
 from flux_cli.openrouter import answers as A
 from flux_cli.openrouter import errors as E
 from flux_cli.openrouter import wire

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from flux_cli.models import MODELS, PROVIDER_NAME, PROVIDER_SLUG, ModelInfo, PriceRule
+from flux_cli.embedded_catalog import MODELS, PROVIDER_NAME, PROVIDER_SLUG, ModelInfo, PriceRule
 from flux_cli.pricing import MICROS_PER_USD, TOKENS_PER_MEGAPIXEL
 from flux_cli.sandbox.recorded import RECORDED_MODELS
 from flux_cli.sandbox.state import usd

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from flux_cli.models import PROVIDER_NAME
+from flux_cli.embedded_catalog import PROVIDER_NAME
 from flux_cli.sandbox.wire import SANDBOX_USER_ID, Reply, error_payload
 
 ROUTES: tuple[str, ...] = (

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flux_cli.models import PROVIDER_NAME
+from flux_cli.embedded_catalog import PROVIDER_NAME
 from flux_cli.sandbox import catalog
 from flux_cli.sandbox.faults import (
     GENERATION_ROUTES,
@@ -19,7 +19,7 @@ from flux_cli.sandbox.faults import (
     error_in_200_payload,
     status_reply,
 )
-from flux_cli.sandbox.generation import (
+from flux_cli.sandbox.image_routes import (
     Context,
     chat_reply,
     generation_id,

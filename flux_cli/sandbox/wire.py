@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flux_cli.models import PROVIDER_NAME
+from flux_cli.embedded_catalog import PROVIDER_NAME
 
 # A made-up account id for the bodies that carry one (recorded shapes in
 # docs/openrouter.md#error-metadata and docs/openrouter.md#errors-with-http-200 have `user_id`).

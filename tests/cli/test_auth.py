@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from flux_cli.cli.app import app
 from flux_cli.cli.context import App
-from flux_cli.config import resolve_key, stored_key_path
+from flux_cli.cli.registry import app
+from flux_cli.credentials import resolve_key, stored_key_path
 from flux_cli.sandbox import Sandbox, SandboxConfig
 from tests.conftest import CANARY_KEY
 from tests.e2e.conftest import Flux2, Run

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 
 from flux_cli.cli.api import SANDBOX, api_label
-from flux_cli.config import ApiKey
+from flux_cli.credentials import ApiKey
+from flux_cli.embedded_catalog import ALIASES
 from flux_cli.ledger import Ledger, default_path
-from flux_cli.models import ALIASES
 from flux_cli.openrouter.client import OpenRouterClient
 from flux_cli.openrouter.wire import ImageRequest
 from flux_cli.sandbox import Fault, Sandbox, SandboxConfig

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from flux_cli import __version__
-from flux_cli.cli.app import app
+from flux_cli.cli.registry import app
 from tests.conftest import CANARY_KEY
 
 FLUX2 = [sys.executable, "-m", "flux_cli"]
@@ -39,7 +39,7 @@ def test_version_goes_to_stdout() -> None:
 
 def _command_names() -> list[str]:
     """Every command, sub-commands as `group name` (config show, auth login, …)."""
-    from flux_cli.cli.app import app as typer_app
+    from flux_cli.cli.registry import app as typer_app
 
     names = [c.name for c in typer_app.registered_commands if c.name]
     for group in typer_app.registered_groups:
@@ -85,7 +85,7 @@ def test_internal_errors_say_bug_and_hide_the_traceback_unless_debug(
 ) -> None:
     """A crash with the key in a local variable: exit 1, no traceback, and never the key."""
     code = (
-        "import sys; from flux_cli.cli import main, app as a\n"
+        "import sys; from flux_cli.cli import main, registry as a\n"
         "def boom():\n"
         f"    key = {CANARY_KEY!r}\n"
         "    raise RuntimeError('exploded with ' + key)\n"

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from flux_cli.cli.app import app
-from flux_cli.settings import KEYS, config_path, load_settings, read_document
+from flux_cli.cli.registry import app
+from flux_cli.config import KEYS, config_path, load_settings, read_document
 from tests.cli.test_completions import _complete
 from tests.conftest import CANARY_KEY
-from tests.test_settings import write_config
+from tests.test_config import write_config
 
 runner = CliRunner()
 README = Path(__file__).parents[2] / "README.md"

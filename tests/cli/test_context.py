@@ -9,11 +9,11 @@ import pytest
 
 from flux_cli.cli.context import App, Endpoint
 from flux_cli.cli.run import GenerateOptions, run_command
-from flux_cli.config import ApiKey
+from flux_cli.config import Settings
+from flux_cli.credentials import ApiKey
 from flux_cli.ledger import Ledger
 from flux_cli.openrouter.client import OpenRouterClient
 from flux_cli.sandbox import SANDBOX_KEY, Sandbox, SandboxConfig
-from flux_cli.settings import Settings
 
 
 def _options(output: Path, **changes: Any) -> GenerateOptions:

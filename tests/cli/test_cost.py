@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from flux_cli.cli.app import app
+from flux_cli.cli.registry import app
 from tests.test_pricing import WORKED
 
 runner = CliRunner()

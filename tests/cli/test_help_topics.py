@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from flux_cli.cli.app import app
+from flux_cli.cli.registry import app
+from flux_cli.embedded_catalog import MODELS
 from flux_cli.exit_codes import EXIT_CODE_MEANINGS, ExitCode
 from flux_cli.help_topics import (
     TEMPLATE_FIELD_HELP,
@@ -23,7 +24,6 @@ from flux_cli.help_topics import (
     exit_code_advice,
     find_topic,
 )
-from flux_cli.models import MODELS
 from flux_cli.output import DEFAULT_TEMPLATE, TEMPLATE_FIELDS, NameFields
 
 runner = CliRunner()

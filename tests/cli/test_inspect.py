@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from flux_cli.cli.app import app
+from flux_cli.cli.registry import app
 from flux_cli.metadata import Recipe, apply_level, embed
 from tests.test_metadata import RECIPE, encode
 
@@ -252,7 +252,7 @@ def test_inspect_does_not_import_c2pa_for_an_image_without_credentials(tmp_path:
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "flux_cli.credentials" in proc.stderr  # the import log is on stderr
+    assert "flux_cli.provenance" in proc.stderr  # the import log is on stderr
     assert " c2pa" not in proc.stderr
 
 

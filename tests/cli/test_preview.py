@@ -156,7 +156,7 @@ def test_an_unreadable_image_is_a_warning_not_a_failure() -> None:
 def test_inspect_preview_off_a_terminal_keeps_stdout_for_the_result(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from flux_cli.cli.app import app
+    from flux_cli.cli.registry import app
 
     path = tmp_path / "plain.png"
     path.write_bytes(png((32, 32)))

@@ -10,8 +10,8 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
-from flux_cli.cli import app as app_module
 from flux_cli.cli import coercion
+from flux_cli.cli import registry as app_module
 
 runner = CliRunner()
 

@@ -60,7 +60,7 @@ def test_version_builds_no_command() -> None:
     modules, _ = _loaded("--version")
     assert not {m for m in modules if m.startswith("flux_cli.cli.") and m.count(".") == 2} - {
         "flux_cli.cli.main",
-        "flux_cli.cli.app",
+        "flux_cli.cli.registry",
         "flux_cli.cli.boundary",
         "flux_cli.cli.coercion",
         "flux_cli.cli.context",

@@ -84,7 +84,7 @@ def test_a_blocked_call_says_spent_left_and_cost_and_sends_nothing(
 
 
 def test_monthly_budget_from_the_config_file(flux2: Flux2, sandbox: Sandbox) -> None:
-    from flux_cli.settings import config_path
+    from flux_cli.config import config_path
 
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +96,7 @@ def test_monthly_budget_from_the_config_file(flux2: Flux2, sandbox: Sandbox) -> 
 
 
 def test_a_broken_config_file_is_a_usage_error(flux2: Flux2) -> None:
-    from flux_cli.settings import config_path
+    from flux_cli.config import config_path
 
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +109,7 @@ def test_a_broken_config_file_is_a_usage_error(flux2: Flux2) -> None:
 def test_history_store_prompts_false_keeps_prompts_out_of_the_ledger(
     flux2: Flux2, sandbox: Sandbox
 ) -> None:
-    from flux_cli.settings import config_path
+    from flux_cli.config import config_path
 
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from flux_cli.embedded_catalog import MODELS
 from flux_cli.images import sniff_format
-from flux_cli.models import MODELS
 from flux_cli.sandbox import Fault, Sandbox, SandboxConfig
 from tests.conftest import CANARY_KEY
 from tests.e2e.conftest import Flux2, flux2_command

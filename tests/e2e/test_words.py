@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from flux_cli.cli.app import COMMANDS, GROUPS
+from flux_cli.cli.registry import COMMANDS, GROUPS
 from flux_cli.sandbox import Sandbox
 from flux_cli.sandbox.faults import Fault
 from tests.e2e.conftest import Flux2

@@ -150,7 +150,7 @@ class World:
         answer: Callable[[httpx.Request], httpx.Response] | None = None,
     ) -> Outcome:
         """`flux2` in this process (CliRunner); `answer` replaces the paid route's server."""
-        from flux_cli.cli.app import app
+        from flux_cli.cli.registry import app
         from flux_cli.openrouter import client as client_module
 
         monkeypatch.chdir(self.work)
@@ -886,7 +886,7 @@ def test_74_clock_off_by_an_hour_retry_after_date_is_bounded() -> None:
     """74: the server's Retry-After is an HTTP date; with the local clock 1 h fast the date lies
     in the past (→ a short, bounded wait), 1 h slow it lies 1 h ahead (→ over the 120 s cap:
     exit 8 at once, one request, no hour-long sleep)."""
-    from flux_cli.config import ApiKey
+    from flux_cli.credentials import ApiKey
     from flux_cli.openrouter import errors as E
     from flux_cli.openrouter.client import OpenRouterClient
     from flux_cli.openrouter.wire import ImageRequest

@@ -25,7 +25,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from flux_cli.config import ApiKey
+from flux_cli.credentials import ApiKey
 from flux_cli.exit_codes import ExitCode
 from flux_cli.openrouter import errors as E
 from flux_cli.openrouter.client import OpenRouterClient, Timeouts

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from flux_cli.config import ApiKey
+from flux_cli.credentials import ApiKey
 from flux_cli.exit_codes import ExitCode
 from flux_cli.openrouter import errors as E
 from flux_cli.openrouter.account import (

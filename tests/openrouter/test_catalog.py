@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from flux_cli.embedded_catalog import MODELS, PriceRule, embedded_model
 from flux_cli.errors import UsageError
-from flux_cli.models import MODELS, PriceRule, embedded_model
 from flux_cli.openrouter import catalog as C
 from flux_cli.openrouter.catalog import (
     UNMAPPED_NOTE,

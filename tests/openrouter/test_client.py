@@ -11,7 +11,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from flux_cli.config import ApiKey
+from flux_cli.credentials import ApiKey
 from flux_cli.errors import ConfigError, UsageError
 from flux_cli.exit_codes import ExitCode
 from flux_cli.openrouter import errors as E
@@ -505,7 +505,7 @@ def test_plain_http_base_url_is_refused_unless_loopback() -> None:
 
 def test_key_with_illegal_characters_never_reaches_an_error_message() -> None:
     """A key with a newline would put itself into httpx's LocalProtocolError (docs/reliability.md#hostile-input)."""
-    from flux_cli.config import normalise_key
+    from flux_cli.credentials import normalise_key
 
     assert normalise_key(CANARY_KEY + "\n", "test") == CANARY_KEY
     with pytest.raises(ConfigError) as info:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from flux_cli.models import ASPECT_RATIO_SIZES, MODELS, embedded_model
+from flux_cli.embedded_catalog import ASPECT_RATIO_SIZES, MODELS, embedded_model
 from flux_cli.pricing import estimate, usd_to_micros
 from flux_cli.sandbox import SANDBOX_KEY, Sandbox, SandboxConfig
 from flux_cli.sandbox.render import RenderSpec, render

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from flux_cli.models import MODELS
+from flux_cli.embedded_catalog import MODELS
 from flux_cli.sandbox import SANDBOX_KEY, Sandbox, SandboxConfig
 from tests.sandbox.helpers import (
     ALL_MODELS,

@@ -16,7 +16,7 @@ import pytest
 
 from flux_cli.errors import UsageError
 from flux_cli.sandbox import SANDBOX_KEY
-from flux_cli.sandbox.cli import serve
+from flux_cli.sandbox.foreground import serve
 from tests.sandbox.helpers import KLEIN
 
 REPO = Path(__file__).parents[2]
@@ -156,7 +156,7 @@ def test_the_cli_module_does_not_import_the_sandbox_eagerly() -> None:
 
 def test_the_sandbox_package_never_imports_typer_or_rich() -> None:
     code = (
-        "import sys, flux_cli.sandbox, flux_cli.sandbox.cli; "
+        "import sys, flux_cli.sandbox, flux_cli.sandbox.foreground; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'rich', 'click')))"
     )
     result = subprocess.run(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from flux_cli.models import PROVIDER_NAME, PROVIDER_SLUG
+from flux_cli.embedded_catalog import PROVIDER_NAME, PROVIDER_SLUG
 from flux_cli.pricing import estimate, image_tokens
 from flux_cli.sandbox import render
 from flux_cli.sandbox.catalog import BY_ID, SandboxModel, passthrough

@@ -30,13 +30,13 @@ def explicit_options(ctx: typer.Context) -> frozenset[str]:
 
 # The model table is imported only when a TAB asks for it, not by every run that declares options.
 def complete_models(incomplete: str) -> list[str]:
-    from flux_cli.models import ALIASES
+    from flux_cli.embedded_catalog import ALIASES
 
     return completions((*ALIASES, *ALIASES.values()), incomplete)
 
 
 def _complete_ratios(incomplete: str) -> list[str]:
-    from flux_cli.models import FLUX2_ASPECT_RATIOS
+    from flux_cli.embedded_catalog import FLUX2_ASPECT_RATIOS
 
     return completions(FLUX2_ASPECT_RATIOS, incomplete)
 
