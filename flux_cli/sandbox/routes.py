@@ -19,16 +19,9 @@ from flux_cli.sandbox.faults import (
     error_in_200_payload,
     status_reply,
 )
-from flux_cli.sandbox.image_routes import (
-    Context,
-    chat_reply,
-    generation_id,
-    images_reply,
-    parse_chat,
-    parse_images,
-    parse_object,
-    produce,
-)
+from flux_cli.sandbox.image_jobs import generation_id, produce
+from flux_cli.sandbox.image_replies import chat_reply, images_reply
+from flux_cli.sandbox.image_requests import Context, parse_chat, parse_images, parse_object
 from flux_cli.sandbox.keys import authenticate, key_label
 from flux_cli.sandbox.state import Ledger, RecordedRequest, usd, window_end, window_start
 from flux_cli.sandbox.wire import (

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 from flux_cli.pricing import usd_to_micros
 from flux_cli.sandbox import control
 from flux_cli.sandbox.faults import Fault, FaultBoard, parse_fault_spec
-from flux_cli.sandbox.image_routes import Context
+from flux_cli.sandbox.image_requests import Context
 from flux_cli.sandbox.keys import is_well_formed, mask_authorization
 from flux_cli.sandbox.render import ContentSigner
 from flux_cli.sandbox.routes import Api, match
