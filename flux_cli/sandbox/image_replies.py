@@ -9,7 +9,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flux_cli.sandbox.faults import Fault, error_in_200_payload, stream_error
+from flux_cli.sandbox.fault_replies import error_in_200_payload, stream_error
+from flux_cli.sandbox.faults import Fault
 from flux_cli.sandbox.image_jobs import Result
 from flux_cli.sandbox.image_requests import Context, Job
 from flux_cli.sandbox.state import usd

@@ -11,14 +11,8 @@ from typing import Any
 
 from flux_cli.embedded_catalog import PROVIDER_NAME
 from flux_cli.sandbox import catalog
-from flux_cli.sandbox.faults import (
-    GENERATION_ROUTES,
-    Fault,
-    FaultBoard,
-    apply_transport,
-    error_in_200_payload,
-    status_reply,
-)
+from flux_cli.sandbox.fault_replies import apply_transport, error_in_200_payload, status_reply
+from flux_cli.sandbox.faults import GENERATION_ROUTES, Fault, FaultBoard
 from flux_cli.sandbox.image_jobs import generation_id, produce
 from flux_cli.sandbox.image_replies import chat_reply, images_reply
 from flux_cli.sandbox.image_requests import Context, parse_chat, parse_images, parse_object
