@@ -13,9 +13,9 @@ code). It never imports typer or rich: the `flux2 sandbox` command lives in flux
 from __future__ import annotations
 
 from flux_cli.sandbox.faults import KINDS, ROUTES, Fault, FaultBoard, parse_fault, parse_fault_spec
+from flux_cli.sandbox.http_handler import AccessLogEntry
 from flux_cli.sandbox.keys import SANDBOX_KEY, is_well_formed
 from flux_cli.sandbox.server import (
-    AccessLogEntry,
     PortInUseError,
     Sandbox,
     SandboxConfig,

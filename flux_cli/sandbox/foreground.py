@@ -12,9 +12,9 @@ from PIL import Image
 from flux_cli.errors import Interrupted, UsageError
 from flux_cli.redact import redact
 from flux_cli.sandbox.faults import parse_fault_spec
+from flux_cli.sandbox.http_handler import AccessLogEntry
 from flux_cli.sandbox.keys import SANDBOX_KEY, is_well_formed
 from flux_cli.sandbox.server import (
-    AccessLogEntry,
     PortInUseError,
     Sandbox,
     SandboxConfig,
