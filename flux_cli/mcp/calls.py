@@ -16,20 +16,18 @@ Nothing here speaks MCP: results are plain dicts, failures are the typed errors 
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flux_cli.cli.context import App, Endpoint
 from flux_cli.errors import BudgetError, Flux2Error, UsageError
-from flux_cli.mcp.policy import Policy, check_written, next_resets, output_spec, readable_reference
+from flux_cli.mcp.captured_app import CapturedApp, share_sandbox
+from flux_cli.mcp.policy import check_written, output_spec, readable_reference
+from flux_cli.mcp.reports import Reports
 from flux_cli.pricing import format_usd, micros_to_usd, usd_to_micros
 
 if TYPE_CHECKING:
     from flux_cli.config import Settings
-    from flux_cli.credentials import ApiKey
     from flux_cli.generation import Plan
 
 COMMAND = "mcp"  # the ledger's `command` column for every call made through the server
@@ -56,86 +54,6 @@ class CeilingRefused(BudgetError):
 
 class NoBudget(BudgetError):
     """The server runs without --no-budget, and no daily or monthly budget is set any more."""
-
-
-def usd(micros: int | None) -> float | None:
-    # JSON has no decimal type: the exact micro-dollar amount, written as the shortest float.
-    return None if micros is None else float(micros_to_usd(micros))
-
-
-# -- an App per call ------------------------------------------------------------------------------
-
-
-class CapturedApp(App):
-    """An App whose stdout (the JSON records) and stderr (warnings) are kept in memory.
-
-    Over stdio, the process's own stdout carries the protocol: nothing of a call may reach it.
-    `sandbox`: the server's one sandbox, which a `--sandbox` run then uses instead of starting
-    one of its own."""
-
-    def __init__(self, settings: Settings | None = None, sandbox: Endpoint | None = None) -> None:
-        from rich.console import Console
-
-        self._data = io.StringIO()
-        self._messages = io.StringIO()
-        console = Console(
-            file=self._messages,
-            highlight=False,
-            markup=False,
-            emoji=False,
-            no_color=True,
-            soft_wrap=True,
-            width=400,
-        )
-        super().__init__(
-            quiet=True, _err=console, _out=console, _settings=settings, _endpoint=sandbox
-        )
-        self._sandbox = sandbox
-
-    def use_sandbox(self) -> None:
-        if self._sandbox is None:  # none shared: one started for the run, as the command line
-            super().use_sandbox()
-        else:
-            self._endpoint = self._sandbox
-
-    @property
-    def stdout(self) -> io.StringIO:
-        return self._data
-
-    @property
-    def stdin(self) -> io.StringIO:
-        return io.StringIO()
-
-    def stdout_is_tty(self) -> bool:
-        return False
-
-    def stdin_is_tty(self) -> bool:
-        return False
-
-    def stderr_is_tty(self) -> bool:
-        return False
-
-    def records(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self._data.getvalue().splitlines() if line.strip()]
-
-    def messages(self) -> list[str]:
-        """What the run said to people: warnings, without the `flux2: ` prefix."""
-        lines = self._messages.getvalue().splitlines()
-        return [line.removeprefix("flux2: ").strip() for line in lines if line.strip()]
-
-
-# -- the one in-process sandbox of a --sandbox server --------------------------------------------
-
-
-def share_sandbox(base_url: str) -> Endpoint:
-    """The endpoint of the server's one sandbox at `base_url`, for every `--sandbox` call instead
-    of one started per call (the command line's way): its balance and faults then span the
-    session, and its rows are still filed under the `sandbox` API."""
-    from flux_cli.cli.api import SANDBOX
-    from flux_cli.credentials import ApiKey
-    from flux_cli.sandbox import SANDBOX_KEY
-
-    return Endpoint(SANDBOX, base_url, ApiKey(SANDBOX_KEY, "sandbox"))
 
 
 # -- requests -----------------------------------------------------------------------------------
@@ -182,12 +100,8 @@ class Made:
         return [r for r in self.records if r.get("status") != "ok"]
 
 
-class Calls:
+class Calls(Reports):
     """The tools' work for one server: its policy, and the sandbox of a --sandbox server."""
-
-    def __init__(self, policy: Policy, sandbox_url: str | None = None) -> None:
-        self.policy = policy
-        self.sandbox_url = sandbox_url
 
     # -- money ------------------------------------------------------------------------------
 
@@ -205,82 +119,6 @@ class Calls:
                 "budget.daily_usd 2.00)",
             )
         return settings
-
-    def api(self) -> str:
-        from flux_cli.cli.api import SANDBOX, current_api
-
-        return SANDBOX if self.policy.sandbox else current_api()[0]
-
-    def budget_status(self, settings: Settings | None = None) -> dict[str, Any]:
-        """The budgets, what is spent and left of each, and when each resets."""
-        from flux_cli import ledger as ledger_module
-        from flux_cli.config import load_settings
-
-        settings = settings or load_settings()
-        budgets = ledger_module.Budgets(
-            settings.daily_budget_micros, settings.monthly_budget_micros
-        )
-        spent = self._spent()
-        daily_reset, monthly_reset = next_resets()
-        status: dict[str, Any] = {
-            "api": self.api(),
-            "spent_today_usd": usd(spent.today_micros),
-            "spent_this_month_usd": usd(spent.month_micros),
-            "pending_calls": spent.pending_count,
-            "unknown_outcome_calls": spent.unknown_count,
-            "per_call_ceiling_usd": usd(self.policy.max_cost_per_call_micros),
-        }
-        for name, limit, used, reset in (
-            ("daily", budgets.daily_micros, spent.today_micros, daily_reset),
-            ("monthly", budgets.monthly_micros, spent.month_micros, monthly_reset),
-        ):
-            status[name] = (
-                None
-                if limit is None
-                else {
-                    "limit_usd": usd(limit),
-                    "left_usd": usd(max(0, limit - used)),
-                    "resets_at": reset.isoformat(timespec="seconds"),
-                }
-            )
-        return status
-
-    def _spent(self) -> Any:
-        from flux_cli import ledger as ledger_module
-
-        path = ledger_module.default_path()
-        if not path.exists():  # nothing spent yet; a look creates no ledger
-            return ledger_module.Spent(0, 0, 0, 0)
-        with ledger_module.Ledger.open(path) as ledger:
-            return ledger.spent(self.api())
-
-    def spending(self) -> dict[str, Any]:
-        """Spending so far from the ledger: today, this month, and this month by model."""
-        from flux_cli import ledger as ledger_module
-
-        status = self.budget_status()
-        day_start, month_start = ledger_module.window_starts(datetime.now().astimezone())
-        by_model: dict[str, list[Any]] = {"today": [], "this_month": []}
-        path = ledger_module.default_path()
-        if path.exists():
-            with ledger_module.Ledger.open(path) as ledger:
-                for period, since in (("today", day_start), ("this_month", month_start)):
-                    by_model[period] = ledger.totals(self.api(), since=since, by="model")
-        for period, totals in by_model.items():
-            status[f"by_model_{period}"] = [
-                {
-                    "model": t.key,
-                    "calls": t.count,
-                    "ok": t.ok_count,
-                    "failed": t.failed_count,
-                    "pending": t.pending_count,
-                    "unknown_outcome": t.unknown_count,
-                    "charged_usd": usd(t.charged_micros),
-                    "counted_usd": usd(t.counted_micros),
-                }
-                for t in totals
-            ]
-        return status
 
     # -- pricing ----------------------------------------------------------------------------
 
@@ -475,67 +313,6 @@ class Calls:
             if total > ceiling:
                 raise CeilingRefused(total, ceiling, whose)
         return _Estimate(total, min(ceilings)[0] if ceilings else None)
-
-    # -- catalog and account ----------------------------------------------------------------
-
-    def models(self) -> list[dict[str, Any]]:
-        from flux_cli.cli.models import entry_record, ordered
-        from flux_cli.openrouter.catalog import Catalog, fetch_catalog, load_catalog
-
-        if self.sandbox_url is not None:
-            from datetime import timedelta
-
-            catalog = Catalog(
-                fetch_catalog(self.sandbox_url), "live", datetime.now(UTC), timedelta(0)
-            )
-        else:
-            from flux_cli.credentials import resolve_base_url
-
-            catalog = load_catalog(resolve_base_url())
-        return [entry_record(entry, catalog) for entry in ordered(catalog)]
-
-    def _account_endpoint(self) -> tuple[str, ApiKey]:
-        from flux_cli.credentials import ApiKey, resolve_base_url, resolve_key
-
-        if self.sandbox_url is not None:
-            from flux_cli.sandbox import SANDBOX_KEY
-
-            return self.sandbox_url, ApiKey(SANDBOX_KEY, "sandbox")
-        return resolve_base_url(), resolve_key()
-
-    def balance(self) -> dict[str, Any]:
-        """The key's limit and usage, the account's credits where the key may see them, and
-        the local budgets."""
-        from flux_cli.openrouter import account
-        from flux_cli.openrouter.client import OpenRouterClient, Timeouts
-
-        base_url, key = self._account_endpoint()
-        with OpenRouterClient(base_url, key, timeouts=Timeouts(attempt=60.0)) as client:
-            info = account.key_info(client)
-            account_credits = account.credits(client)
-        record: dict[str, Any] = {
-            "api": self.api(),
-            "key": {
-                "masked": key.masked,
-                "limit_usd": usd(info.limit_micros),
-                "limit_remaining_usd": usd(info.limit_remaining_micros),
-                "limit_reset": info.limit_reset,
-                "usage_usd": usd(info.usage_micros),
-                "usage_daily_usd": usd(info.usage_daily_micros),
-                "usage_monthly_usd": usd(info.usage_monthly_micros),
-            },
-        }
-        if isinstance(account_credits, account.Unavailable):
-            record["credits"] = None
-            record["credits_unavailable"] = account_credits.reason
-        else:
-            record["credits"] = {
-                "total_usd": usd(account_credits.total_micros),
-                "usage_usd": usd(account_credits.usage_micros),
-                "remaining_usd": usd(account_credits.remaining_micros),
-            }
-        record["budget"] = self.budget_status()
-        return record
 
 
 def thumbnail(path: str, max_side: int = THUMBNAIL_PX) -> bytes:

@@ -23,8 +23,9 @@ from flux_cli import __version__
 from flux_cli.errors import BudgetError, Flux2Error, UsageError
 from flux_cli.exit_codes import ExitCode
 from flux_cli.ledger import BudgetExceeded
-from flux_cli.mcp.calls import Calls, CeilingRefused, ImageRequest, Made, thumbnail, usd
+from flux_cli.mcp.calls import Calls, CeilingRefused, ImageRequest, Made, thumbnail
 from flux_cli.mcp.policy import PathRefused, Policy, next_resets
+from flux_cli.mcp.reports import usd
 from flux_cli.pricing import format_usd
 from flux_cli.redact import redact
 

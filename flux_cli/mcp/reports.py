@@ -1,0 +1,164 @@
+"""What the read-only tools report: budgets and spending from the ledger, the models of the
+catalog, and the key's balance and credits. Nothing here spends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from flux_cli.mcp.policy import Policy, next_resets
+from flux_cli.pricing import micros_to_usd
+
+if TYPE_CHECKING:
+    from flux_cli.config import Settings
+    from flux_cli.credentials import ApiKey
+
+
+def usd(micros: int | None) -> float | None:
+    # JSON has no decimal type: the exact micro-dollar amount, written as the shortest float.
+    return None if micros is None else float(micros_to_usd(micros))
+
+
+class Reports:
+    """The read-only tools of one server: its policy, and the sandbox of a --sandbox server."""
+
+    def __init__(self, policy: Policy, sandbox_url: str | None = None) -> None:
+        self.policy = policy
+        self.sandbox_url = sandbox_url
+
+    def api(self) -> str:
+        from flux_cli.cli.api import SANDBOX, current_api
+
+        return SANDBOX if self.policy.sandbox else current_api()[0]
+
+    def budget_status(self, settings: Settings | None = None) -> dict[str, Any]:
+        """The budgets, what is spent and left of each, and when each resets."""
+        from flux_cli import ledger as ledger_module
+        from flux_cli.config import load_settings
+
+        settings = settings or load_settings()
+        budgets = ledger_module.Budgets(
+            settings.daily_budget_micros, settings.monthly_budget_micros
+        )
+        spent = self._spent()
+        daily_reset, monthly_reset = next_resets()
+        status: dict[str, Any] = {
+            "api": self.api(),
+            "spent_today_usd": usd(spent.today_micros),
+            "spent_this_month_usd": usd(spent.month_micros),
+            "pending_calls": spent.pending_count,
+            "unknown_outcome_calls": spent.unknown_count,
+            "per_call_ceiling_usd": usd(self.policy.max_cost_per_call_micros),
+        }
+        for name, limit, used, reset in (
+            ("daily", budgets.daily_micros, spent.today_micros, daily_reset),
+            ("monthly", budgets.monthly_micros, spent.month_micros, monthly_reset),
+        ):
+            status[name] = (
+                None
+                if limit is None
+                else {
+                    "limit_usd": usd(limit),
+                    "left_usd": usd(max(0, limit - used)),
+                    "resets_at": reset.isoformat(timespec="seconds"),
+                }
+            )
+        return status
+
+    def _spent(self) -> Any:
+        from flux_cli import ledger as ledger_module
+
+        path = ledger_module.default_path()
+        if not path.exists():  # nothing spent yet; a look creates no ledger
+            return ledger_module.Spent(0, 0, 0, 0)
+        with ledger_module.Ledger.open(path) as ledger:
+            return ledger.spent(self.api())
+
+    def spending(self) -> dict[str, Any]:
+        """Spending so far from the ledger: today, this month, and this month by model."""
+        from flux_cli import ledger as ledger_module
+
+        status = self.budget_status()
+        day_start, month_start = ledger_module.window_starts(datetime.now().astimezone())
+        by_model: dict[str, list[Any]] = {"today": [], "this_month": []}
+        path = ledger_module.default_path()
+        if path.exists():
+            with ledger_module.Ledger.open(path) as ledger:
+                for period, since in (("today", day_start), ("this_month", month_start)):
+                    by_model[period] = ledger.totals(self.api(), since=since, by="model")
+        for period, totals in by_model.items():
+            status[f"by_model_{period}"] = [
+                {
+                    "model": t.key,
+                    "calls": t.count,
+                    "ok": t.ok_count,
+                    "failed": t.failed_count,
+                    "pending": t.pending_count,
+                    "unknown_outcome": t.unknown_count,
+                    "charged_usd": usd(t.charged_micros),
+                    "counted_usd": usd(t.counted_micros),
+                }
+                for t in totals
+            ]
+        return status
+
+    # -- catalog and account ----------------------------------------------------------------
+
+    def models(self) -> list[dict[str, Any]]:
+        from flux_cli.cli.models import entry_record, ordered
+        from flux_cli.openrouter.catalog import Catalog, fetch_catalog, load_catalog
+
+        if self.sandbox_url is not None:
+            from datetime import timedelta
+
+            catalog = Catalog(
+                fetch_catalog(self.sandbox_url), "live", datetime.now(UTC), timedelta(0)
+            )
+        else:
+            from flux_cli.credentials import resolve_base_url
+
+            catalog = load_catalog(resolve_base_url())
+        return [entry_record(entry, catalog) for entry in ordered(catalog)]
+
+    def _account_endpoint(self) -> tuple[str, ApiKey]:
+        from flux_cli.credentials import ApiKey, resolve_base_url, resolve_key
+
+        if self.sandbox_url is not None:
+            from flux_cli.sandbox import SANDBOX_KEY
+
+            return self.sandbox_url, ApiKey(SANDBOX_KEY, "sandbox")
+        return resolve_base_url(), resolve_key()
+
+    def balance(self) -> dict[str, Any]:
+        """The key's limit and usage, the account's credits where the key may see them, and
+        the local budgets."""
+        from flux_cli.openrouter import account
+        from flux_cli.openrouter.client import OpenRouterClient, Timeouts
+
+        base_url, key = self._account_endpoint()
+        with OpenRouterClient(base_url, key, timeouts=Timeouts(attempt=60.0)) as client:
+            info = account.key_info(client)
+            account_credits = account.credits(client)
+        record: dict[str, Any] = {
+            "api": self.api(),
+            "key": {
+                "masked": key.masked,
+                "limit_usd": usd(info.limit_micros),
+                "limit_remaining_usd": usd(info.limit_remaining_micros),
+                "limit_reset": info.limit_reset,
+                "usage_usd": usd(info.usage_micros),
+                "usage_daily_usd": usd(info.usage_daily_micros),
+                "usage_monthly_usd": usd(info.usage_monthly_micros),
+            },
+        }
+        if isinstance(account_credits, account.Unavailable):
+            record["credits"] = None
+            record["credits_unavailable"] = account_credits.reason
+        else:
+            record["credits"] = {
+                "total_usd": usd(account_credits.total_micros),
+                "usage_usd": usd(account_credits.usage_micros),
+                "remaining_usd": usd(account_credits.remaining_micros),
+            }
+        record["budget"] = self.budget_status()
+        return record
