@@ -1,9 +1,8 @@
-"""Which calls `flux2 history` lists: its flags checked and turned into the ledger's filters, how
-many lines are shown, and the ledger opened for a look that creates nothing.
+"""Which calls `flux2 history` lists: its flags checked and turned into the ledger's filters, and how
+many lines are shown.
 
     query = parse_query(since="7d", model="pro", by=None, run_id=None, json_output=False,
                         csv_output=False, limit=None, now=now)
-    ledger = open_existing("history")   # None: no local ledger yet
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ if TYPE_CHECKING:
 
     from flux_cli.ledger import Grouping, Ledger, Row, Summary, TotalRow
 
-__all__ = ["BY_CHOICES", "DEFAULT_TABLE_LIMIT", "Query", "open_existing", "page", "parse_query"]
+__all__ = ["BY_CHOICES", "DEFAULT_TABLE_LIMIT", "Query", "page", "parse_query"]
 
 BY_CHOICES = ("day", "model", "host", "user")
 #: A table is read by a person: the newest calls only, unless --limit says otherwise.
@@ -107,24 +106,3 @@ def parse_query(
 def page(items: Sequence[T], limit: int | None) -> Sequence[T]:
     """The first `limit` of `items` (all of them for None)."""
     return items[:limit] if limit is not None else items
-
-
-def open_existing(reader: str | None = None) -> Ledger | None:
-    """The configured ledger (ledger.url, or the local file), or None when it is the local file
-    and that does not exist yet: a look creates nothing. `reader` names the command in the
-    message of a LedgerError (`history could not read the ledger: …`)."""
-    from flux_cli import ledger as ledger_module
-    from flux_cli.config import configured_ledger_url
-
-    url = configured_ledger_url()
-    path = ledger_module.default_path()
-    if url is None and not path.exists():
-        return None
-    try:
-        return (
-            ledger_module.Ledger.open(path) if url is None else ledger_module.Ledger.open(url=url)
-        )
-    except ledger_module.LedgerError as exc:
-        if reader is not None:
-            exc.message = f"{reader} could not read the ledger: {exc.message}"
-        raise

@@ -147,8 +147,9 @@ def run_history(
 
     from flux_cli.cli.api import SANDBOX, current_api, describe
     from flux_cli.errors import UsageError
-    from flux_cli.history_query import open_existing, parse_query
+    from flux_cli.history_query import parse_query
     from flux_cli.ledger import default_path
+    from flux_cli.ledger.reading import open_existing
 
     now = datetime.now(UTC)
     query = parse_query(
