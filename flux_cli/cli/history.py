@@ -22,7 +22,7 @@ from flux_cli.cli.flags import ModelFilterOption, RunFilterOption, SinceOption
 from flux_cli.history_query import BY_CHOICES
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from datetime import datetime
 
     from flux_cli.cli.context import App
@@ -367,7 +367,7 @@ def _reconcile(app: App, ledger: Ledger, label: str, now: datetime) -> None:
     from flux_cli import reconcile
     from flux_cli.cli.api import SANDBOX
 
-    def connect() -> tuple[reconcile.Lookup, Any]:
+    def connect() -> tuple[reconcile.Lookup, Callable[[], None]]:
         from flux_cli.openrouter.client import Timeouts
 
         # The endpoint is resolved (the key read) only here: only a lookup needs the key.
