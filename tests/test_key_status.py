@@ -28,18 +28,9 @@ from flux_cli.key_status import (
 from flux_cli.openrouter.client import OpenRouterClient
 from flux_cli.openrouter.errors import AuthenticationError
 from flux_cli.sandbox import SANDBOX_KEY
+from tests.cli.test_auth import OTHER_KEY, store
 from tests.conftest import CANARY_KEY
 from tests.test_account_report import INFO
-
-OTHER_KEY = "sk-or-v1-" + "b" * 64
-
-
-def store(text: str, mode: int = 0o600) -> Path:
-    path = stored_key_path()
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.write_text(text)
-    path.chmod(mode)
-    return path
 
 
 def test_the_key_is_the_first_line_of_stdin() -> None:
