@@ -11,8 +11,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar, cast
 
-from flux_cli.errors import UsageError
-
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -78,6 +76,7 @@ def parse_query(
 ) -> Query:
     """The flags as a `Query`; UsageError for a bad combination or value."""
     from flux_cli.embedded_catalog import resolve_model_id
+    from flux_cli.errors import UsageError
     from flux_cli.ledger import parse_since
 
     if json_output and csv_output:
