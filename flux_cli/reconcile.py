@@ -1,6 +1,8 @@
 """Settling ledger rows whose outcome is not known, believing only what is true.
 
 `reconcile` looks at one API's rows and returns what it changed; the CLI renders the result.
+`reconcile_api` does the same for a command: it connects to `/generation` only when a row has an
+id to look up (only then is the key needed) and closes the connection afterwards.
 
 1. unknown rows, and pending rows whose process is gone, that carry a generation id: ask
    `/generation` (docs/openrouter.md#generation-lookup). A record is believed only when its id
@@ -26,6 +28,7 @@ from flux_cli.openrouter.errors import BadResponseError
 if TYPE_CHECKING:
     from flux_cli.ledger import Ledger, Row
     from flux_cli.openrouter.account import GenerationInfo
+    from flux_cli.openrouter.client import OpenRouterClient
 
 GRACE = timedelta(hours=1)
 #: A reported charge above this many times the estimate is a misreading, not a charge.
@@ -35,6 +38,10 @@ SANE_FLOOR_MICROS = 1_000_000
 
 Status = Literal["ok", "failed", "unknown"]
 Lookup = Callable[[str], "GenerationInfo | None"]
+#: Opens a `/generation` lookup: the lookup, and how to close what it holds open.
+Connect = Callable[[], tuple[Lookup, Callable[[], None]]]
+#: Seconds one `/generation` lookup may take, retries included.
+LOOKUP_ATTEMPT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,17 @@ class Change:
     status: Status
     detail: str
     flagged: bool = False
+
+    def line(self) -> str:
+        """`#12 2026-12-06 17:51 pro gen-…: unknown → failed: <detail>`, for a person."""
+        from flux_cli.history_records import alias_of, local_minute
+        from flux_cli.textsafe import strip_control
+
+        row = self.row
+        what = alias_of(row.model) or strip_control(row.model, 60)
+        gen = strip_control(row.generation_id or "no generation id", 80)
+        change = f"{row.status} (flagged)" if self.flagged else f"{row.status} → {self.status}"
+        return f"#{row.id} {local_minute(row.created_at)} {what} {gen}: {change}: {self.detail}"
 
 
 @dataclass
@@ -58,6 +76,24 @@ class Outcome:
     @property
     def changed(self) -> int:
         return sum(not c.flagged for c in self.changes)
+
+    @property
+    def flagged(self) -> int:
+        return sum(c.flagged for c in self.changes)
+
+    def summary(self) -> str | None:
+        """One line on what was done (None when there was nothing to do)."""
+        if self.nothing_to_do:
+            return None
+        line = f"reconciled {_calls(self.changed)}"
+        if self.flagged:
+            line += f"; {self.flagged} flagged (a /generation record not believed)"
+        if self.still_unknown:
+            line += (
+                f"; {self.still_unknown} still unknown (OpenRouter does not know the id yet: "
+                "run --reconcile again in a few minutes)"
+            )
+        return line
 
 
 def believe(row: Row, found: GenerationInfo) -> str | None:
@@ -132,6 +168,36 @@ def reconcile(
                 )
             )
     return outcome
+
+
+def needs_lookups(ledger: Ledger, label: str, now: datetime) -> bool:
+    """Whether any row `reconcile` would look at has an id to look up (only then is the key
+    needed)."""
+    rows = (
+        *ledger.rows(label, statuses=("unknown",)),
+        *ledger.stale_pending(label, now=now, older_than=GRACE),
+    )
+    return any(r.generation_id for r in rows)
+
+
+def reconcile_api(
+    ledger: Ledger,
+    label: str,
+    now: datetime,
+    connect: Connect | None,
+    *,
+    sandbox: bool = False,
+) -> Outcome:
+    """`reconcile`, connecting to `/generation` with `connect` only when a row has an id to look
+    up (None, or `sandbox`: no API to ask); the connection is closed before this returns."""
+    lookup = close = None
+    if connect is not None and not sandbox and needs_lookups(ledger, label, now):
+        lookup, close = connect()
+    try:
+        return reconcile(ledger, label, now, lookup, sandbox=sandbox)
+    finally:
+        if close is not None:
+            close()
 
 
 def _look_up(
@@ -220,15 +286,21 @@ def _settle(
 
 def generation_lookup(base_url: str, key: object) -> tuple[Lookup, Callable[[], None]]:
     """A `/generation` lookup over one client, and how to close it."""
-    from flux_cli.openrouter import account
     from flux_cli.openrouter.client import OpenRouterClient, Timeouts
 
-    client = OpenRouterClient(base_url, key, timeouts=Timeouts(attempt=60.0))  # type: ignore[arg-type]
+    timeouts = Timeouts(attempt=LOOKUP_ATTEMPT_S)
+    client = OpenRouterClient(base_url, key, timeouts=timeouts)  # type: ignore[arg-type]
+    return lookup_through(client), client.close
+
+
+def lookup_through(client: OpenRouterClient) -> Lookup:
+    """A `/generation` lookup over `client` (which the caller closes)."""
+    from flux_cli.openrouter import account
 
     def lookup(generation_id: str) -> GenerationInfo | None:
         return account.generation(client, generation_id)
 
-    return lookup, client.close
+    return lookup
 
 
 def _money(micros: int | None) -> str:

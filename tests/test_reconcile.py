@@ -17,7 +17,7 @@ from flux_cli.credentials import ApiKey
 from flux_cli.ledger import Budgets, Ledger, NewEntry
 from flux_cli.openrouter import account
 from flux_cli.openrouter.client import OpenRouterClient
-from flux_cli.reconcile import SANE_MULTIPLE, reconcile
+from flux_cli.reconcile import SANE_MULTIPLE, needs_lookups, reconcile, reconcile_api
 from tests.conftest import CANARY_KEY
 
 API = "https://openrouter.test/api/v1"
@@ -156,3 +156,75 @@ def test_no_record_after_the_grace_period_is_failed(ledger: Ledger) -> None:
     assert outcome.changed == 1
     young = reconcile(ledger, API, NOW, lookup)
     assert young.nothing_to_do
+
+
+# -- reconcile_api: connecting only when there is an id to look up ---------------------------------
+
+
+class Connection:
+    """A `Connect` for reconcile_api: the lookup answers `body`; opening and closing are counted."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.opened = self.closed = 0
+
+    def __call__(self) -> tuple[Any, Any]:
+        self.opened += 1
+        return lookup_answering(self.body), self.close
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_reconcile_api_connects_for_ids_and_closes_afterwards(ledger: Ledger) -> None:
+    unknown_row(ledger)
+    assert needs_lookups(ledger, API, NOW)
+    connection = Connection(json.dumps(record()).encode())
+    outcome = reconcile_api(ledger, API, NOW, connection)
+    assert (connection.opened, connection.closed) == (1, 1)
+    assert outcome.changed == 1
+    assert outcome.summary() == "reconciled 1 call"
+    (change,) = outcome.changes
+    assert change.line().startswith(f"#{change.row.id} ")
+    assert change.line().endswith(f"{GEN}: unknown → ok: charged $0.030 (estimate $0.030)")
+
+
+def test_reconcile_api_closes_when_a_lookup_fails(ledger: Ledger) -> None:
+    unknown_row(ledger)
+
+    def failing(generation_id: str) -> None:
+        raise RuntimeError("the connection broke")
+
+    closed: list[bool] = []
+    with pytest.raises(RuntimeError):
+        reconcile_api(ledger, API, NOW, lambda: (failing, lambda: closed.append(True)))
+    assert closed == [True]
+
+
+def test_reconcile_api_does_not_connect_without_ids_or_for_the_sandbox(ledger: Ledger) -> None:
+    row_id = ledger.reserve(
+        NewEntry(api=API, command="generate", model=PRO, estimate_micros=30_000), Budgets()
+    )
+    ledger.update(row_id, status="unknown")  # no generation id
+    assert not needs_lookups(ledger, API, NOW)
+    connection = Connection(b"{}")
+    outcome = reconcile_api(ledger, API, NOW, connection)
+    assert connection.opened == 0
+    assert outcome.nothing_to_do
+    assert outcome.summary() is None
+    assert "no generation id to look up" in outcome.notes[0]
+    unknown_row(ledger)
+    outcome = reconcile_api(ledger, API, NOW, connection, sandbox=True)
+    assert connection.opened == 0
+    assert "cannot be looked up" in outcome.notes[0]
+
+
+def test_the_summary_says_what_is_flagged_and_what_to_wait_for(ledger: Ledger) -> None:
+    unknown_row(ledger)
+    flagged = run(ledger, json.dumps(record(model="openai/gpt-image-2")).encode())
+    assert flagged.summary() == "reconciled 0 calls; 1 flagged (a /generation record not believed)"
+    waiting = reconcile(ledger, API, NOW, lambda generation_id: None)
+    assert waiting.summary() == (
+        "reconciled 0 calls; 1 still unknown (OpenRouter does not know the id yet: "
+        "run --reconcile again in a few minutes)"
+    )
