@@ -69,6 +69,7 @@ def _records(n: int, now: datetime) -> Iterator[tuple[Any, ...]]:
             1024, 1024, 1, 0, 0, estimate, charged, f"gen-{i:012d}",
             f'["/out/{i}.png"]', f'["{i:064x}"]', exit_code, f"benchmark prompt {i}",
             1000 + i % 50, host, None, 4.2, None, host, "studio", f"{i:032x}", f"{i:064x}",
+            '{"steps":28}' if i % 10 == 0 else None,
         )  # fmt: skip
 
 

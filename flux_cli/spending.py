@@ -121,7 +121,7 @@ class Spending:
 
     def entry(self, index: int) -> NewEntry:
         """The ledger row of request `index`, as it is written before the request goes."""
-        from flux_cli.ledger import NewEntry
+        from flux_cli.ledger import NewEntry, canonical_options
         from flux_cli.pricing import billed_megapixels
 
         plan = self.plan
@@ -141,6 +141,7 @@ class Spending:
             prompt=plan.prompt if self.store_prompts else None,
             run_id=self.run_id,
             fingerprint=self.fingerprint,
+            model_options=canonical_options(plan.options),
         )
 
     def track(self, row_id: int, *, ahead: bool = False) -> None:

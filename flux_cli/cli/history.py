@@ -335,6 +335,7 @@ ROW_FIELDS = (
     "host",
     "os_user",
     "run_id",
+    "model_options",
 )
 GROUP_FIELDS = (
     "group",  # named for --by: day or model (see group_fields)
@@ -425,6 +426,7 @@ def row_record(row: Row) -> dict[str, Any]:
         "host": row.host,
         "os_user": row.os_user,
         "run_id": row.run_id,
+        "model_options": row.options,  # CSV: the ledger's canonical JSON text
     }
 
 
@@ -487,6 +489,10 @@ def _write_csv_record(buffer: Any, record: dict[str, Any], fields: Sequence[str]
             value = _usd_text(value)  # exact decimal text, never a float
         elif isinstance(value, list):
             value = ";".join(value)
+        elif isinstance(value, dict):
+            import json
+
+            value = json.dumps(value, sort_keys=True, separators=(",", ":"))
         values.append(csv_safe(value))
     csv.writer(buffer, lineterminator="\n").writerow(values)
 

@@ -54,6 +54,7 @@ from flux_cli.ledger.types import (
     Status,
     Summary,
     TotalRow,
+    canonical_options,
 )
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "Summary",
     "TotalRow",
     "budget_zone",
+    "canonical_options",
     "default_path",
     "local_day",
     "parse_since",
