@@ -177,6 +177,8 @@ class Spending:
             with self._lock:
                 self._open.discard(attempt_row)
             outcome.row_id = retry_row
+            # Should this write fail, the retry is not sent (its row ends `failed`) and the
+            # attempt's row stays `pending`: counted, and settled by `history --reconcile`.
             self.ledger.update(
                 attempt_row,
                 status="unknown",
