@@ -133,3 +133,15 @@ def test_batch_lines_record_their_own_options(
     results = {r["prompt"]: r for r in map(json.loads, result.out.splitlines())}
     assert (results["one"]["steps"], results["one"]["prompt_upsampling"]) == (12, True)
     assert "steps" not in results["two"]
+
+
+def test_an_edit_records_its_options_too(flux2: Flux2, sandbox: Sandbox, workdir: Path) -> None:
+    made = flux2("generate", "a fox", "-m", "flex", "-o", "fox.png", "-q")
+    assert made.returncode == 0, made.stderr
+    edited = flux2(
+        "edit", "give it a scarf", "-i", "fox.png", "-m", "flex", "--safety-tolerance", "2", "-q"
+    )
+    assert edited.returncode == 0, edited.stderr
+    (row,) = [r for r in _rows(sandbox.base_url) if r.command == "edit"]
+    assert row.options == {"safety_tolerance": 2}
+    assert row.reference_count == 1
