@@ -69,6 +69,7 @@ def _records(n: int, now: datetime) -> Iterator[tuple[Any, ...]]:
             1024, 1024, 1, 0, 0, estimate, charged, f"gen-{i:012d}",
             f'["/out/{i}.png"]', f'["{i:064x}"]', exit_code, f"benchmark prompt {i}",
             1000 + i % 50, host, None, 4.2, None, host, "studio", f"{i:032x}", f"{i:064x}",
+            '{"steps":28}' if i % 10 == 0 else None,
         )  # fmt: skip
 
 
@@ -273,6 +274,13 @@ def run(sizes: tuple[int, ...], postgres: bool = True) -> list[Row]:
             built = _build_sqlite(path, n, now)
             rows.append(Row(SECTION, f"build SQLite {n:,} rows", f"{built:.1f} s"))
             backends.append(("SQLite", env, lambda p=path: _open_sqlite(p)))
+            if n == max(sizes):
+                upgrade = _upgrade_seconds(path, root / "upgrade.sqlite3")
+                rows.append(
+                    Row(
+                        SECTION, f"SQLite {n:,}: open a schema 3 file (adds model_options)", upgrade
+                    )
+                )
             if cluster is not None and n == max(sizes):
                 url = cluster.new_database()
                 built = _build_postgres(url, n, now)
@@ -345,6 +353,22 @@ def _reserve_rows(root: Path, cluster: Any) -> list[Row]:
             )
         )
     return rows
+
+
+def _upgrade_seconds(built: Path, copy: Path) -> str:
+    """How long the first open of a ledger written before model options takes (the migration
+    adds a column); the file is `built` with that column dropped again."""
+    import shutil
+    import sqlite3
+
+    shutil.copyfile(built, copy)
+    conn = sqlite3.connect(copy, isolation_level=None)
+    conn.execute("ALTER TABLE calls DROP COLUMN model_options")
+    conn.execute("PRAGMA user_version = 3")
+    conn.close()
+    started = time.perf_counter()
+    _open_sqlite(copy).close()
+    return ms(time.perf_counter() - started)
 
 
 def _open_sqlite(path: Path) -> Any:

@@ -8,6 +8,7 @@ exact decimal text, never a float's digits.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -74,6 +75,7 @@ ROW_FIELDS = (
     "host",
     "os_user",
     "run_id",
+    "model_options",
 )
 GROUP_FIELDS = (
     "group",  # named for --by: day or model (see group_fields)
@@ -162,6 +164,7 @@ def row_record(row: Row) -> dict[str, Any]:
         "host": row.host,
         "os_user": row.os_user,
         "run_id": row.run_id,
+        "model_options": row.options,  # CSV: the ledger's canonical JSON text
     }
 
 
@@ -224,6 +227,8 @@ def csv_line(record: dict[str, Any], fields: Sequence[str]) -> str:
             value = "" if value is None else f"{micros_to_usd(value):f}"
         elif isinstance(value, list):
             value = ";".join(value)
+        elif isinstance(value, dict):
+            value = json.dumps(value, sort_keys=True, separators=(",", ":"))
         values.append(csv_safe(value))
     return _csv(values)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -414,7 +414,23 @@ def recipe_from_json_line(line: str) -> Recipe:
         cost_usd=_json_usd(record.get("cost_usd")),
         estimate_usd=_json_usd(record.get("estimate_usd")),
         provider=_text_or_none(record.get("provider")),
+        resolution=_text_or_none(record.get("resolution")),
+        options=_json_options(record),
     )
+
+
+def _json_options(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The model options of a JSON line: `model_options` (a `flux2 history --json` line) or the
+    option names themselves (a `flux2 generate --json` line, like a batch line). The Recipe
+    checks them."""
+    from flux_cli.embedded_catalog import MODEL_OPTIONS
+
+    given = record.get("model_options")
+    if given is not None and not isinstance(given, dict):
+        raise MetadataError("model_options of the JSON line is not an object")
+    options = dict(given or {})
+    options.update({name: record[name] for name in MODEL_OPTIONS if record.get(name) is not None})
+    return options or None
 
 
 def _positive(value: object) -> int | None:

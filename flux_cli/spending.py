@@ -9,7 +9,7 @@ been), or as not sent when the run was interrupted before its request went.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
@@ -121,7 +121,7 @@ class Spending:
 
     def entry(self, index: int) -> NewEntry:
         """The ledger row of request `index`, as it is written before the request goes."""
-        from flux_cli.ledger import NewEntry
+        from flux_cli.ledger import NewEntry, canonical_options
         from flux_cli.pricing import billed_megapixels
 
         plan = self.plan
@@ -141,7 +141,53 @@ class Spending:
             prompt=plan.prompt if self.store_prompts else None,
             run_id=self.run_id,
             fingerprint=self.fingerprint,
+            model_options=canonical_options(plan.options),
         )
+
+    def before_ambiguous_retry(self, outcome: Outcome, index: int) -> Callable[[Flux2Error], None]:
+        """For `OpenRouterClient.generate`: request `index` (of `outcome`) was sent and may have
+        been billed, and `--retry-ambiguous` is about to send it again. Each attempt that may
+        have been billed keeps a row of its own: the retry's row is reserved first, under the
+        budgets like any call; then the attempt's row is settled `unknown` (it counts at its
+        estimate, and keeps the answer's generation id for `history --reconcile`) and the
+        outcome moves to the new row.
+
+        When the retry may not go (a budget refuses it, the ledger cannot record it, the run was
+        interrupted) the call ends with the attempt's error, exit 9 (may have been billed), its
+        message saying why it was not sent again; a budget's refusal is logged like any other
+        (`failed`, exit code 7, nothing charged), and the attempt's row is settled by `finish`."""
+
+        def hook(error: Flux2Error) -> None:
+            from flux_cli.ledger import BudgetExceeded, LedgerError
+
+            attempt_row = outcome.row_id
+            if attempt_row is None:
+                return
+            with self._lock:
+                closed = self._closed
+            if closed:
+                raise _not_sent_again(error, "the run was interrupted")
+            try:
+                retry_row = self.ledger.reserve(
+                    self.entry(index), self.budgets, record_refusal=True
+                )
+            except (BudgetExceeded, LedgerError) as refused:
+                raise _not_sent_again(error, refused.message) from None
+            self.track(retry_row)
+            with self._lock:
+                self._open.discard(attempt_row)
+            outcome.row_id = retry_row
+            # Should this write fail, the retry is not sent (its row ends `failed`) and the
+            # attempt's row stays `pending`: counted, and settled by `history --reconcile`.
+            self.ledger.update(
+                attempt_row,
+                status="unknown",
+                generation_id=getattr(error, "generation_id", None),
+                exit_code=int(error.exit_code),
+                error=f"{error.message}; sent again as call {retry_row} (--retry-ambiguous)",
+            )
+
+        return hook
 
     def track(self, row_id: int, *, ahead: bool = False) -> None:
         """Count a `pending` row written for this run as open (see `reserve`)."""
@@ -253,6 +299,14 @@ class Spending:
                 )
                 unknown += 1
         return unknown
+
+
+def _not_sent_again(error: Flux2Error, reason: str) -> Flux2Error:
+    """The error of an attempt that may have been billed, which `--retry-ambiguous` could not
+    send again, saying why."""
+    error.message = f"{error.message}; not sent again: {reason.removesuffix('; nothing was sent')}"
+    error.args = (error.message,)
+    return error
 
 
 def point_at_reconcile(error: Flux2Error) -> Flux2Error:

@@ -404,7 +404,10 @@ class BatchRun:
         assert item.outcome is not None
         try:
             item.outcome.result = self.client.generate(
-                item.plan.request(0), item.plan.route, lane=lane
+                item.plan.request(0),
+                item.plan.route,
+                lane=lane,
+                before_ambiguous_retry=self.open[item.line].before_ambiguous_retry(item.outcome, 0),
             )
         except Flux2Error as exc:
             item.outcome.error = exc

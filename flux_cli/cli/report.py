@@ -132,6 +132,11 @@ def emit(
             "content_credentials": outcome.credentials,
             "sidecar": outcome.sidecar,
         }
+        # What the request was sent with beyond the prompt, under a batch line's names: so that
+        # `--from` and a batch of failures make the same request again.
+        if plan.resolution is not None:
+            record["resolution"] = plan.resolution
+        record.update(plan.options)
         if outcome.error is not None:
             record["error"] = outcome.error.message
             record["exit_code"] = int(outcome.error.exit_code)

@@ -296,7 +296,11 @@ def _send_all(
             outcome = Outcome(index=index, seed=plan.seeds[index])
             try:
                 outcome.row_id = spending.reserve(index)
-                outcome.result = client.generate(plan.request(index), plan.route)
+                outcome.result = client.generate(
+                    plan.request(index),
+                    plan.route,
+                    before_ambiguous_retry=spending.before_ambiguous_retry(outcome, index),
+                )
             except Flux2Error as exc:
                 outcome.error = exc
             except Interrupted:

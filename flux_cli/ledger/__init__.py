@@ -18,8 +18,9 @@ counts too. Times are stored as fixed-width UTC ISO-8601 strings, so they sort a
 text.
 
 Each row records the API it went to (`openrouter`, `sandbox` or a custom base URL, as the caller
-names it), the host and OS user that wrote it, and the batch run it belongs to; budgets and
-history look at one API at a time.
+names it), the host and OS user that wrote it, the batch run it belongs to, and the model
+options it was sent with (`model_options`, canonical JSON); budgets and history look at one API
+at a time.
 
 Modules: `types` (rows, budgets, errors), `times` (windows, `--since`), `schema` (tables and
 migrations), `sqlite` and `postgres` (the two databases), `location` (which one), `core`
@@ -54,6 +55,7 @@ from flux_cli.ledger.types import (
     Status,
     Summary,
     TotalRow,
+    canonical_options,
 )
 
 __all__ = [
@@ -78,6 +80,7 @@ __all__ = [
     "Summary",
     "TotalRow",
     "budget_zone",
+    "canonical_options",
     "default_path",
     "local_day",
     "parse_since",

@@ -264,6 +264,7 @@ class Ledger:
             "os_user": self.os_user,
             "uid": _new_uid(),
             "fingerprint": entry.fingerprint,
+            "model_options": entry.model_options,
         }
         names = ", ".join(values)
         marks = ", ".join(f":{name}" for name in values)

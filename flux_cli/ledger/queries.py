@@ -368,7 +368,7 @@ def to_row(record: Sequence[Any]) -> Row:
         row_id, created_at, updated_at, status, api, command, model, provider, route, seed,
         width, height, output_mp, reference_count, reference_mp, estimate_micros,
         charged_micros, generation_id, paths, sha256s, exit_code, prompt, pid, hostname, error,
-        elapsed_s, run_id, host, os_user, fingerprint,
+        elapsed_s, run_id, host, os_user, fingerprint, model_options,
     ) = record  # fmt: skip
     return Row(
         id=row_id,
@@ -401,4 +401,5 @@ def to_row(record: Sequence[Any]) -> Row:
         host=host,
         os_user=os_user,
         fingerprint=fingerprint,
+        model_options=model_options,
     )

@@ -24,7 +24,7 @@ ROW_COLUMNS = (
     "id, created_at, updated_at, status, api, command, model, provider, route, seed, width, "
     "height, output_mp, reference_count, reference_mp, estimate_micros, charged_micros, "
     "generation_id, paths, sha256s, exit_code, prompt, pid, hostname, error, elapsed_s, "
-    "run_id, host, os_user, fingerprint"
+    "run_id, host, os_user, fingerprint, model_options"
 )
 # Every column `ledger migrate` copies (all but the id, which each database numbers itself).
 COPY_COLUMNS = (
@@ -58,6 +58,7 @@ COPY_COLUMNS = (
     "os_user",
     "uid",
     "fingerprint",
+    "model_options",
 )
 
 
@@ -179,6 +180,10 @@ _FINGERPRINT = (
     "CREATE INDEX calls_fingerprint ON calls (fingerprint, id) WHERE fingerprint IS NOT NULL",
 )
 
+# The provider options a call was sent with (`--steps`, `--guidance`, …), as canonical JSON
+# (`flux_cli.ledger.types.canonical_options`); NULL for a call sent without any.
+_MODEL_OPTIONS = ("ALTER TABLE calls ADD COLUMN model_options TEXT",)
+
 SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """
@@ -247,7 +252,8 @@ SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         f"CREATE TRIGGER calls_rollup_delete AFTER DELETE ON calls BEGIN "
         f"{_sqlite_rollups('OLD', '-')} END",
     ),
-    _FINGERPRINT,
+    _FINGERPRINT,  # 3
+    _MODEL_OPTIONS,  # 4
 )
 
 POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -324,5 +330,6 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "status, charged_micros, estimate_micros, api, created_at, model, host, os_user "
         "ON calls FOR EACH ROW EXECUTE FUNCTION flux2_calls_spend()",
     ),
-    _FINGERPRINT,
+    _FINGERPRINT,  # 2
+    _MODEL_OPTIONS,  # 3
 )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -114,6 +115,7 @@ class NewEntry:
     prompt: str | None = None  # None when the config says not to store prompts
     run_id: str | None = None  # the batch run this call belongs to
     fingerprint: str | None = None  # the request, reduced (`flux_cli.resume.fingerprint`)
+    model_options: str | None = None  # provider options as sent, `canonical_options` JSON
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,19 @@ class Row:
     host: str | None = None  # the machine that wrote the row (rows before schema 2: hostname)
     os_user: str | None = None  # the OS user that ran flux2, when it could be told
     fingerprint: str | None = None  # the request, reduced (`flux_cli.resume.fingerprint`)
+    model_options: str | None = None  # provider options as sent (rows before schema 4: None)
+
+    @property
+    def options(self) -> dict[str, object] | None:
+        """`model_options` as an object; None when the call was sent without any (or the
+        column holds something that is not a JSON object)."""
+        if self.model_options is None:
+            return None
+        try:
+            value = json.loads(self.model_options)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) and value else None
 
     @property
     def counted_micros(self) -> int:
@@ -204,6 +219,19 @@ class Summary:
     charged_micros: int  # what the server reported
     unsettled_micros: int  # what the pending and unknown rows count for
     counted_micros: int  # what everything counts for against a budget
+
+
+def canonical_options(options: Iterable[tuple[str, object]] | None) -> str | None:
+    """Provider options as the ledger keeps them: compact JSON with sorted keys, so one request
+    is always the same text; None for none. Only JSON numbers, booleans and text are kept
+    (NaN and infinities are refused: they are not JSON)."""
+    given = dict(options or ())
+    if not given:
+        return None
+    for name, value in given.items():
+        if not isinstance(value, (bool, int, float, str)):
+            raise ValueError(f"model option {name!r} must be a number, boolean or text")
+    return json.dumps(given, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def check_status(status: str, allowed: Sequence[str] = STATUSES) -> None:

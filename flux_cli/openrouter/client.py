@@ -181,13 +181,19 @@ class OpenRouterClient:
         *,
         on_answer: Callable[[], None] | None = None,
         lane: int = 0,
+        before_ambiguous_retry: Callable[[E.OpenRouterError], None] | None = None,
     ) -> ImageResult:
         """Send one generation (with retries) and check what comes back.
 
         `on_answer` is called once the final answer's body has arrived, before it is parsed
         and the image checked: a batch lets its next request go then. `lane`: which connection
         pool to use; requests sent at once from several threads go faster each through its own,
-        as they then never wait for one another's pool lock."""
+        as they then never wait for one another's pool lock.
+
+        `before_ambiguous_retry` is called with the error of an attempt that may have been
+        billed, just before that request is sent again (`retry_ambiguous`): the caller's ledger
+        gives each such attempt a row of its own. Whatever it raises ends the call instead of
+        the retry (raising the error it was given: "not sent again")."""
         if route not in ROUTES:
             raise ValueError(f"unknown route {route!r}")
         path, body = (
@@ -196,7 +202,9 @@ class OpenRouterClient:
             else ("chat/completions", wire.chat_body(request))
         )
         started = self._clock()
-        raw, attempts, ends_at = self._send_with_retries(path, body, self._lanes[lane])
+        raw, attempts, ends_at = self._send_with_retries(
+            path, body, self._lanes[lane], before_ambiguous_retry
+        )
         if on_answer is not None:
             on_answer()
         parsed = self._parse_success(raw, route)
@@ -363,7 +371,11 @@ class OpenRouterClient:
             raise _NoAnswer(reason) from None
 
     def _send_with_retries(
-        self, path: str, payload: dict[str, Any], http: httpx.Client
+        self,
+        path: str,
+        payload: dict[str, Any],
+        http: httpx.Client,
+        before_ambiguous_retry: Callable[[E.OpenRouterError], None] | None = None,
     ) -> tuple[_Raw, int, float]:
         """The final answer, the number of attempts, and when its attempt's time runs out."""
         import json
@@ -418,6 +430,8 @@ class OpenRouterClient:
             elif retries >= self.max_retries:
                 raise self._exhausted(error, attempts)
             self._pause(error, retries, retry_after, attempts)
+            if decision is Decision.UNKNOWN and before_ambiguous_retry is not None:
+                before_ambiguous_retry(error)
             retries += 1
 
     def _pause(
