@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from flux_cli.cli.history import ROW_FIELDS, _write_csv_record, row_record
+from flux_cli.history_records import ROW_FIELDS, csv_line, row_record
 from flux_cli.ledger import Budgets, Ledger, canonical_options
 from flux_cli.ledger import postgres as postgres_backend
 from flux_cli.ledger import sqlite as sqlite_backend
@@ -141,10 +141,8 @@ def test_history_shows_the_options_as_an_object_and_as_csv_text(tmp_path: Path) 
     assert record["model_options"] == {"prompt_upsampling": False, "steps": 20}
     assert row_record(plain)["model_options"] is None
     assert "model_options" in ROW_FIELDS
-    buffer = io.StringIO()
-    _write_csv_record(buffer, record, ROW_FIELDS)
-    _write_csv_record(buffer, row_record(plain), ROW_FIELDS)
-    written = list(csv.DictReader(io.StringIO(",".join(ROW_FIELDS) + "\n" + buffer.getvalue())))
+    lines = [csv_line(record, ROW_FIELDS), csv_line(row_record(plain), ROW_FIELDS)]
+    written = list(csv.DictReader(io.StringIO("\n".join([",".join(ROW_FIELDS), *lines]))))
     assert written[0]["model_options"] == '{"prompt_upsampling":false,"steps":20}'
     assert written[1]["model_options"] == ""
 
