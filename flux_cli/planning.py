@@ -49,7 +49,9 @@ def model_for(
     embedded table). A price in the config file wins; `unknown_at`: a model with no price is
     counted at this many micro-dollars a call (--accept-unknown-price)."""
     from flux_cli.config import configured_price
-    from flux_cli.openrouter.catalog import load_catalog, resolve, sandbox_catalog
+    from flux_cli.openrouter.catalog import resolve
+    from flux_cli.openrouter.catalog_cache import load_catalog
+    from flux_cli.openrouter.catalog_fetch import sandbox_catalog
 
     if catalog_url is not None:
         catalog = load_catalog(catalog_url)

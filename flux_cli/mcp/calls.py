@@ -309,7 +309,7 @@ class Calls:
             spec = resolve_model(model)  # the in-process sandbox serves the embedded table
         else:
             from flux_cli.credentials import resolve_base_url
-            from flux_cli.openrouter.catalog import load_catalog
+            from flux_cli.openrouter.catalog_cache import load_catalog
 
             spec = resolve_model(model, load_catalog(resolve_base_url(), offline=True))
         plan = plan_generation(
@@ -480,7 +480,9 @@ class Calls:
 
     def models(self) -> list[dict[str, Any]]:
         from flux_cli.cli.models import entry_record, ordered
-        from flux_cli.openrouter.catalog import Catalog, fetch_catalog, load_catalog
+        from flux_cli.openrouter.catalog import Catalog
+        from flux_cli.openrouter.catalog_cache import load_catalog
+        from flux_cli.openrouter.catalog_fetch import fetch_catalog
 
         if self.sandbox_url is not None:
             from datetime import timedelta
