@@ -115,7 +115,7 @@ def _directory(raw: object) -> str:
 
 def _template(raw: object) -> str:
     from flux_cli.errors import Flux2Error
-    from flux_cli.output import NameFields, render_name
+    from flux_cli.filenames import NameFields, render_name
 
     text = _text(raw)
     sample = NameFields(when=datetime(2000, 1, 1), model="flux.2-pro", seed=1, prompt="sample")

@@ -10,14 +10,7 @@ from flux_cli.embedded_catalog import MODELS
 from flux_cli.errors import UsageError
 from flux_cli.openrouter.catalog import Catalog, embedded_catalog, resolve
 from flux_cli.openrouter.catalog_cache import DEFAULT_TTL, load_catalog
-from tests.openrouter.catalog_server import (
-    BASE,
-    KLEIN,
-    NOW,
-    PRO,
-    FakeApi,
-    record,
-)
+from tests.openrouter.catalog_server import BASE, KLEIN, NOW, PRO, FakeApi, record
 
 # -- lookups -----------------------------------------------------------------------------------------
 

@@ -12,16 +12,7 @@ import pytest
 from flux_cli.errors import UsageError
 from flux_cli.openrouter.catalog import embedded_catalog
 from flux_cli.openrouter.catalog_cache import cache_path, load_catalog
-from tests.openrouter.catalog_server import (
-    BASE,
-    KLEIN,
-    NOW,
-    PRO,
-    FakeApi,
-    endpoint,
-    line,
-    record,
-)
+from tests.openrouter.catalog_server import BASE, KLEIN, NOW, PRO, FakeApi, endpoint, line, record
 
 # -- the cache ---------------------------------------------------------------------------------------
 

@@ -14,12 +14,7 @@ from flux_cli.embedded_catalog import MODELS, PriceRule, embedded_model
 from flux_cli.openrouter.price_lines import price_rule_from_lines
 from flux_cli.openrouter.wire import loads
 from flux_cli.sandbox import catalog as sandbox_catalog
-from tests.openrouter.catalog_server import (
-    ADDITIONAL,
-    FIRST,
-    REFERENCE,
-    line,
-)
+from tests.openrouter.catalog_server import ADDITIONAL, FIRST, REFERENCE, line
 
 # -- pricing lines ----------------------------------------------------------------------------------
 
