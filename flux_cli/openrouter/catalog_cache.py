@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -191,8 +192,6 @@ def _write_cache(
     fetched_at: datetime,
     notes: Sequence[str],
 ) -> None:
-    import tempfile  # only when a fetch is saved: `flux2 cost` reads the cache, never writes it
-
     payload = {
         "version": CACHE_VERSION,
         "base_url": base_url,
