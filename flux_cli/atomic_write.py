@@ -3,7 +3,7 @@
 `preflight` proves a directory writable before a paid request. `write_atomic` publishes bytes
 under the first free name (`name`, `name-1` … `name-999`) or, with `force`, replaces a regular
 file, never a link, directory or FIFO; a temp file a killed flux2 left behind is swept. `rescue`
-keeps paid bytes whose real destination failed, and `write_stdout` sends them to a pipe. Every
+keeps paid bytes whose real destination failed, and `write_stdout` writes them to stdout. Every
 OS error is an OutputError naming the path and the reason (docs/reliability.md#security).
 """
 
