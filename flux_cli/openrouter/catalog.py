@@ -43,6 +43,7 @@ from flux_cli.exit_codes import ExitCode
 from flux_cli.openrouter.model_records import clean_text
 
 __all__ = [
+    "DEFAULT_TIMEOUT",
     "Catalog",
     "CatalogEntry",
     "CatalogUnavailable",
@@ -50,6 +51,8 @@ __all__ = [
     "embedded_entry",
     "resolve",
 ]
+
+DEFAULT_TIMEOUT = 10.0  # seconds for the whole fetch of the catalog
 
 PriceSource = Literal["embedded", "live"]
 CatalogSource = Literal["embedded", "live", "cache"]

@@ -19,8 +19,13 @@ from typing import TYPE_CHECKING, Any
 from flux_cli import paths
 from flux_cli.credentials import validate_base_url
 from flux_cli.embedded_catalog import MODELS, PRICE_UNITS, PriceRule
-from flux_cli.openrouter.catalog import Catalog, CatalogEntry, CatalogUnavailable, embedded_catalog
-from flux_cli.openrouter.catalog_fetch import DEFAULT_TIMEOUT, fetch_live
+from flux_cli.openrouter.catalog import (
+    DEFAULT_TIMEOUT,
+    Catalog,
+    CatalogEntry,
+    CatalogUnavailable,
+    embedded_catalog,
+)
 from flux_cli.openrouter.model_records import Unreadable, plain_tokens
 
 if TYPE_CHECKING:
@@ -266,6 +271,8 @@ def load_catalog(
             return from_cache()
     if offline:
         return Catalog(embedded_catalog(), "embedded", warnings=tuple(warnings))
+    from flux_cli.openrouter.catalog_fetch import fetch_live  # only when going online
+
     try:
         entries, notes = fetch_live(base_url, transport=transport, timeout=timeout, now=now)
     except CatalogUnavailable as exc:

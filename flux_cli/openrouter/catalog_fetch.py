@@ -15,6 +15,7 @@ from urllib.parse import quote, urlsplit
 from flux_cli.credentials import validate_base_url
 from flux_cli.embedded_catalog import MODELS
 from flux_cli.openrouter.catalog import (
+    DEFAULT_TIMEOUT,
     Catalog,
     CatalogEntry,
     CatalogUnavailable,
@@ -35,9 +36,8 @@ from flux_cli.openrouter.model_records import (
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["DEFAULT_TIMEOUT", "fetch_catalog", "fetch_live", "sandbox_catalog"]
+__all__ = ["fetch_catalog", "fetch_live", "sandbox_catalog"]
 
-DEFAULT_TIMEOUT = 10.0
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_MODELS = 500
 FETCH_WORKERS = 4
