@@ -8,7 +8,7 @@ What is timed (medians, in this process, after warm-ups; the path, the floor and
 
 * **client path** = `OpenRouterClient.generate()` over an `httpx.MockTransport` that returns the
   prebuilt body, then what `cli/run.py::_save` does after it: `metadata.Recipe` +
-  `metadata.embed`, `hashlib.sha256`, `output.write_atomic` (temp file, fsync, link, dir fsync),
+  `metadata.embed`, `hashlib.sha256`, `atomic_write.write_atomic` (temp file, fsync, link, dir fsync),
   **minus** the transport's cost: the same `httpx.Client.stream()` + `iter_bytes()` + join over
   the same MockTransport, timed alone. Inside generate() this covers `wire.loads`,
   `parse_images_success`, `images.decode_base64_strict` and `images.normalise_image`.
@@ -156,14 +156,14 @@ class Counter:
 
 def client_path(client: Any, request: Any, outdir: Path, names: Counter) -> None:
     """generate() then the save steps of cli/run.py::_save (recipe, embed, sha256, write)."""
-    from flux_cli import metadata, output
+    from flux_cli import atomic_write, metadata
 
     result = client.generate(request)
     data = metadata.embed(
         result.data, result.format, _recipe(result.width, result.height, result.format)
     )
     hashlib.sha256(data).hexdigest()
-    output.write_atomic(outdir, names.name(result.format), data)
+    atomic_write.write_atomic(outdir, names.name(result.format), data)
 
 
 def transport_only(client: Any) -> None:
@@ -173,7 +173,7 @@ def transport_only(client: Any) -> None:
 
 
 def steps(body: bytes, outdir: Path, names: Counter) -> dict[str, float]:
-    from flux_cli import images, metadata, output
+    from flux_cli import atomic_write, images, metadata
     from flux_cli.openrouter import wire
     from flux_cli.openrouter.fetch import MAX_IMAGE_BYTES
 
@@ -191,7 +191,7 @@ def steps(body: bytes, outdir: Path, names: Counter) -> dict[str, float]:
     t5 = time.perf_counter()
     hashlib.sha256(data).hexdigest()
     t6 = time.perf_counter()
-    output.write_atomic(outdir, names.name(info.format), data)
+    atomic_write.write_atomic(outdir, names.name(info.format), data)
     t7 = time.perf_counter()
     times["wire.loads"] = t1 - t0
     times["parse_images_success"] = t2 - t1

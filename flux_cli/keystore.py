@@ -20,12 +20,11 @@ import stat
 from pathlib import Path
 from typing import Literal
 
+# The same careful write and directory sync the image files get (the names stay private to
+# atomic_write.py, whose fault tests patch them).
+from flux_cli.atomic_write import fsync_directory, write_all
 from flux_cli.credentials import stored_key_path
 from flux_cli.errors import ConfigError, OutputError
-
-# The same careful write and directory sync the image files get (the names stay private to
-# output.py, whose fault tests patch them).
-from flux_cli.output import fsync_directory, write_all
 
 __all__ = [
     "DIR_MODE",

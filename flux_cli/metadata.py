@@ -130,7 +130,7 @@ def write_sidecar(image: Path, packet: bytes, *, force: bool) -> tuple[Path | No
     """Write `packet` next to `image` (see `sidecar_candidates`), atomically; never over an
     existing file unless `force` (then over `fox.xmp`). (the path written, None) or (None, a
     warning): the image is already written, so a sidecar that cannot be is not an error."""
-    from flux_cli import output
+    from flux_cli import atomic_write
     from flux_cli.errors import OutputError
 
     primary, fallback = sidecar_candidates(image)
@@ -138,7 +138,7 @@ def write_sidecar(image: Path, packet: bytes, *, force: bool) -> tuple[Path | No
     if not force and choice.exists():
         return None, f"the recipe was not written: {primary.name} and {fallback.name} exist"
     try:
-        written = output.write_atomic(choice.parent, choice.name, packet, force=force)
+        written = atomic_write.write_atomic(choice.parent, choice.name, packet, force=force)
     except OutputError as exc:
         return None, f"the recipe was not written ({exc.message})"
     if written != choice:  # taken by another writer in between: a name nobody would look for

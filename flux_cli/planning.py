@@ -49,7 +49,9 @@ def model_for(
     embedded table). A price in the config file wins; `unknown_at`: a model with no price is
     counted at this many micro-dollars a call (--accept-unknown-price)."""
     from flux_cli.config import configured_price
-    from flux_cli.openrouter.catalog import load_catalog, resolve, sandbox_catalog
+    from flux_cli.openrouter.catalog import resolve
+    from flux_cli.openrouter.catalog_cache import load_catalog
+    from flux_cli.openrouter.catalog_fetch import sandbox_catalog
 
     if catalog_url is not None:
         catalog = load_catalog(catalog_url)
@@ -86,11 +88,11 @@ def unknown_price_at(opts: GenerateOptions, max_cost: int | None, count: int) ->
 def preflight(directory: Path) -> None:
     """The output directory, proved writable before anything is sent. Failing here is a bad
     -o (exit 2), not exit 11: that one means an image was paid for and could not be written."""
-    from flux_cli import output as out
+    from flux_cli import atomic_write
     from flux_cli.errors import OutputError
 
     try:
-        out.preflight(directory)
+        atomic_write.preflight(directory)
     except OutputError as exc:
         raise UsageError(f"{exc.message}; nothing was sent", hint=exc.hint) from None
 

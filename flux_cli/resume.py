@@ -108,7 +108,7 @@ def judge(row: Row | None, *, resend_unknown: bool) -> Judgement:
 
 def rescued_file(row: Row) -> Path | None:
     """The rescue file holding a row's paid bytes, if its error names one that still exists."""
-    from flux_cli.output import rescue_dir
+    from flux_cli.atomic_write import rescue_dir
 
     found = _RESCUED.search(row.error or "")
     if found is None:

@@ -78,8 +78,8 @@ def save(
     """Write the answer's image where `output_plan` says (`stdout` for `-o -`), and the recipe's
     sidecar next to it for an image that keeps its content credentials. `before_write` is told
     the image's sha256 (in `outcome`) just before its file is written."""
-    from flux_cli import images
-    from flux_cli import output as out
+    from flux_cli import atomic_write, images
+    from flux_cli.filenames import NameFields
     from flux_cli.openrouter.errors import BadResponseError
 
     result = outcome.result
@@ -108,14 +108,14 @@ def save(
     outcome.data = data
     if output_plan.directory is None:
         assert stdout is not None
-        out.write_stdout(data, stdout)
+        atomic_write.write_stdout(data, stdout)
         outcome.path = "-"
         if to_write.sidecar is not None:
             outcome.notes.append(
                 "the image keeps its content credentials, so its recipe is not in it; -o - writes no sidecar"
             )
         return
-    fields = out.NameFields(
+    fields = NameFields(
         when=datetime.now(),
         model=plan.model.alias,
         seed=outcome.seed,
@@ -127,7 +127,9 @@ def save(
     )
     if before_write is not None:
         before_write(outcome)
-    path = out.write_atomic(output_plan.directory, output_plan.name_for(fields), data, force=force)
+    path = atomic_write.write_atomic(
+        output_plan.directory, output_plan.name_for(fields), data, force=force
+    )
     outcome.path = str(path)
     if to_write.sidecar is not None:
         from flux_cli.metadata import write_sidecar
@@ -185,7 +187,7 @@ def keep_interrupted(outcome: Outcome, spending: Spending) -> str | None:
 
 def rescue_if_paid(outcome: Outcome, exc: Flux2Error) -> None:
     """A paid image that could not be written, or that failed our checks, is kept in the state dir."""
-    from flux_cli import output as out
+    from flux_cli import atomic_write
     from flux_cli.openrouter.errors import BadResponseError
 
     data, outcome.data = outcome.data, None
@@ -196,7 +198,7 @@ def rescue_if_paid(outcome: Outcome, exc: Flux2Error) -> None:
     if data is None or not isinstance(exc, (OutputError, BadResponseError)):
         return
     try:
-        path = out.rescue(data, name_hint=f"seed{outcome.seed}")
+        path = atomic_write.rescue(data, name_hint=f"seed{outcome.seed}")
     except OutputError:
         return
     exc.message = f"{exc.message}; the image bytes were kept in {path}"

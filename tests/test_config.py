@@ -11,18 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flux_cli import config
-from flux_cli.config import (
-    KEYS,
-    SCHEMA,
-    config_path,
-    effective,
-    load_settings,
-    load_values,
-    read_document,
-    set_in_file,
-    unset_in_file,
-)
+from flux_cli import config_schema
+from flux_cli.config import config_path, effective, load_settings, load_values, read_document
+from flux_cli.config_edit import set_in_file, unset_in_file
+from flux_cli.config_schema import KEYS, SCHEMA
 from flux_cli.errors import UsageError
 from flux_cli.output import DEFAULT_TEMPLATE
 
@@ -51,7 +43,7 @@ def test_every_key_is_declared_once_with_its_variable_and_a_valid_default() -> N
 
 
 def test_the_default_template_is_the_one_output_uses() -> None:
-    assert config.DEFAULT_OUTPUT_TEMPLATE == DEFAULT_TEMPLATE
+    assert config_schema.DEFAULT_OUTPUT_TEMPLATE == DEFAULT_TEMPLATE
 
 
 def test_defaults_when_nothing_is_set() -> None:
@@ -138,12 +130,12 @@ def test_bad_values_name_the_key_where_and_what_fits(key: str, raw: object, word
 
 def test_unknown_keys_list_the_known_ones_and_guess() -> None:
     with pytest.raises(UsageError) as caught:
-        config.setting("budget.daily")
+        config_schema.setting("budget.daily")
     assert caught.value.hint is not None
     assert "did you mean budget.daily_usd?" in caught.value.hint
     assert "history.store_prompts" in caught.value.hint
     with pytest.raises(UsageError, match="kept only in the key file"):
-        config.setting("api_key")
+        config_schema.setting("api_key")
 
 
 # -- precedence ----------------------------------------------------------------------------------

@@ -32,9 +32,11 @@ from flux_cli.images import (
     normalise_image,
     parse_data_url,
 )
-from flux_cli.openrouter import account, catalog, wire
+from flux_cli.openrouter import account, catalog, catalog_cache, catalog_fetch, wire
 from flux_cli.openrouter import errors as E
+from flux_cli.openrouter import model_records as records
 from flux_cli.openrouter.client import ImageResult, OpenRouterClient
+from flux_cli.openrouter.price_lines import price_rule_from_lines
 from flux_cli.openrouter.retry import (
     MAX_RETRY_AFTER,
     RETRY_AFTER_CEILING,
@@ -744,7 +746,7 @@ def _check_rule(rule: object) -> None:
 def test_price_rule_from_lines_is_a_whole_micro_dollar_rule_or_none(
     lines: object, accepts: bool
 ) -> None:
-    _check_rule(catalog.price_rule_from_lines(lines, accepts_references=accepts))
+    _check_rule(price_rule_from_lines(lines, accepts_references=accepts))
 
 
 model_ids = st.sampled_from([m.id for m in MODELS] + ["x/y", "../..", "a/b/c", ""]) | json_scalars
@@ -802,12 +804,12 @@ endpoint_bodies = st.one_of(
 @given(model_records | json_values, endpoint_bodies)
 def test_catalog_records_parse_or_are_unreadable(item: object, body: object) -> None:
     try:
-        record = catalog._parse_model(item)
-    except catalog._Unreadable:
-        record = catalog._ModelRecord("x/y", "x", (), (), 4)
+        record = records.parse_model(item)
+    except records.Unreadable:
+        record = records.ModelRecord("x/y", "x", (), (), 4)
     try:
-        info = catalog._parse_endpoints(body, record)
-    except catalog._Unreadable:
+        info = records.parse_endpoints(body, record)
+    except records.Unreadable:
         return
     _check_rule(info.price)
     assert all(isinstance(p, str) for p in info.passthrough)
@@ -817,8 +819,8 @@ def test_catalog_records_parse_or_are_unreadable(item: object, body: object) -> 
 @given(json_values)
 def test_cached_catalog_entries_parse_or_are_unreadable(item: object) -> None:
     try:
-        entry = catalog._entry_from_json(item)
-    except catalog._Unreadable:
+        entry = catalog_cache._entry_from_json(item)
+    except records.Unreadable:
         return
     _check_rule(entry.price)
 
@@ -845,7 +847,7 @@ def test_fetch_catalog_gives_entries_or_catalog_unavailable(
         )
 
     try:
-        entries = catalog.fetch_catalog(BASE, transport=httpx.MockTransport(handler))
+        entries = catalog_fetch.fetch_catalog(BASE, transport=httpx.MockTransport(handler))
     except catalog.CatalogUnavailable:
         return
     for model in MODELS:
@@ -879,10 +881,10 @@ def test_fetch_catalog_gives_entries_or_catalog_unavailable(
     )
 )
 def test_a_damaged_catalog_cache_never_breaks_loading(payload: bytes) -> None:
-    path = catalog.cache_path(BASE)
+    path = catalog_cache.cache_path(BASE)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(payload)
-    result = catalog.load_catalog(BASE, offline=True)
+    result = catalog_cache.load_catalog(BASE, offline=True)
     for model in MODELS:
         assert model.id in result.entries
 

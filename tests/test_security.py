@@ -4,7 +4,7 @@ Already covered elsewhere and not repeated: the canary key across e2e runs (test
 modes and symlinked key files (tests/cli/test_auth.py, tests/test_credentials.py), redaction
 (tests/test_metadata.py, tests/cli/test_boundary.py), plain http only for loopback at the
 function level (tests/test_credentials.py), no redirects on POST (tests/openrouter/test_client.py),
-write_atomic against symlinks/FIFOs (tests/test_output.py).
+write_atomic against symlinks/FIFOs (tests/test_atomic_write.py).
 """
 
 from __future__ import annotations

@@ -280,13 +280,13 @@ def _restore(ledger: Ledger, item: Item, row: Row, rescued: Path) -> Row | None:
     rescue file stays where it is."""
     import hashlib
 
-    from flux_cli import output as out
+    from flux_cli import atomic_write
     from flux_cli.errors import OutputError
 
     directory = item.output.directory if item.output is not None else None
     try:
         data = rescued.read_bytes()
-        path = out.write_atomic(directory or Path("."), rescued.name, data)
+        path = atomic_write.write_atomic(directory or Path("."), rescued.name, data)
     except (OSError, OutputError):
         return None
     digest = hashlib.sha256(data).hexdigest()

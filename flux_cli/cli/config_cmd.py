@@ -1,7 +1,7 @@
 """`flux2 config show | get | set | unset | path`: the settings file (config.toml).
 
 Precedence is flag > environment > file > default; `show` says where each value came from. The
-keys, their types and their variables are declared once, in `flux_cli.config.SCHEMA`. The API
+keys, their types and their variables are declared once, in `flux_cli.config_schema.SCHEMA`. The API
 key is never a setting (`flux2 auth login` stores it).
 """
 
@@ -30,13 +30,13 @@ config_app = typer.Typer(
 
 
 def _complete_keys(incomplete: str) -> list[str]:
-    from flux_cli.config import KEYS
+    from flux_cli.config_schema import KEYS
 
     return [key for key in KEYS if key.startswith(incomplete)]
 
 
 def _complete_values(ctx: typer.Context, incomplete: str) -> list[str]:
-    from flux_cli.config import KEYS
+    from flux_cli.config_schema import KEYS
 
     entry = KEYS.get(str(ctx.params.get("key") or ""))
     return [c for c in (entry.choices if entry else ()) if c.startswith(incomplete)]
@@ -106,25 +106,25 @@ def set_(
     is written atomically, readable only by you (0600, in a 0700 directory); its other lines and
     comments are kept as they are.
     """
-    from flux_cli import config
+    from flux_cli import config, config_edit, config_schema
 
     app: App = ctx.obj
-    entry = config.setting(key)
+    entry = config_schema.setting(key)
     typed = entry.validate(value, "the command line")
     path = config.config_path()
-    config.set_in_file(entry, config.file_value(typed), path)
+    config_edit.set_in_file(entry, config_edit.file_value(typed), path)
     app.info(f"set {entry.key} = {config.display(typed)} in {path}")
     _warn_if_env_wins(app, entry.key)
 
 
 def unset(ctx: typer.Context, key: KeyArgument) -> None:
     """Remove a setting from the config file, so the environment or the default applies."""
-    from flux_cli import config
+    from flux_cli import config, config_edit, config_schema
 
     app: App = ctx.obj
-    entry = config.setting(key)
+    entry = config_schema.setting(key)
     path = config.config_path()
-    if not config.unset_in_file(entry, path):
+    if not config_edit.unset_in_file(entry, path):
         app.info(f"{entry.key} is not set in {path}; nothing to do")
     else:
         value, source = config.effective(entry.key)
@@ -143,7 +143,7 @@ def path(ctx: typer.Context) -> None:
 def _warn_if_env_wins(app: App, key: str) -> None:
     import os
 
-    from flux_cli.config import KEYS
+    from flux_cli.config_schema import KEYS
 
     variable = KEYS[key].env
     if os.environ.get(variable, "").strip():

@@ -67,7 +67,7 @@ def run_cost(
     from flux_cli import inputs
     from flux_cli.choices import ROUTES
     from flux_cli.credentials import resolve_base_url
-    from flux_cli.openrouter.catalog import load_catalog
+    from flux_cli.openrouter.catalog_cache import load_catalog
 
     if route not in ROUTES:
         raise UsageError(f"--api must be images or chat, got {route!r}")

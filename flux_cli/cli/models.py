@@ -49,7 +49,7 @@ def run_models(app: App, *, refresh: bool, json_output: bool, sandbox: bool) -> 
         catalog = _sandbox_catalog()
         label = SANDBOX
     else:
-        from flux_cli.openrouter.catalog import load_catalog
+        from flux_cli.openrouter.catalog_cache import load_catalog
 
         label, base_url = current_api()
         catalog = load_catalog(base_url, refresh=refresh)
@@ -76,7 +76,7 @@ def run_models(app: App, *, refresh: bool, json_output: bool, sandbox: bool) -> 
 
 def _sandbox_catalog() -> Catalog:
     """The built-in sandbox's catalog, read from its own answers; not cached."""
-    from flux_cli.openrouter.catalog import sandbox_catalog
+    from flux_cli.openrouter.catalog_fetch import sandbox_catalog
 
     return sandbox_catalog()
 

@@ -6,7 +6,7 @@ from flux_cli.help_topics.layout import DEFAULT_WIDTH, cmd, definitions, fill, p
 
 # -- output names --------------------------------------------------------------------------------
 
-# One line per field of `output.TEMPLATE_FIELDS`; a test fails when a field has no line here.
+# One line per field of `filenames.TEMPLATE_FIELDS`; a test fails when a field has no line here.
 TEMPLATE_FIELD_HELP: dict[str, str] = {
     "date": "the local date the image was saved, YYYY-MM-DD",
     "time": "the local time it was saved, HHMMSS",
@@ -27,16 +27,15 @@ def templates_page(width: int = DEFAULT_WIDTH) -> str:
     from datetime import datetime
     from pathlib import Path
 
-    from flux_cli.output import (
-        DEFAULT_TEMPLATE,
+    from flux_cli.atomic_write import MAX_SUFFIX
+    from flux_cli.filenames import (
         MAX_NAME_BYTES,
-        MAX_SUFFIX,
         TEMPLATE_FIELDS,
         NameFields,
-        plan_outputs,
         sanitize_component,
         slugify,
     )
+    from flux_cli.output import DEFAULT_TEMPLATE, plan_outputs
 
     sample = NameFields(
         when=datetime(2026, 11, 21, 14, 57, 55),

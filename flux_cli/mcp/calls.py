@@ -147,7 +147,7 @@ class Calls(Reports):
             spec = resolve_model(model)  # the in-process sandbox serves the embedded table
         else:
             from flux_cli.credentials import resolve_base_url
-            from flux_cli.openrouter.catalog import load_catalog
+            from flux_cli.openrouter.catalog_cache import load_catalog
 
             spec = resolve_model(model, load_catalog(resolve_base_url(), offline=True))
         plan = plan_generation(

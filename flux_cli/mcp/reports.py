@@ -106,7 +106,9 @@ class Reports:
 
     def models(self) -> list[dict[str, Any]]:
         from flux_cli.cli.models import entry_record, ordered
-        from flux_cli.openrouter.catalog import Catalog, fetch_catalog, load_catalog
+        from flux_cli.openrouter.catalog import Catalog
+        from flux_cli.openrouter.catalog_cache import load_catalog
+        from flux_cli.openrouter.catalog_fetch import fetch_catalog
 
         if self.sandbox_url is not None:
             from datetime import timedelta

@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from flux_cli.cli.registry import app
-from flux_cli.config import KEYS, config_path, load_settings, read_document
+from flux_cli.config import config_path, load_settings, read_document
+from flux_cli.config_schema import KEYS
 from tests.cli.test_completions import _complete
 from tests.conftest import CANARY_KEY
 from tests.test_config import write_config

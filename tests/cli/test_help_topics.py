@@ -18,13 +18,14 @@ from typer.testing import CliRunner
 from flux_cli.cli.registry import app
 from flux_cli.embedded_catalog import MODELS
 from flux_cli.exit_codes import EXIT_CODE_MEANINGS, ExitCode
+from flux_cli.filenames import TEMPLATE_FIELDS, NameFields
 from flux_cli.help_topics import (
     TEMPLATE_FIELD_HELP,
     TOPICS,
     exit_code_advice,
     find_topic,
 )
-from flux_cli.output import DEFAULT_TEMPLATE, TEMPLATE_FIELDS, NameFields
+from flux_cli.output import DEFAULT_TEMPLATE
 
 runner = CliRunner()
 _INSTALLED = Path(sys.executable).parent / "flux2"

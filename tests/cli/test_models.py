@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from flux_cli.embedded_catalog import ALIASES
-from flux_cli.openrouter.catalog import cache_path
+from flux_cli.openrouter.catalog_cache import cache_path
 from flux_cli.paths import cache_dir
 from flux_cli.sandbox import Fault, Sandbox, SandboxConfig
 from tests.cli.test_history import flux2, json_lines

@@ -645,9 +645,9 @@ def test_write_errors_leave_nothing_partial(
 ) -> None:
     """57/58: the disk fails mid-write (os.write mocked in-process, after the preflight) →
     exit 11 naming the path, no final file, no temp, the paid bytes rescued."""
-    from flux_cli import output
+    from flux_cli import atomic_write
 
-    real_write = output.write_all
+    real_write = atomic_write.write_all
     rescue = str(world.state / "rescue")
 
     def failing(fd: int, data: bytes, **kw: Any) -> None:
@@ -656,7 +656,7 @@ def test_write_errors_leave_nothing_partial(
         os.write(fd, data[: len(data) // 2])
         raise OSError(err, os.strerror(err))
 
-    monkeypatch.setattr(output, "write_all", failing)
+    monkeypatch.setattr(atomic_write, "write_all", failing)
     out = world.run_inprocess(monkeypatch, "generate", "a red fox", "-o", "fox.png")
     # The call was billed and is "ok" in the ledger; only the file failed (and was rescued).
     check(world, out, code=11, paid=1, files=[], ledger=["ok"], rescued=1)
@@ -694,14 +694,14 @@ def test_62_two_processes_race_for_one_name(world: World) -> None:
 _KILL_BETWEEN = """
 import os, signal, sys
 from pathlib import Path
-from flux_cli import output
-real = output.os.link
+from flux_cli import atomic_write
+real = atomic_write.os.link
 def link(a, b, **options):
     if sys.argv[2] == "after":
         real(a, b, **options)
     os.kill(os.getpid(), signal.SIGKILL)
-output.os.link = link
-output.write_atomic(Path(sys.argv[1]), "fox.png", bytes(range(256)) * 4096)
+atomic_write.os.link = link
+atomic_write.write_atomic(Path(sys.argv[1]), "fox.png", bytes(range(256)) * 4096)
 """
 
 
@@ -762,9 +762,9 @@ def test_signal_during_request(sig: int, code: int, world: World) -> None:
 def test_66_sigint_during_the_write(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """66: Ctrl-C while the file is being written (in-process: the write raises
     KeyboardInterrupt) → exit 130, temp removed, no final file, the paid bytes rescued."""
-    from flux_cli import output
+    from flux_cli import atomic_write
 
-    real_write = output.write_all
+    real_write = atomic_write.write_all
     rescue = str(world.state / "rescue")
 
     def interrupted(fd: int, data: bytes, **kw: Any) -> None:
@@ -773,7 +773,7 @@ def test_66_sigint_during_the_write(world: World, monkeypatch: pytest.MonkeyPatc
         os.write(fd, data[:100])
         raise Interrupted(signal.SIGINT)  # what flux2's SIGINT handler raises
 
-    monkeypatch.setattr(output, "write_all", interrupted)
+    monkeypatch.setattr(atomic_write, "write_all", interrupted)
     out = world.run_inprocess(monkeypatch, "generate", "a red fox", "-o", "fox.png")
     check(world, out, code=130, paid=1, files=[])  # exit 130, no final file, no temp left
     # The answer had arrived: the row should say "ok" (billed) and the bytes be rescued.
