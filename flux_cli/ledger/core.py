@@ -31,6 +31,7 @@ from flux_cli.ledger.types import (
     Status,
     Summary,
     TotalRow,
+    check_charge,
     check_estimate,
     check_status,
     refusal,
@@ -298,6 +299,7 @@ class Ledger:
         it, leaving the row as it was (`pending`, which counts at its estimate and
         `history --reconcile` settles). For settling a call, never for reserving one."""
         check_status(status)
+        check_charge(charged_micros)
         fields: dict[str, object] = {"status": status, "updated_at": stamp(now or utcnow())}
         optional: dict[str, object] = {
             "charged_micros": charged_micros,
@@ -338,6 +340,7 @@ class Ledger:
         """Reconcile: settle a `pending` or `unknown` row (e.g. from `/generation`). Rows already
         settled as ok or failed are left alone; returns whether the row changed."""
         check_status(status, ("ok", "failed", "unknown"))
+        check_charge(charged_micros)
         fields: dict[str, object] = {"status": status, "updated_at": stamp(now or utcnow())}
         if charged_micros is not None:
             fields["charged_micros"] = charged_micros
