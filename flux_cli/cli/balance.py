@@ -107,9 +107,9 @@ def _budgets(label: str) -> tuple[Budgets, Remaining] | None:
 
 def _budget_zone() -> str:
     """The zone of the local budgets' day and month: one day for every process."""
-    from flux_cli.ledger import DEFAULT_BUDGET_ZONE
+    from flux_cli.config import configured_budget_zone
 
-    return DEFAULT_BUDGET_ZONE
+    return configured_budget_zone()
 
 
 def _usd(micros: int | None) -> float | None:

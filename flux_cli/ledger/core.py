@@ -95,11 +95,17 @@ class Ledger:
         *,
         url: str | None = None,
         busy_timeout: float | None = None,
-        zone: str = DEFAULT_BUDGET_ZONE,
+        zone: str | None = None,
     ) -> Ledger:
         """The SQLite file at `path`, the PostgreSQL database at `url`, or (neither given) the
-        configured ledger: `ledger.url` / FLUX2_LEDGER_URL, else the local file."""
+        configured ledger: `ledger.url` / FLUX2_LEDGER_URL, else the local file. `zone`: where
+        budget days begin; by default `budget.timezone` (UTC unless configured)."""
         from flux_cli.ledger import location
+
+        if zone is None:
+            from flux_cli.config import configured_budget_zone
+
+            zone = configured_budget_zone()
 
         if path is None and url is None:
             from flux_cli.config import configured_ledger_url
