@@ -556,7 +556,7 @@ def _finish(items: list[Item]) -> None:
 
     failed = [i for i in items if i.failure is not None]
     if not failed:
-        doubted_charges(i.outcome.charge_doubt for i in items if i.outcome is not None)
+        doubted_charges(i.charge_doubt for i in items)
         return
     lines = ("line " if len(failed) == 1 else "lines ") + ", ".join(
         str(i.line) for i in failed[:10]
