@@ -5,7 +5,7 @@
 1. unknown rows, and pending rows whose process is gone, that carry a generation id: ask
    `/generation` (docs/openrouter.md#generation-lookup). A record is believed only when its id
    is the row's id, its model the row's model, and its cost finite, not negative and at most
-   `SANE_MULTIPLE` times the row's estimate (docs/reliability.md#double-charges); otherwise the
+   `SANE_MULTIPLE` times the row's estimate (docs/reliability.md#reported-charges); otherwise the
    row is flagged and keeps counting at its estimate. A believed record settles the row `ok`
    with the charge, or `failed` with the charge when the call left no image file (a call that
    produced no file is never `ok`). No record and older than `GRACE` → `failed` (OpenRouter's
@@ -74,7 +74,7 @@ def charge_doubt(cost_micros: int | None, reported: bool, estimate_micros: int) 
 
     The one rule for `/generation` records and for the `usage.cost` of an answer: believed only
     when finite, not negative and at most SANE_MULTIPLE times the estimate
-    (docs/reliability.md#double-charges); a charge not believed is never summed, and the call
+    (docs/reliability.md#reported-charges); a charge not believed is never summed, and the call
     counts at its estimate."""
     if cost_micros is None and reported:
         return "its cost is not a usable number"

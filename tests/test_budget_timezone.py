@@ -45,7 +45,7 @@ def test_a_zone_that_does_not_exist_is_a_usage_error(
     monkeypatch: pytest.MonkeyPatch, bad: str
 ) -> None:
     monkeypatch.setenv("FLUX2_BUDGET_TIMEZONE", bad)
-    with pytest.raises(UsageError, match="budget.timezone") as raised:
+    with pytest.raises(UsageError, match=r"budget\.timezone") as raised:
         configured_budget_zone()
     assert raised.value.exit_code == ExitCode.USAGE
     with pytest.raises(UsageError):

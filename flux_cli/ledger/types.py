@@ -212,7 +212,8 @@ def check_status(status: str, allowed: Sequence[str] = STATUSES) -> None:
 
 
 #: The largest charge a row may hold: $1,000,000, the most `wire.parse_usage` takes for one
-#: image. However many rows, the sums stay far below the 64-bit integers of both databases.
+#: image. However many rows, the sums stay far below the 64-bit integers of both databases
+#: (docs/reliability.md#reported-charges).
 MAX_CHARGE_MICROS = 10**12
 
 

@@ -172,7 +172,7 @@ def number(value: object) -> Decimal | None:
 
 
 #: Above this a single image's reported charge is a misreading, whatever its estimate: the
-#: ledger's sums stay far from any integer limit (docs/reliability.md#double-charges).
+#: ledger's sums stay far from any integer limit (docs/reliability.md#reported-charges).
 MAX_REPORTED_COST_USD = Decimal(1_000_000)
 
 

@@ -79,9 +79,12 @@ def test_the_json_line_says_the_image_is_ok_and_its_charge_is_not_believed(
     run = flux2("generate", "a fox", "-m", "klein", "--json", "--api", "chat")
     assert run.returncode == ExitCode.BAD_RESPONSE, run.stderr
     (record,) = [json.loads(line) for line in run.out.splitlines()]
-    assert record["status"] == "ok" and record["path"]
-    assert record["charged_usd"] is None and record["estimate_usd"] == 0.014
-    assert record["exit_code"] == 10 and "1.000000E+15" in record["error"]
+    assert record["status"] == "ok"
+    assert record["path"]
+    assert record["charged_usd"] is None
+    assert record["estimate_usd"] == 0.014
+    assert record["exit_code"] == 10
+    assert "1.000000E+15" in record["error"]
 
 
 def test_one_absurd_charge_among_several_images(
@@ -137,7 +140,8 @@ def test_absurd_charges_cannot_overflow_the_ledger_or_stop_the_budgets(
     balance = flux2("balance", "--json", env=env)
     assert balance.returncode == 0, balance.stderr
     budgets = json.loads(balance.out)["budgets"]
-    assert budgets["spent_today_usd"] == 0.07 and budgets["daily_remaining_usd"] == 0
+    assert budgets["spent_today_usd"] == 0.07
+    assert budgets["daily_remaining_usd"] == 0
 
     history = flux2("history", "--json", env=env)
     assert history.returncode == 0, history.stderr
