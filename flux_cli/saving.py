@@ -183,6 +183,8 @@ def judge_charge(plan: Plan, outcome: Outcome) -> None:
     from flux_cli.pricing import format_usd
     from flux_cli.reconcile import charge_doubt
 
+    if outcome.charge_doubt is not None:
+        return  # judged already
     estimate = plan.estimate.total_micros // plan.count
     result, error = outcome.result, outcome.error
     if result is not None:
@@ -252,6 +254,7 @@ def keep_interrupted(outcome: Outcome, spending: Spending) -> str | None:
     if there was an answer."""
     if outcome.result is None:
         return None
+    judge_charge(spending.plan, outcome)
     outcome.error = OutputError("interrupted before the image was written")
     rescue_if_paid(outcome, outcome.error)
     spending.finish(outcome)

@@ -20,7 +20,7 @@ from flux_cli.openrouter import wire
 from flux_cli.openrouter.client import ImageResult
 from flux_cli.openrouter.errors import BadResponseError
 from flux_cli.reconcile import SANE_MULTIPLE, charge_doubt
-from flux_cli.saving import ChargeNotBelieved, doubted_charges, judge_charge
+from flux_cli.saving import ChargeNotBelieved, doubted_charges, judge_charge, keep_interrupted
 from flux_cli.spending import Outcome, Spending, exit_code_of
 
 API = "sandbox"
@@ -225,3 +225,13 @@ def test_a_run_says_so_with_exit_10_only_when_nothing_else_failed() -> None:
     assert raised.value.exit_code == ExitCode.BAD_RESPONSE
     assert "1 call" in raised.value.message
     assert "written" in raised.value.message
+
+
+def test_ctrl_c_while_writing_keeps_an_absurd_charge_out_of_the_sums(ledger: Ledger) -> None:
+    plan = _plan(1)
+    spending = Spending(ledger, API, Budgets(), plan, "generate", True)
+    outcome = Outcome(index=0, seed=1, row_id=spending.reserve(0), result=_answer(1, b"90000"))
+    assert keep_interrupted(outcome, spending) is not None
+    (row,) = ledger.rows(API)
+    assert (row.status, row.charged_micros) == ("ok", None)
+    assert row.counted_micros == plan.estimate.total_micros
