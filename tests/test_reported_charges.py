@@ -235,3 +235,25 @@ def test_ctrl_c_while_writing_keeps_an_absurd_charge_out_of_the_sums(ledger: Led
     (row,) = ledger.rows(API)
     assert (row.status, row.charged_micros) == ("ok", None)
     assert row.counted_micros == plan.estimate.total_micros
+
+
+def test_migrating_an_old_ledger_drops_charges_no_call_can_have(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    entry = NewEntry(api=API, command="generate", model="m", estimate_micros=30_000)
+    with Ledger.open(tmp_path / "old.sqlite3") as old:
+        for _ in range(3):
+            row_id = old.reserve(entry, Budgets())
+            # As a ledger written before charges were checked could hold them.
+            with old._db.statement() as session:
+                session.execute(
+                    "UPDATE calls SET status = 'ok', charged_micros = :c WHERE id = :id",
+                    {"c": 4 * 10**18, "id": row_id},
+                )
+        records = old.export_records()
+    assert ledger.import_records(records) == 3
+    rows = ledger.rows(API)
+    assert [(r.status, r.charged_micros) for r in rows] == [("ok", None)] * 3
+    assert all("not believed" in (r.error or "") for r in rows)
+    ledger.reserve(entry, Budgets(daily_micros=10**6))  # the sums still answer
+    assert ledger.spent(API).today_micros == 4 * 30_000

@@ -19,6 +19,7 @@ from flux_cli.ledger import queries
 from flux_cli.ledger.schema import COPY_COLUMNS, ROW_COLUMNS, counted
 from flux_cli.ledger.times import DEFAULT_BUDGET_ZONE, aware, stamp, utcnow, window_starts
 from flux_cli.ledger.types import (
+    MAX_CHARGE_MICROS,
     MAX_ERROR_CHARS,
     BudgetExceeded,
     Budgets,
@@ -478,6 +479,7 @@ class Ledger:
             for record in records:
                 values = dict(zip(COPY_COLUMNS, record[1:], strict=True))
                 values["uid"] = values["uid"] or _new_uid()
+                _distrust_charge(values)
                 if session.execute(sql, values).fetchone() is not None:
                     inserted += 1
         return inserted
@@ -501,6 +503,17 @@ def latest_sql(fingerprints: Sequence[str]) -> tuple[str, dict[str, Any]]:
         f"SELECT MAX(id) FROM calls WHERE fingerprint IN ({marks}) GROUP BY fingerprint)"
     )
     return sql, params
+
+
+def _distrust_charge(values: dict[str, Any]) -> None:
+    """A row from a ledger written before charges were checked may hold one no call can have:
+    it is copied counting at its estimate, the figure kept in `error` (never summed)."""
+    charged = values["charged_micros"]
+    if charged is None or 0 <= charged <= MAX_CHARGE_MICROS:
+        return
+    values["charged_micros"] = None
+    note = f"a charge of {charged} micro-dollars was not believed; counted at its estimate"
+    values["error"] = strip_control(note, MAX_ERROR_CHARS)
 
 
 def _new_uid() -> str:
