@@ -243,8 +243,8 @@ def doubted_charges(doubts: Iterable[str | None]) -> None:
         raise ChargeNotBelieved(
             f"the charge reported for {calls} was not believed; every image was written, "
             "and the ledger counts those calls at their estimates",
-            hint="flux2 history shows the reported figures; OpenRouter's activity page shows "
-            "what was billed",
+            hint="flux2 history --json shows the reported figures; OpenRouter's activity "
+            "page shows what was billed",
         )
 
 
