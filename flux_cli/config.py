@@ -252,6 +252,12 @@ def configured_price(model_id: str) -> PriceRule | None:
     )
 
 
+def configured_budget_zone() -> str:
+    """`FLUX2_BUDGET_TIMEZONE` or `budget.timezone`: where budget days begin (UTC by default)."""
+    value, _source = effective("budget.timezone")
+    return str(value)
+
+
 def configured_ledger_url() -> LedgerUrl | None:
     """`FLUX2_LEDGER_URL` or `ledger.url` from the config file; None: the local SQLite file."""
     from flux_cli.ledger.location import LedgerUrl

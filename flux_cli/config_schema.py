@@ -176,6 +176,18 @@ class Setting:
             raise UsageError(f"{self.key} {exc} (got {shown} from {where})") from None
 
 
+def _budget_zone_name(raw: object) -> str:
+    """`budget.timezone`: UTC or an IANA name (Europe/Berlin), checked against the tz database."""
+    from flux_cli.ledger.times import budget_zone
+
+    text = _text(raw)
+    try:
+        budget_zone(text)
+    except ValueError:
+        raise InvalidValue("must be UTC or an IANA time zone such as Europe/Berlin") from None
+    return "UTC" if text.upper() == "UTC" else text
+
+
 def _ledger_url(raw: object) -> Any:
     """A `postgresql://` URL, shown masked; checked in `flux_cli.ledger.location`."""
     from flux_cli.ledger.location import parse_ledger_url
@@ -268,6 +280,14 @@ SCHEMA: tuple[Setting, ...] = (
         BUDGET_MONTHLY_ENV,
         "spending limit per calendar month (unset: none)",
         parse_usd,
+    ),
+    Setting(
+        "budget.timezone",
+        "IANA time zone",
+        "UTC",
+        "FLUX2_BUDGET_TIMEZONE",
+        "where budget days and months begin, the same for every process whatever its TZ",
+        _budget_zone_name,
     ),
     Setting(
         "mcp.max_cost_per_call_usd",

@@ -33,7 +33,8 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.BUDGET: "blocked by a budget or --max-cost: nothing was sent",
     ExitCode.UNAVAILABLE: "temporarily unavailable after retries: not billed, safe to retry later",
     ExitCode.OUTCOME_UNKNOWN: "outcome unknown: sent but no answer; may have been billed",
-    ExitCode.BAD_RESPONSE: "bad response: no image, undecodable image, malformed body",
+    ExitCode.BAD_RESPONSE: "bad response: no image, undecodable image, malformed body, "
+    "or a charge not believed (the images were written)",
     ExitCode.OUTPUT: "output could not be written; raw bytes rescued to the state dir",
     ExitCode.INTERRUPTED: "interrupted (SIGINT)",
     ExitCode.TERMINATED: "terminated (SIGTERM)",

@@ -161,6 +161,7 @@ class Item:
     resumed: str | None = None  # --resume: "skipped" or "held" (not sent), "remade"
     resume_reason: str | None = None  # why it is made again or held back
     skipped_row: Row | None = None  # --resume: the earlier row of a line not sent again
+    charge_doubt: str | None = None  # its answer's charge was not believed (flux_cli.saving)
 
     @property
     def failure(self) -> Flux2Error | None:
@@ -177,6 +178,7 @@ class Item:
             result = self.outcome.result
             self.charged_micros = result.cost_micros if result is not None else None
             self.error = self.failure
+            self.charge_doubt = self.outcome.charge_doubt
             self.outcome = None
         self.plan, self.output, self.prompt, self.overrides = None, None, None, {}
 

@@ -7,7 +7,7 @@ id to look up (only then is the key needed) and closes the connection afterwards
 1. unknown rows, and pending rows whose process is gone, that carry a generation id: ask
    `/generation` (docs/openrouter.md#generation-lookup). A record is believed only when its id
    is the row's id, its model the row's model, and its cost finite, not negative and at most
-   `SANE_MULTIPLE` times the row's estimate (docs/reliability.md#double-charges); otherwise the
+   `SANE_MULTIPLE` times the row's estimate (docs/reliability.md#reported-charges); otherwise the
    row is flagged and keeps counting at its estimate. A believed record settles the row `ok`
    with the charge, or `failed` with the charge when the call left no image file (a call that
    produced no file is never `ok`). No record and older than `GRACE` → `failed` (OpenRouter's
@@ -102,17 +102,30 @@ def believe(row: Row, found: GenerationInfo) -> str | None:
         return "its id is another call's"
     if found.model is None or found.model.lower() != row.model.lower():
         return "its model is not the model of the call"
-    cost = found.total_cost_micros
-    if cost is None and found.cost_reported:
+    return charge_doubt(found.total_cost_micros, found.cost_reported, row.estimate_micros)
+
+
+def charge_doubt(cost_micros: int | None, reported: bool, estimate_micros: int) -> str | None:
+    """Why a reported charge is not believed, or None when it is (or none was reported).
+
+    The one rule for `/generation` records and for the `usage.cost` of an answer: believed only
+    when finite, not negative and at most SANE_MULTIPLE times the estimate
+    (docs/reliability.md#reported-charges); a charge not believed is never summed, and the call
+    counts at its estimate."""
+    if cost_micros is None and reported:
         return "its cost is not a usable number"
-    if cost is None:
+    if cost_micros is None:
         return None  # no charge reported: counted at the estimate
-    if cost < 0:
+    if cost_micros < 0:
         return "its cost is negative"
-    ceiling = row.estimate_micros * SANE_MULTIPLE if row.estimate_micros > 0 else SANE_FLOOR_MICROS
-    if cost > ceiling:
+    if cost_micros > sane_ceiling(estimate_micros):
         return f"its cost is more than {SANE_MULTIPLE} times the estimate"
     return None
+
+
+def sane_ceiling(estimate_micros: int) -> int:
+    """The largest charge believed for a call of this estimate."""
+    return estimate_micros * SANE_MULTIPLE if estimate_micros > 0 else SANE_FLOOR_MICROS
 
 
 def reconcile(

@@ -7,14 +7,16 @@ Nothing here prints: what a person should hear goes to `outcome.warnings`, and t
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, BinaryIO
 
 from flux_cli.errors import Flux2Error, Interrupted, OutputError
+from flux_cli.exit_codes import ExitCode
 from flux_cli.spending import Outcome, Spending
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from flux_cli.generation import Plan
     from flux_cli.metadata import ToWrite
@@ -152,6 +154,7 @@ def save_and_settle(
 ) -> None:
     """After a call: write its image (or keep a paid one that cannot be written, or that failed
     our checks), then settle its ledger row. `outcome.error` is the call's own failure, if any."""
+    judge_charge(plan, outcome)
     try:
         if outcome.error is not None:
             raise outcome.error
@@ -173,12 +176,87 @@ def save_and_settle(
     spending.finish(outcome)
 
 
+def judge_charge(plan: Plan, outcome: Outcome) -> None:
+    """Believe the answer's `usage.cost` only by the rule `/generation` records are believed by
+    (`reconcile.charge_doubt`). One not believed is dropped from the result, so it is neither
+    embedded nor summed: the image is written all the same, the row counts at its estimate, and
+    `outcome.charge_doubt` says why, with the reported figure, for the row and the person."""
+    from flux_cli.openrouter.errors import BadResponseError
+    from flux_cli.pricing import format_usd
+    from flux_cli.reconcile import charge_doubt
+
+    if outcome.charge_doubt is not None:
+        return  # judged already
+    estimate = plan.estimate.total_micros // plan.count
+    result, error = outcome.result, outcome.error
+    if result is not None:
+        usage = result.usage
+        micros, unusable = usage.cost_micros, usage.cost_unusable
+    elif isinstance(error, BadResponseError):
+        micros, unusable = error.cost_micros, error.cost_unusable
+    else:
+        return
+    doubt = charge_doubt(micros, unusable is not None, estimate)
+    if doubt is None:
+        return
+    if unusable is not None:
+        doubt = _why_unusable(unusable, doubt)
+    figure = unusable if unusable is not None else format_usd(micros or 0)
+    if result is not None:
+        outcome.result = replace(result, usage=replace(result.usage, cost_micros=None))
+    elif isinstance(error, BadResponseError):
+        error.cost_micros = None  # its row then counts at the estimate, as `unknown`
+    outcome.charge_doubt = (
+        f"the answer reported a charge of {figure}, not believed ({doubt}); "
+        f"the call counts at its estimate {format_usd(estimate)}"
+    )
+    outcome.warnings.append(outcome.charge_doubt)
+
+
+def _why_unusable(reported: str, otherwise: str) -> str:
+    """What is wrong with a figure the parser could not take as a charge (wire.Usage)."""
+    from decimal import Decimal, InvalidOperation
+
+    from flux_cli.reconcile import SANE_MULTIPLE
+
+    try:
+        value = Decimal(reported)
+    except InvalidOperation:
+        return otherwise
+    if not value.is_finite():
+        return "its cost is not a finite number"
+    if value < 0:
+        return "its cost is negative"
+    return f"its cost is more than {SANE_MULTIPLE} times the estimate"
+
+
+class ChargeNotBelieved(Flux2Error):
+    """Every image was written, but the charge an answer reported was not believed."""
+
+    exit_code = ExitCode.BAD_RESPONSE
+
+
+def doubted_charges(doubts: Iterable[str | None]) -> None:
+    """Raise ChargeNotBelieved when a run whose images were all written had charges not
+    believed (each was already said as a warning)."""
+    count = sum(doubt is not None for doubt in doubts)
+    if count:
+        calls = "1 call" if count == 1 else f"{count} calls"
+        raise ChargeNotBelieved(
+            f"the charge reported for {calls} was not believed; every image was written, "
+            "and the ledger counts those calls at their estimates",
+            hint="flux2 history --json shows the reported figures; OpenRouter's activity "
+            "page shows what was billed",
+        )
+
+
 def keep_interrupted(outcome: Outcome, spending: Spending) -> str | None:
     """Ctrl-C after the answer arrived (while writing): the image is paid for, so keep its
     bytes in the rescue dir and settle its row as billed, not as unknown. The message to show,
     if there was an answer."""
     if outcome.result is None:
         return None
+    judge_charge(spending.plan, outcome)
     outcome.error = OutputError("interrupted before the image was written")
     rescue_if_paid(outcome, outcome.error)
     spending.finish(outcome)

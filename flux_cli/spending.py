@@ -47,6 +47,9 @@ class Outcome:
     size_bytes: int | None = None
     data: bytes | None = None  # the paid bytes, held until written so a failure can rescue them
     row_id: int | None = None  # its ledger row
+    # The answer's charge was not believed (`saving.judge_charge`): why, with the reported
+    # figure; the row counts at its estimate and keeps this in its `error` column.
+    charge_doubt: str | None = None
     warnings: list[str] = field(default_factory=list)  # for the person running it
     notes: list[str] = field(default_factory=list)  # for them too, but no cause for concern
 
@@ -67,6 +70,13 @@ def failed_charge(error: Flux2Error | None) -> int | None:
     if isinstance(error, OpenRouterError) and not error.may_be_billed:
         return 0
     return None
+
+
+def exit_code_of(outcome: Outcome) -> ExitCode:
+    """A written image whose charge was not believed is a bad response (10), not a success."""
+    if outcome.error is not None:
+        return outcome.error.exit_code
+    return ExitCode.BAD_RESPONSE if outcome.charge_doubt else ExitCode.OK
 
 
 class Spending:
@@ -271,8 +281,8 @@ class Spending:
             provider=result.provider if result else None,
             paths=[outcome.path] if outcome.path else [],
             sha256s=[outcome.sha256] if outcome.sha256 else [],
-            exit_code=int(error.exit_code) if error else 0,
-            error=error.message if error else None,
+            exit_code=int(error.exit_code if error else exit_code_of(outcome)),
+            error=error.message if error else outcome.charge_doubt,
             elapsed_s=result.elapsed_s if result else None,
             synced=False,
         )

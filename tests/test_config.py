@@ -30,7 +30,7 @@ def write_config(text: str) -> Path:
 
 
 def test_every_key_is_declared_once_with_its_variable_and_a_valid_default() -> None:
-    assert len(KEYS) == len(SCHEMA) == 15
+    assert len(KEYS) == len(SCHEMA) == 16
     assert len({s.env for s in SCHEMA}) == len(SCHEMA)
     for entry in SCHEMA:
         assert entry.env.startswith("FLUX2_"), entry.key
@@ -172,6 +172,7 @@ FROM_ENV = {
     "concurrency": ("2", 2),
     "budget.daily_usd": ("1.25", Decimal("1.25")),
     "budget.monthly_usd": ("$40", Decimal("40")),
+    "budget.timezone": ("Europe/Berlin", "Europe/Berlin"),
     "history.store_prompts": ("0", False),
     "mcp.max_cost_per_call_usd": ("0.20", Decimal("0.20")),
     "preview.protocol": ("Sixel", "sixel"),

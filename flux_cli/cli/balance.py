@@ -73,9 +73,9 @@ def run_balance(app: App, *, json_output: bool, sandbox: bool) -> None:
 
 def _budget_zone() -> str:
     """The zone of the local budgets' day and month: one day for every process."""
-    from flux_cli.ledger import DEFAULT_BUDGET_ZONE
+    from flux_cli.config import configured_budget_zone
 
-    return DEFAULT_BUDGET_ZONE
+    return configured_budget_zone()
 
 
 def _table(

@@ -555,8 +555,11 @@ def _summary(app: App, items: list[Item], run_id: str) -> None:
 
 
 def _finish(items: list[Item]) -> None:
+    from flux_cli.saving import doubted_charges
+
     failed = [i for i in items if i.failure is not None]
     if not failed:
+        doubted_charges(i.charge_doubt for i in items)
         return
     lines = ("line " if len(failed) == 1 else "lines ") + ", ".join(
         str(i.line) for i in failed[:10]

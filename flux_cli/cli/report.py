@@ -103,7 +103,7 @@ def emit(
 ) -> None:
     """The image's line on stdout: its path, or its JSON record with --json."""
     from flux_cli.records import money, seconds
-    from flux_cli.spending import failed_charge
+    from flux_cli.spending import exit_code_of, failed_charge
 
     outcome.data = None
     estimate = plan.estimate.total_micros // plan.count
@@ -140,6 +140,9 @@ def emit(
         if outcome.error is not None:
             record["error"] = outcome.error.message
             record["exit_code"] = int(outcome.error.exit_code)
+        elif outcome.charge_doubt is not None:  # written; its charge is not believed
+            record["error"] = outcome.charge_doubt
+            record["exit_code"] = int(exit_code_of(outcome))
         record.update(extra or {})
         from flux_cli.metadata import json_text
 

@@ -386,8 +386,11 @@ def _waiting(app: App, plan: Plan) -> Iterator[None]:
 
 
 def _finish(app: App, outcomes: list[Outcome]) -> None:
+    from flux_cli.saving import doubted_charges
+
     failures = [o for o in outcomes if o.error is not None]
     if not failures:
+        doubted_charges(o.charge_doubt for o in outcomes)
         return
     if len(failures) == len(outcomes):
         first = failures[0].error

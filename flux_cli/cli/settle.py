@@ -38,6 +38,10 @@ def settle_by_hand(
         )
     if charge is not None:
         charged = parse_money(charge, "--charge")
+        from flux_cli.ledger.types import MAX_CHARGE_MICROS
+
+        if charged > MAX_CHARGE_MICROS:
+            raise UsageError(f"--charge {charge} is more than one call can cost")
     else:
         # ok without --charge: as estimated (the usual outcome); failed: not billed.
         charged = row.estimate_micros if outcome == "ok" else 0

@@ -44,7 +44,10 @@ def exit_code_advice() -> dict[ExitCode, str]:
         "again later (OpenRouter's record can take minutes to appear). --retry-ambiguous lets "
         "flux2 itself try once more.",
         C.BAD_RESPONSE: "The answer held no usable image, and it may have been billed: run "
-        f"{reconcile} before running again, and retry at most once.",
+        f"{reconcile} before running again, and retry at most once. When paths are on stdout, "
+        "every image was written but the charge an answer reported was not believed (huge, "
+        "negative, not a number): do not run again; the ledger counts those calls at their "
+        "estimates.",
         C.OUTPUT: "The image was paid for but could not be written (disk full, permissions, a "
         "name taken): its bytes are in the rescue directory the message names. Fix the "
         "destination and copy them from there; running again pays again.",

@@ -19,6 +19,7 @@ from flux_cli.ledger import queries
 from flux_cli.ledger.schema import COPY_COLUMNS, ROW_COLUMNS, counted
 from flux_cli.ledger.times import DEFAULT_BUDGET_ZONE, aware, stamp, utcnow, window_starts
 from flux_cli.ledger.types import (
+    MAX_CHARGE_MICROS,
     MAX_ERROR_CHARS,
     BudgetExceeded,
     Budgets,
@@ -31,6 +32,7 @@ from flux_cli.ledger.types import (
     Status,
     Summary,
     TotalRow,
+    check_charge,
     check_estimate,
     check_status,
     refusal,
@@ -94,11 +96,17 @@ class Ledger:
         *,
         url: str | None = None,
         busy_timeout: float | None = None,
-        zone: str = DEFAULT_BUDGET_ZONE,
+        zone: str | None = None,
     ) -> Ledger:
         """The SQLite file at `path`, the PostgreSQL database at `url`, or (neither given) the
-        configured ledger: `ledger.url` / FLUX2_LEDGER_URL, else the local file."""
+        configured ledger: `ledger.url` / FLUX2_LEDGER_URL, else the local file. `zone`: where
+        budget days begin; by default `budget.timezone` (UTC unless configured)."""
         from flux_cli.ledger import location
+
+        if zone is None:
+            from flux_cli.config import configured_budget_zone
+
+            zone = configured_budget_zone()
 
         if path is None and url is None:
             from flux_cli.config import configured_ledger_url
@@ -299,6 +307,7 @@ class Ledger:
         it, leaving the row as it was (`pending`, which counts at its estimate and
         `history --reconcile` settles). For settling a call, never for reserving one."""
         check_status(status)
+        check_charge(charged_micros)
         fields: dict[str, object] = {"status": status, "updated_at": stamp(now or utcnow())}
         optional: dict[str, object] = {
             "charged_micros": charged_micros,
@@ -339,6 +348,7 @@ class Ledger:
         """Reconcile: settle a `pending` or `unknown` row (e.g. from `/generation`). Rows already
         settled as ok or failed are left alone; returns whether the row changed."""
         check_status(status, ("ok", "failed", "unknown"))
+        check_charge(charged_micros)
         fields: dict[str, object] = {"status": status, "updated_at": stamp(now or utcnow())}
         if charged_micros is not None:
             fields["charged_micros"] = charged_micros
@@ -470,6 +480,7 @@ class Ledger:
             for record in records:
                 values = dict(zip(COPY_COLUMNS, record[1:], strict=True))
                 values["uid"] = values["uid"] or _new_uid()
+                _distrust_charge(values)
                 if session.execute(sql, values).fetchone() is not None:
                     inserted += 1
         return inserted
@@ -493,6 +504,17 @@ def latest_sql(fingerprints: Sequence[str]) -> tuple[str, dict[str, Any]]:
         f"SELECT MAX(id) FROM calls WHERE fingerprint IN ({marks}) GROUP BY fingerprint)"
     )
     return sql, params
+
+
+def _distrust_charge(values: dict[str, Any]) -> None:
+    """A row from a ledger written before charges were checked may hold one no call can have:
+    it is copied counting at its estimate, the figure kept in `error` (never summed)."""
+    charged = values["charged_micros"]
+    if charged is None or 0 <= charged <= MAX_CHARGE_MICROS:
+        return
+    values["charged_micros"] = None
+    note = f"a charge of {charged} micro-dollars was not believed; counted at its estimate"
+    values["error"] = strip_control(note, MAX_ERROR_CHARS)
 
 
 def _new_uid() -> str:

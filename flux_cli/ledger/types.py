@@ -239,6 +239,18 @@ def check_status(status: str, allowed: Sequence[str] = STATUSES) -> None:
         raise ValueError(f"status must be one of {', '.join(allowed)}, got {status!r}")
 
 
+#: The largest charge a row may hold: $1,000,000, the most `wire.parse_usage` takes for one
+#: image. However many rows, the sums stay far below the 64-bit integers of both databases
+#: (docs/reliability.md#reported-charges).
+MAX_CHARGE_MICROS = 10**12
+
+
+def check_charge(charged_micros: int | None) -> None:
+    """A charge fit to be summed: a reported one that is not was flagged before it got here."""
+    if charged_micros is not None and not 0 <= charged_micros <= MAX_CHARGE_MICROS:
+        raise ValueError(f"charged_micros must be between 0 and {MAX_CHARGE_MICROS}")
+
+
 def check_estimate(entry: NewEntry) -> None:
     if entry.estimate_micros < 0:
         raise ValueError("estimate_micros must not be negative")

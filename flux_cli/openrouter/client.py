@@ -499,13 +499,16 @@ class OpenRouterClient:
                 + A.id_note(generation_id),
                 generation_id=generation_id,
             )
-        obj = wire.loads(raw.body)
+        obj = wire.loads(raw.body, non_finite=True)  # a NaN cost must not lose a paid image
         info = wire.error_info(obj)
         if info is None and route == "chat":
             info = wire.choice_error(obj)
         if info is not None:
             usage = wire.parse_usage(obj.get("usage") if isinstance(obj, Mapping) else None)
-            raise A.error_in_200(info, generation_id, usage.cost_micros)
+            error = A.error_in_200(info, generation_id, usage.cost_micros)
+            if isinstance(error, E.BadResponseError):
+                error.with_unusable(usage.cost_unusable)
+            raise error
         if route == "images":
             return wire.parse_images_success(obj, raw.headers)
         return wire.parse_chat_success(obj, raw.headers)

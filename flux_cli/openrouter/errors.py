@@ -178,4 +178,10 @@ class BadResponseError(OpenRouterError):
     ) -> None:
         super().__init__(message, hint=hint, generation_id=generation_id, attempts=attempts)
         self.cost_micros = cost_micros
+        self.cost_unusable: str | None = None  # a reported charge that is not one (wire.Usage)
         self.raw = raw  # image bytes that failed validation, kept so they can be rescued
+
+    def with_unusable(self, reported: str | None) -> BadResponseError:
+        """This error, carrying the answer's `usage.cost` that is not a usable charge."""
+        self.cost_unusable = reported
+        return self

@@ -44,6 +44,9 @@ class Usage:
     completion_tokens: Decimal | None = None
     total_tokens: Decimal | None = None
     cost_micros: int | None = None
+    # `usage.cost` as the answer wrote it, when it is not a usable charge (not a number, not
+    # finite, negative, or above MAX_REPORTED_COST_USD): kept for the record, never summed.
+    cost_unusable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,11 +117,19 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-finite number {name} in JSON")
 
 
-def loads(payload: bytes) -> Any:
+class NonFinite(str):
+    """NaN, Infinity or -Infinity where a number was (not JSON): no check takes it for one."""
+
+    __slots__ = ()
+
+
+def loads(payload: bytes, *, non_finite: bool = False) -> Any:
     """Strict JSON: leading whitespace allowed (keep-alive newlines, docs/openrouter.md#errors-with-http-200), NaN/Infinity refused,
-    floats as Decimal so money is never a binary float."""
+    floats as Decimal so money is never a binary float. `non_finite`: NaN/Infinity are read as
+    `NonFinite` text instead (an image answer whose only flaw is its `usage.cost` is kept)."""
+    constant = NonFinite if non_finite else _reject_constant
     try:
-        return json.loads(payload, parse_float=Decimal, parse_constant=_reject_constant)
+        return json.loads(payload, parse_float=Decimal, parse_constant=constant)
     except (ValueError, RecursionError, UnicodeDecodeError) as exc:
         raise E.BadResponseError(
             f"the server's answer is not valid JSON ({_short(str(exc))})"
@@ -160,22 +171,44 @@ def number(value: object) -> Decimal | None:
     return result if result.is_finite() else None
 
 
+#: Above this a single image's reported charge is a misreading, whatever its estimate: the
+#: ledger's sums stay far from any integer limit (docs/reliability.md#reported-charges).
+MAX_REPORTED_COST_USD = Decimal(1_000_000)
+
+
 def parse_usage(value: object) -> Usage:
     if not isinstance(value, Mapping):
         return Usage()
-    cost = number(value.get("cost"))
+    raw = value.get("cost")
+    cost = number(raw)
     cost_micros: int | None = None
-    if cost is not None and cost >= 0:
-        try:
-            cost_micros = usd_to_micros(cost)
-        except (ValueError, ArithmeticError):
-            cost_micros = None
+    unusable: str | None = None
+    if cost is not None and 0 <= cost <= MAX_REPORTED_COST_USD:
+        cost_micros = usd_to_micros(cost)
+    elif raw is not None:
+        unusable = reported_text(raw)
     return Usage(
         prompt_tokens=number(value.get("prompt_tokens")),
         completion_tokens=number(value.get("completion_tokens")),
         total_tokens=number(value.get("total_tokens")),
         cost_micros=cost_micros,
+        cost_unusable=unusable,
     )
+
+
+def reported_text(value: object, limit: int = 40) -> str:
+    """An untrusted reported figure as short, safe text for messages and the ledger."""
+    if isinstance(value, Decimal):
+        text = str(value) if value.is_finite() and value.adjusted() < 15 else f"{value:.6E}"
+    elif isinstance(value, str) and not isinstance(value, NonFinite):
+        text = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, (bool, int, NonFinite)) or value is None:
+        text = json.dumps(value) if not isinstance(value, NonFinite) else str(value)
+        if isinstance(value, int) and not isinstance(value, bool) and len(text) > 15:
+            text = f"{Decimal(value):.6E}"
+    else:
+        text = f"a JSON {type(value).__name__}"
+    return strip_control(text, limit=limit)
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -274,7 +307,7 @@ def parse_images_success(obj: object, headers: Mapping[str, str]) -> ParsedImage
             "the server's answer holds no image (empty `data`)",
             generation_id=generation_id,
             cost_micros=usage.cost_micros,
-        )
+        ).with_unusable(usage.cost_unusable)
     item = data[0]
     b64 = item.get("b64_json") if isinstance(item, Mapping) else None
     if not isinstance(b64, str) or not b64:
@@ -282,7 +315,7 @@ def parse_images_success(obj: object, headers: Mapping[str, str]) -> ParsedImage
             "the server's answer holds no image data (`b64_json` missing or empty)",
             generation_id=generation_id,
             cost_micros=usage.cost_micros,
-        )
+        ).with_unusable(usage.cost_unusable)
     media_type = item.get("media_type")
     return ParsedImage(
         encoded=b64,
@@ -321,7 +354,7 @@ def parse_chat_success(obj: object, headers: Mapping[str, str]) -> ParsedImage:
             "the server's answer holds no image (no `message.images`)",
             generation_id=generation_id,
             cost_micros=usage.cost_micros,
-        )
+        ).with_unusable(usage.cost_unusable)
     if url.startswith("data:"):
         kind, media_type = "data-url", url[5:].split(";", 1)[0].split(",", 1)[0] or None
     else:

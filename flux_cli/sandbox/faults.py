@@ -45,6 +45,7 @@ KINDS: tuple[str, ...] = (
     "drip",
     "no-price",
     "zero-price",
+    "usage-cost",
 )
 # Kinds that reshape a generation's body make no sense on the catalog or account routes.
 _KIND_ROUTES: dict[str, frozenset[str]] = {
@@ -54,6 +55,9 @@ _KIND_ROUTES: dict[str, frozenset[str]] = {
     "missing-media-type": GENERATION_ROUTES,
     "fractional-tokens": GENERATION_ROUTES,
     "https-url": frozenset({"chat"}),
+    # The answer's `usage.cost` replaced by any JSON text (1e15, 1e400, NaN, -5, "lots"): the
+    # call is charged its real price all the same, and /generation reports that price.
+    "usage-cost": GENERATION_ROUTES,
     # The endpoint's price lines: none at all, or every one at $0
     # (docs/openrouter.md#pricing-lines).
     "no-price": frozenset({"endpoints"}),
@@ -92,6 +96,7 @@ class Fault:
     retry_after: float | None = None  # Retry-After header and metadata.retry_after_seconds
     variant: str | None = None  # 402: credits|key-limit|max-tokens|in-flight; 403; 429
     url: str | None = None  # https-url: the URL to hand out instead of one of our files
+    cost: str | None = None  # usage-cost: the JSON text written as the answer's usage.cost
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -118,6 +123,8 @@ class Fault:
             if self.kind != "status" or self.variant not in allowed:
                 choices = "; ".join(f"{code}: {', '.join(v)}" for code, v in _VARIANTS.items())
                 raise ValueError(f"variant {self.variant!r} does not apply here (known: {choices})")
+        if (self.cost is not None) != (self.kind == "usage-cost"):
+            raise ValueError("usage-cost needs cost=JSON (e.g. cost=1e15), and only it takes one")
         if self.kind == "slow" and self.delay == 0:
             object.__setattr__(self, "delay", DEFAULT_SLOW_SECONDS)
         if self.kind == "drip" and self.drip is None:
@@ -144,6 +151,8 @@ class Fault:
             parts.append(f"message={self.message}")
         if self.url is not None:
             parts.append(f"url={self.url}")
+        if self.cost is not None:
+            parts.append(f"cost={self.cost}")
         return ":".join(parts)
 
     def to_json(self) -> dict[str, Any]:
@@ -158,6 +167,7 @@ class Fault:
             "retry_after": self.retry_after,
             "variant": self.variant,
             "url": self.url,
+            "cost": self.cost,
             "spec": self.describe(),
         }
 
@@ -228,6 +238,8 @@ def parse_fault(spec: str) -> Fault:
                     f"drip must look like BYTES/SECONDS (e.g. 1024/0.1), got {value!r}"
                 )
             options["drip"] = (int(size), _number("drip interval", interval))
+        elif name == "cost":
+            options["cost"] = value.strip()
         elif name == "variant":
             options["variant"] = value.strip().lower()
         elif name == "status":
@@ -237,7 +249,7 @@ def parse_fault(spec: str) -> Fault:
         else:
             raise ValueError(
                 f"unknown fault option {name!r}; known: times, retry-after, delay, drip, "
-                "variant, status, message, url"
+                "variant, status, message, url, cost"
             )
     return Fault(**options)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from flux_cli.sandbox.fault_replies import error_in_200_payload, stream_error
@@ -30,7 +31,7 @@ def usage_payload(result: Result, fault: Fault | None) -> dict[str, Any]:
     if fault is not None and fault.kind == "fractional-tokens":
         # docs/openrouter.md#image-response/docs/openrouter.md#known-gotchas: float token counts (e.g. 14417.92) are reported by the real API.
         completion_tokens = round(result.completion_tokens * FRACTIONAL_TOKEN_FACTOR, 2)
-    return {
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": round(prompt_tokens + completion_tokens, 2),
@@ -44,6 +45,24 @@ def usage_payload(result: Result, fault: Fault | None) -> dict[str, Any]:
         },
         "completion_tokens_details": {"reasoning_tokens": 0, "image_tokens": completion_tokens},
     }
+    if fault is not None and fault.kind == "usage-cost":
+        usage["cost"] = REPORTED_COST  # written verbatim by `_reported_cost`
+    return usage
+
+
+# Stands for the usage-cost fault's JSON text, which may not be JSON Python can write (1e400).
+REPORTED_COST = "\u0000flux2-sandbox-reported-cost\u0000"
+
+
+def _reported_cost(reply: Reply, fault: Fault | None) -> Reply:
+    """The reply with the usage-cost fault's text where the answer's usage.cost goes."""
+    if fault is None or fault.cost is None:
+        return reply
+    marker = dump_json(REPORTED_COST)
+    token = fault.cost.encode("utf-8")
+    if reply.events is not None:
+        return replace(reply, events=[e.replace(marker, token) for e in reply.events])
+    return replace(reply, raw=dump_json(reply.payload).replace(marker, token), payload=None)
 
 
 def _b64(result: Result, fault: Fault | None) -> str:
@@ -68,7 +87,7 @@ def images_reply(result: Result, fault: Fault | None) -> Reply:
         data.append(item)
     # docs/openrouter.md#image-response / docs/openrouter.md#known-gotchas: `created` is 0 in every recording, and the body carries no id.
     payload = {"created": 0, "data": data, "usage": usage_payload(result, fault)}
-    return Reply(200, payload, headers=headers)
+    return _reported_cost(Reply(200, payload, headers=headers), fault)
 
 
 def _image_url(result: Result, fault: Fault | None, ctx: Context) -> str:
@@ -88,7 +107,7 @@ def chat_reply(job: Job, result: Result, fault: Fault | None, ctx: Context) -> R
     headers = {"X-Generation-Id": result.generation_id, "X-Provider-Name": result.provider}
     created = int(time.time())
     if job.stream:
-        return _chat_stream(job, result, fault, ctx, headers, created)
+        return _reported_cost(_chat_stream(job, result, fault, ctx, headers, created), fault)
     if fault is not None and fault.kind == "error-in-200":
         return Reply(200, error_in_200_payload(fault), headers=headers)
     message: dict[str, Any] = {"role": "assistant", "content": None}
@@ -118,7 +137,7 @@ def chat_reply(job: Job, result: Result, fault: Fault | None, ctx: Context) -> R
         ],
         "usage": usage_payload(result, fault),
     }
-    return Reply(200, payload, headers=headers)
+    return _reported_cost(Reply(200, payload, headers=headers), fault)
 
 
 def _chat_stream(

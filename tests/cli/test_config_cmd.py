@@ -272,5 +272,9 @@ def test_set_help_lists_every_key_and_the_readme_documents_them() -> None:
 
 
 def test_tab_completes_keys_and_values() -> None:
-    assert _complete("flux2 config set budget.") == ["budget.daily_usd", "budget.monthly_usd"]
+    assert _complete("flux2 config set budget.") == [
+        "budget.daily_usd",
+        "budget.monthly_usd",
+        "budget.timezone",
+    ]
     assert _complete("flux2 config set format ") == ["png", "jpeg", "webp"]
