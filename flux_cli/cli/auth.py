@@ -186,8 +186,8 @@ def run_logout(app: App) -> None:
 
 
 def run_status(app: App, *, json_output: bool, check: bool, sandbox: bool) -> None:
-    from flux_cli.cli.api import SANDBOX, current_api
     from flux_cli.credentials import resolve_key
+    from flux_cli.endpoints import SANDBOX, current_api
     from flux_cli.errors import ConfigError, Flux2Error
     from flux_cli.openrouter.errors import AuthenticationError
 
@@ -230,7 +230,7 @@ def _lines(
     check: bool,
     refused: bool,
 ) -> None:
-    from flux_cli.cli.api import SANDBOX, describe
+    from flux_cli.endpoints import SANDBOX, describe
 
     where = "in-process sandbox" if label == SANDBOX else describe(label)
     rows = [("key", key.masked), ("source", _source_text(key))]

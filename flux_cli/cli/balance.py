@@ -39,7 +39,7 @@ def balance(
 
 
 def run_balance(app: App, *, json_output: bool, sandbox: bool) -> None:
-    from flux_cli.cli.api import SANDBOX, current_api
+    from flux_cli.endpoints import SANDBOX, current_api
     from flux_cli.openrouter.account import Unavailable
 
     if sandbox:
@@ -199,8 +199,8 @@ def _table(
 ) -> Any:
     from rich.text import Text
 
-    from flux_cli.cli.api import SANDBOX, describe
     from flux_cli.cli.render import styled_table
+    from flux_cli.endpoints import SANDBOX, describe
     from flux_cli.openrouter.account import Unavailable
     from flux_cli.pricing import format_usd
 

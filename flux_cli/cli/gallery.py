@@ -107,8 +107,8 @@ def run_gallery(
 
     from flux_cli import gallery as gallery_module
     from flux_cli import ledger as ledger_module
-    from flux_cli.cli.api import SANDBOX, current_api, describe
     from flux_cli.embedded_catalog import resolve_model_id
+    from flux_cli.endpoints import SANDBOX, current_api, describe
     from flux_cli.errors import OutputError, UsageError
 
     if by not in ("day", "run"):

@@ -148,8 +148,8 @@ def run_history(
     from datetime import datetime
 
     from flux_cli import ledger as ledger_module
-    from flux_cli.cli.api import SANDBOX, current_api, describe
     from flux_cli.embedded_catalog import resolve_model_id
+    from flux_cli.endpoints import SANDBOX, current_api, describe
     from flux_cli.errors import UsageError
 
     if json_output and csv_output:
@@ -525,9 +525,9 @@ ID_COLUMN_MIN_WIDTH = 120
 def _rows_table(app: App, rows: Sequence[Row], totals: Totals, label: str) -> Any:
     from rich.text import Text
 
-    from flux_cli.cli.api import describe
     from flux_cli.cli.render import styled_table
     from flux_cli.cli.tables import fitted
+    from flux_cli.endpoints import describe
     from flux_cli.pricing import format_usd
     from flux_cli.textsafe import strip_control
 
@@ -639,8 +639,8 @@ def _show_groups(
         return
     from rich.text import Text
 
-    from flux_cli.cli.api import describe
     from flux_cli.cli.render import styled_table
+    from flux_cli.endpoints import describe
     from flux_cli.pricing import format_usd
     from flux_cli.textsafe import strip_control
 
@@ -692,7 +692,7 @@ def _print(app: App, renderable: Any) -> None:
 def _reconcile(app: App, ledger: Ledger, label: str, base_url: str, now: datetime) -> None:
     """Run flux_cli.reconcile and say what it did: one stderr line per changed row."""
     from flux_cli import reconcile
-    from flux_cli.cli.api import SANDBOX
+    from flux_cli.endpoints import SANDBOX
 
     lookup = close = None
     if label != SANDBOX and _has_lookups(ledger, label, now):

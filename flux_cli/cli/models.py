@@ -43,7 +43,7 @@ def models(
 
 
 def run_models(app: App, *, refresh: bool, json_output: bool, sandbox: bool) -> None:
-    from flux_cli.cli.api import SANDBOX, current_api
+    from flux_cli.endpoints import SANDBOX, current_api
 
     if sandbox:
         catalog = _sandbox_catalog()
@@ -148,7 +148,7 @@ def age_text(seconds: float) -> str:
 
 
 def _source_line(catalog: Catalog, label: str) -> str:
-    from flux_cli.cli.api import SANDBOX, describe
+    from flux_cli.endpoints import SANDBOX, describe
 
     where = "an in-process sandbox" if label == SANDBOX else describe(label)
     if catalog.source == "embedded":

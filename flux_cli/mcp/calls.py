@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flux_cli.cli.context import App, Endpoint
+from flux_cli.cli.context import App
+from flux_cli.endpoints import Endpoint
 from flux_cli.errors import BudgetError, Flux2Error, UsageError
 from flux_cli.mcp.policy import Policy, check_written, next_resets, output_spec, readable_reference
 from flux_cli.pricing import format_usd, micros_to_usd, usd_to_micros
@@ -131,11 +132,9 @@ def share_sandbox(base_url: str) -> Endpoint:
     """The endpoint of the server's one sandbox at `base_url`, for every `--sandbox` call instead
     of one started per call (the command line's way): its balance and faults then span the
     session, and its rows are still filed under the `sandbox` API."""
-    from flux_cli.cli.api import SANDBOX
-    from flux_cli.credentials import ApiKey
-    from flux_cli.sandbox import SANDBOX_KEY
+    from flux_cli.endpoints import sandbox_endpoint
 
-    return Endpoint(SANDBOX, base_url, ApiKey(SANDBOX_KEY, "sandbox"))
+    return sandbox_endpoint(base_url)
 
 
 # -- requests -----------------------------------------------------------------------------------
@@ -207,7 +206,7 @@ class Calls:
         return settings
 
     def api(self) -> str:
-        from flux_cli.cli.api import SANDBOX, current_api
+        from flux_cli.endpoints import SANDBOX, current_api
 
         return SANDBOX if self.policy.sandbox else current_api()[0]
 
