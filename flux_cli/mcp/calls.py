@@ -478,7 +478,7 @@ class Calls:
     # -- catalog and account ----------------------------------------------------------------
 
     def models(self) -> list[dict[str, Any]]:
-        from flux_cli.cli.models import entry_record, ordered
+        from flux_cli.model_list import entry_record, ordered
         from flux_cli.openrouter.catalog import Catalog, fetch_catalog, load_catalog
 
         if self.sandbox_url is not None:
