@@ -113,37 +113,14 @@ class App:
     def err(self) -> Console:
         """Rich console on stderr: styled only on a terminal and when NO_COLOR is unset."""
         if self._err is None:
-            from rich.console import Console
-
-            from flux_cli.cli.tables import unwrapped_stdout
-
-            self._err = Console(
-                stderr=True,
-                highlight=False,
-                markup=False,
-                emoji=False,
-                no_color="NO_COLOR" in os.environ or None,
-                soft_wrap=False,
-                **unwrapped_stdout(sys.stderr),  # a log gets whole lines, no trailing spaces
-            )
+            self._err = _console(sys.stderr, stderr=True)
         return self._err
 
     @property
     def out(self) -> Console:
         """Rich console on stdout, for commands whose result is a table (cost, history, models)."""
         if self._out is None:
-            from rich.console import Console
-
-            from flux_cli.cli.tables import unwrapped_stdout
-
-            self._out = Console(
-                highlight=False,
-                markup=False,
-                emoji=False,
-                no_color="NO_COLOR" in os.environ or None,
-                soft_wrap=False,
-                **unwrapped_stdout(self.stdout),
-            )
+            self._out = _console(self.stdout, stderr=False)
         return self._out
 
     # -- data (stdout) -----------------------------------------------------------------------
@@ -175,6 +152,13 @@ class App:
             reason = exc.strerror or type(exc).__name__
             raise OutputError(f"cannot write to stdout: {reason}") from None
 
+    def show(self, renderable: Any) -> None:
+        """A table (any Rich renderable) on stdout; once the reader has gone, as `display`."""
+        try:
+            self.out.print(renderable)
+        except BrokenPipeError:
+            self.stdout_closed = True
+
     # -- people (stderr) ---------------------------------------------------------------------
     def info(self, message: str) -> None:
         if not self.quiet:
@@ -197,3 +181,21 @@ class App:
         self.err.print(
             Text(f"flux2: {strip_control(redact(message))}", style=style or ""), soft_wrap=True
         )
+
+
+def _console(stream: TextIO, *, stderr: bool) -> Console:
+    """A console that never reads markup or emoji codes in what it prints; off a terminal, a log
+    gets whole lines and no trailing spaces (`tables.unwrapped_stdout`)."""
+    from rich.console import Console
+
+    from flux_cli.cli.tables import unwrapped_stdout
+
+    return Console(
+        stderr=stderr,
+        highlight=False,
+        markup=False,
+        emoji=False,
+        no_color="NO_COLOR" in os.environ or None,
+        soft_wrap=False,
+        **unwrapped_stdout(stream),
+    )

@@ -69,11 +69,7 @@ def run_models(app: App, *, refresh: bool, json_output: bool, sandbox: bool) -> 
         for entry in entries:
             app.display(json.dumps(entry_record(entry, catalog), ensure_ascii=False))
         return
-    table = _table(app, catalog, entries, label)
-    try:
-        app.out.print(table)
-    except BrokenPipeError:
-        app.stdout_closed = True
+    app.show(_table(app, catalog, entries, label))
 
 
 def _table(app: App, catalog: Catalog, entries: list[CatalogEntry], label: str) -> Any:
