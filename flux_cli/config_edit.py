@@ -7,12 +7,13 @@ here, inside the two functions, so no other command pays for it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from flux_cli.config import lookup, read_document
-from flux_cli.config_schema import Setting
+from flux_cli.config_schema import Setting, setting
 from flux_cli.errors import UsageError
 
 HEADER = "# flux2 settings: see `flux2 config show`; `flux2 config set` keeps your comments.\n"
@@ -73,3 +74,39 @@ def _file_text(path: Path) -> str:
 def file_value(value: Any) -> Any:
     """How a typed value is stored: money as a quoted decimal string, so no digit is lost."""
     return str(value) if isinstance(value, Decimal) else value
+
+
+@dataclass(frozen=True)
+class Change:
+    """What `config set` or `config unset` did to the file at `path`. `shown`: the value as
+    text; `source`: where the effective value now comes from (after an unset)."""
+
+    key: str
+    path: Path
+    done: bool
+    shown: str
+    source: str | None = None
+
+
+def set_setting(key: str, value: str) -> Change:
+    """Check `value` for `key` and write it to the config file, keeping the rest of it."""
+    from flux_cli.config import config_path, display
+
+    entry = setting(key)
+    typed = entry.validate(value, "the command line")
+    path = config_path()
+    set_in_file(entry, file_value(typed), path)
+    return Change(entry.key, path, done=True, shown=display(typed))
+
+
+def unset_setting(key: str) -> Change:
+    """Remove `key` from the config file (`done` False when it was not there), and say what
+    its value is now."""
+    from flux_cli.config import config_path, display, effective
+
+    entry = setting(key)
+    path = config_path()
+    if not unset_in_file(entry, path):
+        return Change(entry.key, path, done=False, shown="")
+    value, source = effective(entry.key)
+    return Change(entry.key, path, done=True, shown=display(value) or "unset", source=source)

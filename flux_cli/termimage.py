@@ -13,8 +13,8 @@ Inside tmux (TMUX set) graphics reach the outer terminal only through tmux's pas
 tmux ≥ 3.3 turns off by default; so there the preview falls back to blocks unless the user says
 passthrough is on (the `preview.tmux_passthrough` setting), and then every sequence is wrapped.
 
-Every encoder takes an RGB Pillow image already sized for the screen and returns text to write.
-Pillow is imported by the callers that decode; this module only needs the image object.
+Every encoder takes an RGB Pillow image already sized for the screen (`prepare`) and returns
+text to write. Pillow is imported only by `prepare`, which decodes.
 """
 
 from __future__ import annotations
@@ -34,13 +34,17 @@ __all__ = [
     "PROTOCOLS",
     "Choice",
     "Protocol",
+    "blocked",
     "choose",
+    "configured_choice",
     "detect",
     "encode",
     "encode_iterm",
     "encode_kitty",
     "encode_sixel",
+    "fit",
     "pixel_box",
+    "prepare",
     "tmux_wrap",
 ]
 
@@ -55,6 +59,10 @@ SIXEL_COLOURS = 256
 
 _ESC = "\x1b"
 _ST = "\x1b\\"
+
+NOT_A_TERMINAL = "stderr is not a terminal"
+NO_COLOUR = "colour is off"
+DUMB_TERMINAL = "TERM is dumb"
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,64 @@ def choose(
         "instead (with `set -g allow-passthrough on` in tmux: "
         "flux2 config set preview.tmux_passthrough true)",
     )
+
+
+def configured_choice(requested: str | None, environ: Mapping[str, str]) -> Choice:
+    """The protocol for this run: `requested` (`--preview-protocol`), else the
+    `preview.protocol` setting, else the guess; UsageError for a bad `preview.*` setting."""
+    from flux_cli.config import effective
+
+    if requested is None:
+        requested, _ = effective("preview.protocol")
+    passthrough, _ = effective("preview.tmux_passthrough")
+    return choose(requested, environ, tmux_passthrough=bool(passthrough))
+
+
+def blocked(
+    protocol: str, environ: Mapping[str, str], *, terminal: bool, colour: bool
+) -> str | None:
+    """Why no preview can be drawn with `protocol` on stderr, or None when it can. `terminal`:
+    stderr is a terminal; `colour`: its console draws colours. A graphics protocol is no
+    colour text, so NO_COLOR stops only the half-blocks."""
+    dumb = environ.get("TERM", "").strip().lower() == "dumb"
+    if not terminal:
+        return NOT_A_TERMINAL
+    if protocol != "blocks":
+        return DUMB_TERMINAL if dumb else None
+    if "NO_COLOR" in environ or dumb or not colour:
+        return NO_COLOUR
+    return None
+
+
+def fit(image_size: tuple[int, int], columns: int, rows: int) -> tuple[int, int]:
+    """The pixel box the image is shrunk into: `columns` wide, two pixel rows per cell of `rows`."""
+    width, height = image_size
+    box_w, box_h = max(1, columns), max(2, 2 * max(1, rows))
+    scale = min(box_w / width, box_h / height, 1.0)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def prepare(
+    data: bytes, columns: int, rows: int, box: tuple[int, int] | None = None
+) -> Image.Image:
+    """The image decoded under the usual checks, upright, shrunk to fit and composited on black.
+
+    It fits `columns` × two pixel rows per cell of `rows` (the half-blocks), or the pixel `box`."""
+    from PIL import Image, ImageOps
+
+    from flux_cli.images import decode_image
+
+    image, _ = decode_image(data)
+    try:
+        upright = ImageOps.exif_transpose(image)
+        rgba = upright.convert("RGBA")
+        target = fit(rgba.size, columns, rows) if box is None else box
+        rgba.thumbnail(target, Image.Resampling.BILINEAR)
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        black.alpha_composite(rgba)
+        return black.convert("RGB")
+    finally:
+        image.close()
 
 
 def pixel_box(columns: int, rows: int) -> tuple[int, int]:

@@ -1021,3 +1021,22 @@ def test_a_schema_2_file_gains_the_fingerprint_column(tmp_path: Path) -> None:
         assert opened._db.version() == len(sqlite_backend.MIGRATIONS)
         row_id = opened.reserve(entry(fingerprint="d" * 64), Budgets(), now=NOW)
         assert opened.latest_by_fingerprint(["d" * 64])["d" * 64].id == row_id
+
+
+# -- the copy of the local ledger into a shared one (flux2 ledger migrate) ------------------------
+
+
+def test_migrating_needs_a_shared_ledger_and_copies_nothing_without_a_local_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flux_cli.errors import UsageError
+    from flux_cli.ledger import default_path
+    from flux_cli.ledger.transfer import migrate_local
+
+    with pytest.raises(UsageError, match="no shared ledger to copy into"):
+        migrate_local(None)
+    assert not default_path().exists()
+    migration = migrate_local("postgresql://someone@db.invalid/flux2")
+    assert migration.copied is None
+    assert migration.path == default_path()
+    assert not default_path().exists()  # nothing created by looking

@@ -21,6 +21,8 @@ from flux_cli.termimage import (
     encode_iterm,
     encode_kitty,
     encode_sixel,
+    fit,
+    prepare,
     tmux_wrap,
 )
 
@@ -399,3 +401,35 @@ def test_generate_draws_on_a_real_terminal_with_the_chosen_protocol(
         expected = original.convert("RGB").resize(decoded.size, Image.Resampling.BILINEAR)
         # PNG is lossless (the only error is resampling twice); sixel adds its 256-colour palette
         assert mean_error(decoded, expected) < (8 if marker.endswith(b"q") else 3)
+
+
+# -- sizing and decoding for the screen
+
+
+def png(size: tuple[int, int], colour: tuple[int, ...] = (200, 40, 40), mode: str = "RGB") -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, size, colour).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("size", "columns", "rows", "expected"),
+    [
+        ((1024, 1024), 40, 12, (24, 24)),  # height-bound: 12 cells = 24 pixel rows
+        ((1024, 512), 40, 50, (40, 20)),  # width-bound
+        ((16, 8), 40, 12, (16, 8)),  # never enlarged
+        ((4000, 10), 40, 12, (40, 1)),  # never below one pixel
+    ],
+)
+def test_fit_keeps_the_aspect_ratio_inside_the_box(
+    size: tuple[int, int], columns: int, rows: int, expected: tuple[int, int]
+) -> None:
+    assert fit(size, columns, rows) == expected
+
+
+def test_prepare_composites_alpha_on_black() -> None:
+    image = prepare(png((8, 8), (255, 255, 255, 0), mode="RGBA"), 40, 12)
+    assert image.mode == "RGB"
+    assert image.getpixel((0, 0)) == (0, 0, 0)
+    half = prepare(png((8, 8), (200, 100, 50, 255), mode="RGBA"), 40, 12)
+    assert half.getpixel((0, 0)) == (200, 100, 50)

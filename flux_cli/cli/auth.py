@@ -175,8 +175,8 @@ def run_status(app: App, *, json_output: bool, check: bool, sandbox: bool) -> No
     import json
 
     from flux_cli import key_status
-    from flux_cli.cli.api import SANDBOX, current_api
     from flux_cli.credentials import resolve_key
+    from flux_cli.endpoints import SANDBOX, current_api
     from flux_cli.errors import ConfigError, Flux2Error
     from flux_cli.openrouter.errors import AuthenticationError
 
@@ -220,7 +220,7 @@ def _lines(
     check: bool,
     refused: bool,
 ) -> None:
-    from flux_cli.cli.api import SANDBOX, describe
+    from flux_cli.endpoints import SANDBOX, describe
     from flux_cli.key_status import key_summary, source_text
 
     where = "in-process sandbox" if label == SANDBOX else describe(label)

@@ -88,8 +88,8 @@ def _table(
 ) -> Any:
     from rich.text import Text
 
-    from flux_cli.cli.api import SANDBOX, describe
     from flux_cli.cli.render import styled_table
+    from flux_cli.endpoints import SANDBOX, describe
     from flux_cli.openrouter.account import Unavailable
     from flux_cli.pricing import format_usd
 

@@ -1,7 +1,7 @@
 """`flux2 config show | get | set | unset | path`: the settings file (config.toml).
 
 Precedence is flag > environment > file > default; `show` says where each value came from. The
-keys, their types and their variables are declared once, in `flux_cli.config_schema.SCHEMA`. The API
+keys, their types and their variables are declared once, in `flux_cli.config.SCHEMA`. The API
 key is never a setting (`flux2 auth login` stores it).
 """
 
@@ -15,7 +15,6 @@ from flux_cli.cli.boundary import guarded
 
 if TYPE_CHECKING:
     from flux_cli.cli.context import App
-    from flux_cli.config import Value
 
 config_app = typer.Typer(
     name="config",
@@ -65,12 +64,19 @@ def show(
     --json).
     """
     from flux_cli.config import config_path, load_values
+    from flux_cli.config_report import settings_record, settings_rows
 
     values = load_values()
     if json_output:
-        ctx.obj.display(_json(str(config_path()), values))
+        import json
+
+        ctx.obj.display(json.dumps(settings_record(config_path(), values), ensure_ascii=False))
         return
-    _table(ctx.obj, values)
+    rows = settings_rows(values)
+    key_width = max(len(row[0]) for row in rows)
+    value_width = max(len(row[1]) for row in rows)
+    for key, value, source in rows:
+        ctx.obj.display(f"{key:<{key_width}}  {value:<{value_width}}  {source}")
 
 
 def get(ctx: typer.Context, key: KeyArgument) -> None:
@@ -100,37 +106,33 @@ def set_(
     """Set a setting in the config file, keeping the others.
 
     KEY is one of: model, aspect_ratio, format, output_dir, output_template, metadata, route,
-    concurrency, budget.daily_usd, budget.monthly_usd, budget.timezone,
-    mcp.max_cost_per_call_usd, history.store_prompts, preview.protocol, preview.tmux_passthrough,
-    ledger.url (flux2 config show lists them with their values). A bad value is refused with the values that fit. The file
+    concurrency, budget.daily_usd, budget.monthly_usd, mcp.max_cost_per_call_usd,
+    history.store_prompts, preview.protocol, preview.tmux_passthrough, ledger.url (flux2 config
+    show lists them with their values). A bad value is refused with the values that fit. The file
     is written atomically, readable only by you (0600, in a 0700 directory); its other lines and
     comments are kept as they are.
     """
-    from flux_cli import config, config_edit, config_schema
+    from flux_cli.config_edit import set_setting
 
     app: App = ctx.obj
-    entry = config_schema.setting(key)
-    typed = entry.validate(value, "the command line")
-    path = config.config_path()
-    config_edit.set_in_file(entry, config_edit.file_value(typed), path)
-    app.info(f"set {entry.key} = {config.display(typed)} in {path}")
-    _warn_if_env_wins(app, entry.key)
+    change = set_setting(key, value)
+    app.info(f"set {change.key} = {change.shown} in {change.path}")
+    _warn_if_env_wins(app, change.key)
 
 
 def unset(ctx: typer.Context, key: KeyArgument) -> None:
     """Remove a setting from the config file, so the environment or the default applies."""
-    from flux_cli import config, config_edit, config_schema
+    from flux_cli.config_edit import unset_setting
 
     app: App = ctx.obj
-    entry = config_schema.setting(key)
-    path = config.config_path()
-    if not config_edit.unset_in_file(entry, path):
-        app.info(f"{entry.key} is not set in {path}; nothing to do")
+    change = unset_setting(key)
+    if not change.done:
+        app.info(f"{change.key} is not set in {change.path}; nothing to do")
     else:
-        value, source = config.effective(entry.key)
-        shown = config.display(value) or "unset"
-        app.info(f"removed {entry.key} from {path}; it is now {shown} ({source})")
-    _warn_if_env_wins(app, entry.key)
+        app.info(
+            f"removed {change.key} from {change.path}; it is now {change.shown} ({change.source})"
+        )
+    _warn_if_env_wins(app, change.key)
 
 
 def path(ctx: typer.Context) -> None:
@@ -141,48 +143,11 @@ def path(ctx: typer.Context) -> None:
 
 
 def _warn_if_env_wins(app: App, key: str) -> None:
-    import os
+    from flux_cli.config_report import overriding_variable
 
-    from flux_cli.config_schema import KEYS
-
-    variable = KEYS[key].env
-    if os.environ.get(variable, "").strip():
+    variable = overriding_variable(key)
+    if variable is not None:
         app.warn(f"{variable} is set in the environment and wins over the file")
-
-
-def _json(path: str, values: dict[str, Value]) -> str:
-    import json
-    from decimal import Decimal
-
-    def plain(value: object) -> object:
-        if isinstance(value, str):
-            return str(value)  # a ledger URL prints masked
-        return float(value) if isinstance(value, Decimal) else value
-
-    record = {
-        "path": path,
-        "settings": {
-            key: {
-                "value": plain(item.value),
-                "source": item.label,
-                "type": item.setting.kind,
-                "env": item.setting.env,
-                "default": plain(item.setting.default),
-            }
-            for key, item in values.items()
-        },
-    }
-    return json.dumps(record, ensure_ascii=False)
-
-
-def _table(app: App, values: dict[str, Value]) -> None:
-    from flux_cli.config import display
-
-    rows = [(key, display(item.value) or "-", item.label) for key, item in values.items()]
-    key_width = max(len(row[0]) for row in rows)
-    value_width = max(len(row[1]) for row in rows)
-    for key, value, source in rows:
-        app.display(f"{key:<{key_width}}  {value:<{value_width}}  {source}")
 
 
 config_app.command(name="show")(guarded(show))

@@ -14,52 +14,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
-from flux_cli.cli.api import SANDBOX
-from flux_cli.cli.tables import isatty
+from flux_cli.endpoints import SANDBOX, Endpoint, make_client, real_endpoint
+from flux_cli.streams import env_flag, isatty, point_at_devnull
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from flux_cli.config import Settings
-    from flux_cli.credentials import ApiKey
     from flux_cli.openrouter.client import OpenRouterClient
 
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where requests go. `label` is the ledger's name for it (`openrouter`, `sandbox`, or the
-    base URL); the built-in sandbox has no URL or key until `App.connected` starts it."""
-
-    label: str
-    base_url: str
-    key: ApiKey | None
-
-    @property
-    def built_in_sandbox(self) -> bool:
-        return self.label == SANDBOX
-
-
-def _real_endpoint() -> Endpoint:
-    from flux_cli.cli.api import api_label
-    from flux_cli.credentials import resolve_base_url, resolve_key
-
-    base_url = resolve_base_url()
-    return Endpoint(api_label(base_url), base_url, resolve_key())
-
-
-def _make_client(base_url: str, key: ApiKey, **options: Any) -> OpenRouterClient:
-    from flux_cli.openrouter.client import OpenRouterClient
-
-    return OpenRouterClient(base_url, key, **options)
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+__all__ = ["App", "Endpoint"]
 
 
 @dataclass
 class App:
-    debug: bool = field(default_factory=lambda: _env_flag("FLUX2_DEBUG"))
+    debug: bool = field(default_factory=lambda: env_flag("FLUX2_DEBUG"))
     quiet: bool = False
     stdout_closed: bool = False
     preview_protocol: str | None = None  # --preview-protocol, when given
@@ -68,8 +37,8 @@ class App:
     _out: Console | None = None
     _settings: Settings | None = None
     _endpoint: Endpoint | None = None
-    resolve_endpoint: Callable[[], Endpoint] = _real_endpoint
-    client_factory: Callable[..., OpenRouterClient] = _make_client
+    resolve_endpoint: Callable[[], Endpoint] = real_endpoint
+    client_factory: Callable[..., OpenRouterClient] = make_client
 
     # -- configuration -----------------------------------------------------------------------
     @property
@@ -108,11 +77,10 @@ class App:
         if not endpoint.built_in_sandbox or endpoint.key is not None:
             yield endpoint
             return
-        from flux_cli.credentials import ApiKey
-        from flux_cli.sandbox import SANDBOX_KEY, Sandbox, SandboxConfig
+        from flux_cli.endpoints import built_in_sandbox
 
-        with Sandbox(SandboxConfig(port=0)) as sandbox:
-            yield Endpoint(SANDBOX, sandbox.base_url, ApiKey(SANDBOX_KEY, "sandbox"))
+        with built_in_sandbox() as started:
+            yield started
 
     def make_client(self, endpoint: Endpoint, **options: Any) -> OpenRouterClient:
         """An HTTP client for `endpoint`; `options` are `OpenRouterClient`'s."""
@@ -145,37 +113,14 @@ class App:
     def err(self) -> Console:
         """Rich console on stderr: styled only on a terminal and when NO_COLOR is unset."""
         if self._err is None:
-            from rich.console import Console
-
-            from flux_cli.cli.tables import unwrapped_stdout
-
-            self._err = Console(
-                stderr=True,
-                highlight=False,
-                markup=False,
-                emoji=False,
-                no_color="NO_COLOR" in os.environ or None,
-                soft_wrap=False,
-                **unwrapped_stdout(sys.stderr),  # a log gets whole lines, no trailing spaces
-            )
+            self._err = _console(sys.stderr, stderr=True)
         return self._err
 
     @property
     def out(self) -> Console:
         """Rich console on stdout, for commands whose result is a table (cost, history, models)."""
         if self._out is None:
-            from rich.console import Console
-
-            from flux_cli.cli.tables import unwrapped_stdout
-
-            self._out = Console(
-                highlight=False,
-                markup=False,
-                emoji=False,
-                no_color="NO_COLOR" in os.environ or None,
-                soft_wrap=False,
-                **unwrapped_stdout(self.stdout),
-            )
+            self._out = _console(self.stdout, stderr=False)
         return self._out
 
     # -- data (stdout) -----------------------------------------------------------------------
@@ -198,14 +143,21 @@ class App:
             self.stdout.flush()
         except BrokenPipeError:
             self.stdout_closed = True
-            _point_at_devnull(self.stdout)
+            point_at_devnull(self.stdout)
         except OSError as exc:  # a full disk or an I/O error: the data is lost, so say so
             from flux_cli.errors import OutputError
 
             self.stdout_closed = True
-            _point_at_devnull(self.stdout)
+            point_at_devnull(self.stdout)
             reason = exc.strerror or type(exc).__name__
             raise OutputError(f"cannot write to stdout: {reason}") from None
+
+    def show(self, renderable: Any) -> None:
+        """A table (any Rich renderable) on stdout; once the reader has gone, as `display`."""
+        try:
+            self.out.print(renderable)
+        except BrokenPipeError:
+            self.stdout_closed = True
 
     # -- people (stderr) ---------------------------------------------------------------------
     def info(self, message: str) -> None:
@@ -222,25 +174,28 @@ class App:
         from rich.text import Text
 
         from flux_cli.redact import redact
+        from flux_cli.textsafe import strip_control
 
-        # One message, one line: a log file (cron) must not get it folded at 80 columns.
+        # One message, one line: a log file (cron) must not get it folded at 80 columns. No
+        # control sequences: the text may come from a server or a file name.
         self.err.print(
-            Text(f"flux2: {_printable(redact(message))}", style=style or ""), soft_wrap=True
+            Text(f"flux2: {strip_control(redact(message))}", style=style or ""), soft_wrap=True
         )
 
 
-def _point_at_devnull(stream: TextIO) -> None:
-    """So the interpreter's final flush of stdout cannot fail a second time."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, stream.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
+def _console(stream: TextIO, *, stderr: bool) -> Console:
+    """A console that never reads markup or emoji codes in what it prints; off a terminal, a log
+    gets whole lines and no trailing spaces (`tables.unwrapped_stdout`)."""
+    from rich.console import Console
 
+    from flux_cli.cli.tables import unwrapped_stdout
 
-def _printable(text: str) -> str:
-    """Drop terminal control sequences from text that may come from a server or a file name."""
-    from flux_cli.textsafe import strip_control
-
-    return strip_control(text)
+    return Console(
+        stderr=stderr,
+        highlight=False,
+        markup=False,
+        emoji=False,
+        no_color="NO_COLOR" in os.environ or None,
+        soft_wrap=False,
+        **unwrapped_stdout(stream),
+    )

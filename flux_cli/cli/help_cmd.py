@@ -96,7 +96,9 @@ def help_command(
     else:
         command, command_ctx = _resolve(group, root, words)
         if command is None:
-            raise _unknown(words, _subcommands(group, root))
+            from flux_cli.help_lookup import unknown_help
+
+            raise unknown_help(words, _subcommands(group, root))
         text = command_ctx.get_help()
     _print(ctx, text)
 
@@ -109,28 +111,6 @@ def _command_summaries(group: Any, root: Any, width: int) -> list[tuple[str, str
     column = max(len(name) for name in (*names, *(topic.name for topic in TOPICS)))
     limit = max(20, width - column - 4)  # the index's two-space indent and two-space gap
     return [(name, group.get_command(root, name).get_short_help_str(limit)) for name in names]
-
-
-def _unknown(words: Sequence[str], commands: Sequence[str]) -> Exception:
-    from flux_cli.errors import UsageError
-    from flux_cli.help_topics import TOPICS, closest
-
-    topics = [topic.name for topic in TOPICS]
-    wanted = " ".join(words)
-    if len(words) == 1:
-        names = {name: name for name in commands if name != "help"}
-        names.update({alias: t.name for t in TOPICS for alias in (t.name, *t.aliases)})
-        guess = closest(words[0], list(names))
-        message = f"no help topic or command {wanted!r}"
-        suggestion = f"did you mean {names[guess]!r}? " if guess else ""
-    else:
-        message = f"no command {wanted!r}"
-        suggestion = ""
-    return UsageError(
-        message,
-        hint=f"{suggestion}topics: {', '.join(topics)}; commands: "
-        f"{', '.join(name for name in commands if name != 'help')}",
-    )
 
 
 def _print(ctx: typer.Context, text: str) -> None:

@@ -145,7 +145,7 @@ def run_history(
 ) -> None:
     from datetime import datetime
 
-    from flux_cli.cli.api import SANDBOX, current_api, describe
+    from flux_cli.endpoints import SANDBOX, current_api, describe
     from flux_cli.errors import UsageError
     from flux_cli.history_query import parse_query
     from flux_cli.ledger import default_path
@@ -241,9 +241,9 @@ ID_COLUMN_MIN_WIDTH = 120
 def _rows_table(app: App, rows: Sequence[Row], totals: Summary, label: str) -> Any:
     from rich.text import Text
 
-    from flux_cli.cli.api import describe
     from flux_cli.cli.render import styled_table
     from flux_cli.cli.tables import fitted
+    from flux_cli.endpoints import describe
     from flux_cli.pricing import format_usd
     from flux_cli.textsafe import strip_control
 
@@ -313,8 +313,8 @@ def _show_groups(
         return
     from rich.text import Text
 
-    from flux_cli.cli.api import describe
     from flux_cli.cli.render import styled_table
+    from flux_cli.endpoints import describe
     from flux_cli.pricing import format_usd
     from flux_cli.textsafe import strip_control
 
@@ -365,7 +365,7 @@ def _print(app: App, renderable: Any) -> None:
 def _reconcile(app: App, ledger: Ledger, label: str, now: datetime) -> None:
     """Run flux_cli.reconcile and say what it did: one stderr line per changed row."""
     from flux_cli import reconcile
-    from flux_cli.cli.api import SANDBOX
+    from flux_cli.endpoints import SANDBOX
 
     def connect() -> tuple[reconcile.Lookup, Callable[[], None]]:
         from flux_cli.openrouter.client import Timeouts

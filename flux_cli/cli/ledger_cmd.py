@@ -34,27 +34,16 @@ def migrate(
 
     Running it again copies nothing twice (each row has its own id). The local file is kept.
     """
-    from flux_cli.config import configured_ledger_url
-    from flux_cli.errors import UsageError
-    from flux_cli.ledger import Ledger, default_path
-    from flux_cli.ledger.location import parse_ledger_url
-    from flux_cli.ledger.transfer import copy_rows
+    from flux_cli.ledger.transfer import migrate_local
 
     app = ctx.obj
-    url = parse_ledger_url(to) if to is not None else configured_ledger_url()
-    if url is None:
-        raise UsageError(
-            "no shared ledger to copy into",
-            hint="give --to postgresql://USER@HOST/DB, or set ledger.url in the config",
-        )
-    path = default_path()
-    if not path.exists():
-        app.info(f"nothing to copy: there is no local ledger at {path}")
+    migration = migrate_local(to)
+    done = migration.copied
+    if done is None:
+        app.info(f"nothing to copy: there is no local ledger at {migration.path}")
         return
-    with Ledger.open(path) as source, Ledger.open(url=url) as target:
-        done = copy_rows(source, target)
     app.info(
-        f"copied {done.copied} of {done.read} rows from {path} to {url.masked}"
+        f"copied {done.copied} of {done.read} rows from {migration.path} to {migration.url.masked}"
         + (f"; {done.already} were there already" if done.already else "")
     )
 

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from flux_cli.mcp.policy import CEILING_KEY, serving_policy
+
 if TYPE_CHECKING:
     from flux_cli.cli.context import App
-
-CEILING_KEY = "mcp.max_cost_per_call_usd"
 
 
 def mcp_command(
@@ -83,8 +83,7 @@ def run_mcp(
     max_cost_per_call: str | None,
     no_budget: bool,
 ) -> None:
-    from flux_cli.config import load_settings, load_values
-    from flux_cli.errors import BudgetError, UsageError
+    from flux_cli.errors import UsageError
 
     try:
         from flux_cli.mcp.server import serve
@@ -95,34 +94,12 @@ def run_mcp(
                 hint="pip install 'flux2-cli[mcp]'",
             ) from None
         raise
-    from flux_cli.cli.run import parse_money
-    from flux_cli.mcp.policy import Policy
-    from flux_cli.pricing import usd_to_micros
-
-    settings = load_settings()
-    if not no_budget and (
-        settings.daily_budget_micros is None and settings.monthly_budget_micros is None
-    ):
-        raise BudgetError(
-            "flux2 mcp will not serve an agent without a daily or monthly budget",
-            hint="set one (FLUX2_BUDGET_DAILY_USD=2.00, or flux2 config set budget.daily_usd "
-            "2.00), or pass --no-budget to serve without one",
-        )
-    if max_cost_per_call is not None:
-        ceiling = parse_money(max_cost_per_call, "--max-cost-per-call")
-    else:
-        ceiling = usd_to_micros(load_values()[CEILING_KEY].value)
-    if not sandbox:
-        from flux_cli.credentials import resolve_base_url, resolve_key
-
-        resolve_base_url()
-        resolve_key()  # no key: refuse now rather than fail every call
-    policy = Policy.create(
+    policy = serving_policy(
+        sandbox=sandbox,
         output_dir=output_dir,
         allow_read=allow_read,
-        max_cost_per_call_micros=ceiling,
+        max_cost_per_call=max_cost_per_call,
         no_budget=no_budget,
-        sandbox=sandbox,
     )
     if app.stdin_is_tty():
         app.info("waiting for an MCP client on stdin (this is not interactive; Ctrl-C stops it)")

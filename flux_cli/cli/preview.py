@@ -21,12 +21,8 @@ if TYPE_CHECKING:
     from rich.segment import Segment
 
     from flux_cli.cli.context import App
-    from flux_cli.termimage import Choice
 
 UPPER_HALF = "▀"
-NOT_A_TERMINAL = "stderr is not a terminal"
-NO_COLOUR = "colour is off"
-DUMB_TERMINAL = "TERM is dumb"
 
 
 class HalfBlocks:
@@ -63,77 +59,21 @@ class HalfBlocks:
             yield Segment.line()  # the last row too: what comes next starts on a line of its own
 
 
-def blocked(app: App, protocol: str = "blocks") -> str | None:
-    """Why no preview can be drawn here with `protocol`, or None when it can. A graphics
-    protocol is no colour text, so NO_COLOR stops only the half-blocks."""
-    if not app.stderr_is_tty():
-        return NOT_A_TERMINAL
-    if protocol != "blocks":
-        return DUMB_TERMINAL if os.environ.get("TERM", "").strip().lower() == "dumb" else None
-    if (
-        "NO_COLOR" in os.environ
-        or os.environ.get("TERM", "").strip().lower() == "dumb"
-        or app.err.color_system is None
-    ):
-        return NO_COLOUR
-    return None
-
-
-def fit(image_size: tuple[int, int], columns: int, rows: int) -> tuple[int, int]:
-    """The pixel box the image is shrunk into: `columns` wide, two pixel rows per cell of `rows`."""
-    width, height = image_size
-    box_w, box_h = max(1, columns), max(2, 2 * max(1, rows))
-    scale = min(box_w / width, box_h / height, 1.0)
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
-def prepare(
-    data: bytes, columns: int, rows: int, box: tuple[int, int] | None = None
-) -> Image.Image:
-    """The image decoded under the usual checks, upright, shrunk to fit and composited on black.
-
-    It fits `columns` × two pixel rows per cell of `rows` (the half-blocks), or the pixel `box`."""
-    from PIL import Image, ImageOps
-
-    from flux_cli.images import decode_image
-
-    image, _ = decode_image(data)
-    try:
-        upright = ImageOps.exif_transpose(image)
-        rgba = upright.convert("RGBA")
-        target = fit(rgba.size, columns, rows) if box is None else box
-        rgba.thumbnail(target, Image.Resampling.BILINEAR)
-        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-        black.alpha_composite(rgba)
-        return black.convert("RGB")
-    finally:
-        image.close()
-
-
-def choice(app: App) -> Choice:
-    """The protocol for this run: `--preview-protocol`, else the setting, else the guess."""
-    from flux_cli.config import effective
-    from flux_cli.termimage import choose
-
-    requested = app.preview_protocol
-    if requested is None:
-        requested, _ = effective("preview.protocol")
-    passthrough, _ = effective("preview.tmux_passthrough")
-    return choose(requested, os.environ, tmux_passthrough=bool(passthrough))
-
-
 def show_preview(app: App, source: bytes | str | Path, *, announce_skip: bool = True) -> None:
     """Draw the image on stderr, sized to the terminal: the full width at most and about half
     its height. Off a terminal, says so once (unless -q); with colour off, half-blocks draw
     nothing. A bad `preview.*` setting is a warning: the image is already saved."""
     from flux_cli.errors import UsageError
+    from flux_cli.termimage import NOT_A_TERMINAL, blocked, configured_choice
 
     try:
-        chosen = choice(app)
+        chosen = configured_choice(app.preview_protocol, os.environ)
     except UsageError as exc:
         app.warn(f"cannot preview the image: {exc.message}")
         return
-    reason = blocked(app, chosen.protocol)
+    terminal = app.stderr_is_tty()
+    colour = terminal and app.err.color_system is not None
+    reason = blocked(chosen.protocol, os.environ, terminal=terminal, colour=colour)
     if reason is not None:
         if reason == NOT_A_TERMINAL and announce_skip:
             app.info(f"preview skipped: {reason}")
@@ -141,7 +81,7 @@ def show_preview(app: App, source: bytes | str | Path, *, announce_skip: bool = 
     if chosen.note is not None and announce_skip:
         app.info(chosen.note)
     from flux_cli.images import InvalidImage
-    from flux_cli.termimage import encode, pixel_box, tmux_wrap
+    from flux_cli.termimage import encode, pixel_box, prepare, tmux_wrap
 
     console = app.err
     columns, rows = console.width, max(1, console.height // 2)

@@ -8,31 +8,22 @@ least important columns with `…`.
 
 from __future__ import annotations
 
-import io
-import os
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-# Wide enough for any row flux2 prints; a table is only as wide as its content (expand=False).
-UNWRAPPED_WIDTH = 10_000
+from flux_cli.streams import UNWRAPPED_WIDTH, TrimmedLines, isatty, unwrapped_width
 
-
-def isatty(stream: object) -> bool:
-    """Whether `stream` is a terminal; False for anything that cannot say (closed, replaced)."""
-    try:
-        return bool(stream.isatty())  # type: ignore[attr-defined]
-    except (AttributeError, ValueError):
-        return False
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 
 def unwrapped_stdout(stream: TextIO) -> dict[str, Any]:
     """Console arguments for stdout: none on a terminal; else no trailing spaces, and no wrapping
-    unless COLUMNS asks for a width (`COLUMNS=80 flux2 history | less` is laid out as at 80)."""
+    unless COLUMNS asks for a width (`flux_cli.streams.unwrapped_width`)."""
     if isatty(stream):
         return {}
-    columns = os.environ.get("COLUMNS", "").strip()
-    width = int(columns) if columns.isdigit() and 0 < int(columns) < UNWRAPPED_WIDTH else None
-    return {"file": TrimmedLines(stream), "width": width or UNWRAPPED_WIDTH}
+    return {"file": TrimmedLines(stream), "width": unwrapped_width()}
 
 
 def fitted(console: Any) -> bool:
@@ -40,39 +31,37 @@ def fitted(console: Any) -> bool:
     return bool(console.width < UNWRAPPED_WIDTH)
 
 
-class TrimmedLines(io.TextIOBase):
-    """Writes through to `stream`, each line without the spaces a table pads it with."""
+def _box(console: Console) -> object:
+    from rich import box
 
-    def __init__(self, stream: TextIO) -> None:
-        super().__init__()
-        self._stream = stream
-        self._partial = ""
+    encoding = (console.encoding or "").lower().replace("-", "")
+    return box.SIMPLE if encoding.startswith("utf") else box.ASCII2
 
-    def writable(self) -> bool:
-        return True
 
-    def isatty(self) -> bool:
-        return False
+def styled_table(console: Console, title: str) -> Table:
+    """flux2's table: a plain box (ASCII when the console cannot encode UTF-8), bold header."""
+    from rich.table import Table
 
-    def fileno(self) -> int:
-        return self._stream.fileno()
+    return Table(
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        box=_box(console),  # type: ignore[arg-type]
+        show_edge=False,
+        pad_edge=False,
+        header_style="bold",
+        safe_box=True,
+    )
 
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self._stream, "encoding", None) or "utf-8"
 
-    def write(self, text: str) -> int:
-        lines = (self._partial + text).split("\n")
-        self._partial = lines.pop()
-        if lines:
-            self._stream.write("".join(line.rstrip(" ") + "\n" for line in lines))
-        return len(text)
-
-    def flush(self) -> None:
-        if self._partial:
-            self._stream.write(self._partial)
-            self._partial = ""
-        self._stream.flush()
+def facts_table(console: Console, title: str, *, no_wrap: bool = True) -> Table:
+    """Two columns with no header: what (bold; not wrapped unless `no_wrap=False`) and its
+    value (folded, never cut)."""
+    table = styled_table(console, title)
+    table.show_header = False
+    table.add_column("what", style="bold", no_wrap=no_wrap)
+    table.add_column("value", overflow="fold")
+    return table
 
 
 def cell_lines(console: Any, *parts: str) -> str:

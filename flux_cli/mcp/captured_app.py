@@ -7,7 +7,8 @@ import io
 import json
 from typing import TYPE_CHECKING, Any
 
-from flux_cli.cli.context import App, Endpoint
+from flux_cli.cli.context import App
+from flux_cli.endpoints import Endpoint
 
 if TYPE_CHECKING:
     from flux_cli.config import Settings
@@ -81,8 +82,6 @@ def share_sandbox(base_url: str) -> Endpoint:
     """The endpoint of the server's one sandbox at `base_url`, for every `--sandbox` call instead
     of one started per call (the command line's way): its balance and faults then span the
     session, and its rows are still filed under the `sandbox` API."""
-    from flux_cli.cli.api import SANDBOX
-    from flux_cli.credentials import ApiKey
-    from flux_cli.sandbox import SANDBOX_KEY
+    from flux_cli.endpoints import sandbox_endpoint
 
-    return Endpoint(SANDBOX, base_url, ApiKey(SANDBOX_KEY, "sandbox"))
+    return sandbox_endpoint(base_url)

@@ -14,13 +14,18 @@ from pathlib import Path
 from flux_cli.errors import UsageError
 
 __all__ = [
+    "CEILING_KEY",
     "PathRefused",
     "Policy",
     "check_written",
     "next_resets",
     "output_spec",
     "readable_reference",
+    "serving_policy",
 ]
+
+#: The setting that gives the per-call ceiling when --max-cost-per-call does not.
+CEILING_KEY = "mcp.max_cost_per_call_usd"
 
 
 class PathRefused(UsageError):
@@ -60,6 +65,49 @@ class Policy:
                 raise UsageError(f"--allow-read {directory} is not a directory")
             readable.append(resolved)
         return cls(out, tuple(readable), max_cost_per_call_micros, no_budget, sandbox)
+
+
+def serving_policy(
+    *,
+    sandbox: bool,
+    output_dir: Path,
+    allow_read: list[Path],
+    max_cost_per_call: str | None,
+    no_budget: bool,
+) -> Policy:
+    """The policy `flux2 mcp` serves under, from its flags and the settings. Refused (exit 7)
+    without a daily or monthly budget unless `no_budget`; a real API needs its key now rather
+    than failing every call."""
+    from flux_cli.config import load_settings, load_values
+    from flux_cli.errors import BudgetError
+    from flux_cli.options import parse_money
+    from flux_cli.pricing import usd_to_micros
+
+    settings = load_settings()
+    if not no_budget and (
+        settings.daily_budget_micros is None and settings.monthly_budget_micros is None
+    ):
+        raise BudgetError(
+            "flux2 mcp will not serve an agent without a daily or monthly budget",
+            hint="set one (FLUX2_BUDGET_DAILY_USD=2.00, or flux2 config set budget.daily_usd "
+            "2.00), or pass --no-budget to serve without one",
+        )
+    if max_cost_per_call is not None:
+        ceiling = parse_money(max_cost_per_call, "--max-cost-per-call")
+    else:
+        ceiling = usd_to_micros(load_values()[CEILING_KEY].value)
+    if not sandbox:
+        from flux_cli.credentials import resolve_base_url, resolve_key
+
+        resolve_base_url()
+        resolve_key()
+    return Policy.create(
+        output_dir=output_dir,
+        allow_read=allow_read,
+        max_cost_per_call_micros=ceiling,
+        no_budget=no_budget,
+        sandbox=sandbox,
+    )
 
 
 def _inside(path: Path, directory: Path) -> bool:

@@ -27,7 +27,7 @@ class Reports:
         self.sandbox_url = sandbox_url
 
     def api(self) -> str:
-        from flux_cli.cli.api import SANDBOX, current_api
+        from flux_cli.endpoints import SANDBOX, current_api
 
         return SANDBOX if self.policy.sandbox else current_api()[0]
 
@@ -105,7 +105,7 @@ class Reports:
     # -- catalog and account ----------------------------------------------------------------
 
     def models(self) -> list[dict[str, Any]]:
-        from flux_cli.cli.models import entry_record, ordered
+        from flux_cli.model_list import entry_record, ordered
         from flux_cli.openrouter.catalog import Catalog
         from flux_cli.openrouter.catalog_cache import load_catalog
         from flux_cli.openrouter.catalog_fetch import fetch_catalog

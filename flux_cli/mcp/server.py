@@ -372,7 +372,7 @@ def serve(policy: Policy) -> None:
             _announce(policy, f"the in-process sandbox at {sandbox.base_url} (no key, no cost)")
             build(Calls(policy, sandbox.base_url)).run("stdio")
         return
-    from flux_cli.cli.api import current_api
+    from flux_cli.endpoints import current_api
 
     _announce(policy, current_api()[1])
     build(Calls(policy)).run("stdio")

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from flux_cli.cli.api import SANDBOX, api_label
 from flux_cli.credentials import ApiKey
 from flux_cli.embedded_catalog import ALIASES
+from flux_cli.endpoints import SANDBOX, api_label
 from flux_cli.ledger import Ledger, default_path
 from flux_cli.openrouter.client import OpenRouterClient
 from flux_cli.openrouter.wire import ImageRequest

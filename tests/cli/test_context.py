@@ -89,3 +89,20 @@ def test_a_sandbox_run_never_resolves_the_real_endpoint(tmp_path: Path) -> None:
     assert app.uses_built_in_sandbox
     with Ledger.open() as ledger:
         assert [row.status for row in ledger.rows("sandbox")] == ["ok"]
+
+
+def test_a_table_for_a_reader_that_has_gone_closes_stdout_and_the_run_goes_on() -> None:
+    import io
+
+    from rich.console import Console
+
+    class Gone(Console):
+        def print(self, *objects: Any, **options: Any) -> None:
+            raise BrokenPipeError
+
+    app = App(_out=Gone(file=io.StringIO()))
+    app.show("a table")
+    assert app.stdout_closed
+    shown = io.StringIO()
+    App(_out=Console(file=shown)).show("a table")
+    assert shown.getvalue() == "a table\n"

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from flux_cli.cli.api import OPENROUTER, SANDBOX, api_label, current_api
 from flux_cli.cli.registry import app
 from flux_cli.credentials import DEFAULT_BASE_URL, ApiKey
 from flux_cli.embedded_catalog import ALIASES
+from flux_cli.endpoints import OPENROUTER, SANDBOX, api_label, current_api
 from flux_cli.ledger import Budgets, Ledger, NewEntry, Status, default_path
 from flux_cli.openrouter.client import OpenRouterClient
 from flux_cli.openrouter.wire import ImageRequest

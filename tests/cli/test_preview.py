@@ -12,7 +12,7 @@ from PIL import Image
 from rich.console import Console
 
 from flux_cli.cli.context import App
-from flux_cli.cli.preview import HalfBlocks, fit, prepare, show_preview
+from flux_cli.cli.preview import HalfBlocks, show_preview
 
 _ESCAPES = re.compile(r"\x1b\[[0-9;]*m")
 _TRUECOLOR_FG = re.compile(r"\x1b\[[0-9;]*38;2;\d+;\d+;\d+")
@@ -71,29 +71,6 @@ def test_an_odd_last_pixel_row_has_no_background() -> None:
     assert len(lines) == 2
     assert "48;2;" in lines[0]
     assert "48;2;" not in lines[1]
-
-
-@pytest.mark.parametrize(
-    ("size", "columns", "rows", "expected"),
-    [
-        ((1024, 1024), 40, 12, (24, 24)),  # height-bound: 12 cells = 24 pixel rows
-        ((1024, 512), 40, 50, (40, 20)),  # width-bound
-        ((16, 8), 40, 12, (16, 8)),  # never enlarged
-        ((4000, 10), 40, 12, (40, 1)),  # never below one pixel
-    ],
-)
-def test_fit_keeps_the_aspect_ratio_inside_the_box(
-    size: tuple[int, int], columns: int, rows: int, expected: tuple[int, int]
-) -> None:
-    assert fit(size, columns, rows) == expected
-
-
-def test_prepare_composites_alpha_on_black() -> None:
-    image = prepare(png((8, 8), (255, 255, 255, 0), mode="RGBA"), 40, 12)
-    assert image.mode == "RGB"
-    assert image.getpixel((0, 0)) == (0, 0, 0)
-    half = prepare(png((8, 8), (200, 100, 50, 255), mode="RGBA"), 40, 12)
-    assert half.getpixel((0, 0)) == (200, 100, 50)
 
 
 def test_show_preview_fits_the_terminal_width_and_half_its_height(tmp_path: Path) -> None:

@@ -65,8 +65,6 @@ def test_version_builds_no_command() -> None:
         "flux_cli.cli.coercion",
         "flux_cli.cli.context",
         "flux_cli.cli.helpfmt",  # how help and usage errors are worded: no command
-        "flux_cli.cli.api",  # which API: the application object's endpoint label
-        "flux_cli.cli.tables",  # whether a stream is a terminal, and table widths
     }
 
 

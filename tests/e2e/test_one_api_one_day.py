@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from flux_cli.baseurl import account, canonical
-from flux_cli.cli.api import OPENROUTER, api_label
+from flux_cli.endpoints import OPENROUTER, api_label
 from flux_cli.ledger import Ledger
 from flux_cli.sandbox import Sandbox
 from tests.e2e.conftest import Flux2

@@ -276,7 +276,7 @@ class FaultEnv:
         return Outcome(run, elapsed, requests, paid)
 
     def api_label(self, case: Case) -> str:
-        from flux_cli.cli.api import api_label
+        from flux_cli.endpoints import api_label
 
         base_url = self.sandbox.base_url if case.base_url is None else case.base_url
         return api_label(base_url or "https://openrouter.ai/api/v1")

@@ -1,0 +1,50 @@
+"""The policy `flux2 mcp` serves under, decided before the MCP SDK is needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flux_cli.errors import BudgetError, ConfigError, UsageError
+from flux_cli.mcp.policy import Policy, serving_policy
+
+
+def _policy(tmp_path: Path, **changes: object) -> Policy:
+    options: dict[str, object] = {
+        "sandbox": True,
+        "output_dir": tmp_path / "out",
+        "allow_read": [],
+        "max_cost_per_call": None,
+        "no_budget": False,
+        **changes,
+    }
+    return serving_policy(**options)  # type: ignore[arg-type]
+
+
+def test_no_budget_is_refused_unless_told(tmp_path: Path) -> None:
+    with pytest.raises(BudgetError, match="without a daily or monthly budget"):
+        _policy(tmp_path)
+    policy = _policy(tmp_path, no_budget=True)
+    assert policy.no_budget
+    assert (tmp_path / "out").is_dir()
+
+
+def test_the_ceiling_comes_from_the_flag_else_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLUX2_BUDGET_MONTHLY_USD", "5")
+    assert _policy(tmp_path).max_cost_per_call_micros == 500_000
+    flagged = _policy(tmp_path, max_cost_per_call="$0.10")
+    assert flagged.max_cost_per_call_micros == 100_000
+    with pytest.raises(UsageError, match="--max-cost-per-call"):
+        _policy(tmp_path, max_cost_per_call="lots")
+
+
+def test_the_real_api_needs_its_key_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLUX2_BUDGET_DAILY_USD", "1")
+    with pytest.raises(ConfigError):
+        _policy(tmp_path, sandbox=False)
+    assert _policy(tmp_path, sandbox=True).sandbox
