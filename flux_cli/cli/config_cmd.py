@@ -106,7 +106,7 @@ def set_(
     """Set a setting in the config file, keeping the others.
 
     KEY is one of: model, aspect_ratio, format, output_dir, output_template, metadata, route,
-    concurrency, budget.daily_usd, budget.monthly_usd, mcp.max_cost_per_call_usd,
+    concurrency, budget.daily_usd, budget.monthly_usd, budget.timezone, mcp.max_cost_per_call_usd,
     history.store_prompts, preview.protocol, preview.tmux_passthrough, ledger.url (flux2 config
     show lists them with their values). A bad value is refused with the values that fit. The file
     is written atomically, readable only by you (0600, in a 0700 directory); its other lines and
