@@ -33,10 +33,11 @@ from string import Formatter
 from typing import BinaryIO
 
 from flux_cli import paths
+from flux_cli.choices import DEFAULT_NAME_TEMPLATE
 from flux_cli.errors import OutputError, UsageError
 from flux_cli.images import EXTENSIONS, FORMATS, format_from_extension, sniff_format
 
-DEFAULT_TEMPLATE = "{date}-{time}-{model}-{seed}-{slug}.{ext}"
+DEFAULT_TEMPLATE = DEFAULT_NAME_TEMPLATE  # the one definition is in flux_cli.choices
 TEMPLATE_FIELDS = ("date", "time", "model", "seed", "slug", "index", "n", "ext", "id")
 MAX_NAME_BYTES = 255
 MAX_SUFFIX = 999  # name, name-1 … name-999, then give up

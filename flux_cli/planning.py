@@ -319,7 +319,7 @@ def plan_item(
         item.plan = plan_generation(
             model=model,
             prompt=prompt,
-            route=opts.api,
+            route=opts.route,
             aspect_ratio=aspect_ratio,
             size=size,
             seed=_line_seed(item, opts, model),

@@ -45,7 +45,7 @@ def _complete_formats(incomplete: str) -> list[str]:
     return completions(FORMATS, incomplete)
 
 
-def _complete_api(incomplete: str) -> list[str]:
+def _complete_routes(incomplete: str) -> list[str]:
     return completions(ROUTES, incomplete)
 
 
@@ -149,13 +149,13 @@ JsonOption = Annotated[
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="No tables or progress on stderr; errors still print.")
 ]
-ApiOption = Annotated[
+RouteOption = Annotated[
     str,
     typer.Option(
         "--api",
         metavar="ROUTE",
         help="OpenRouter route: images (/images) or chat (/chat/completions).",
-        autocompletion=_complete_api,
+        autocompletion=_complete_routes,
     ),
 ]
 TimeoutOption = Annotated[

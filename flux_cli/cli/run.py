@@ -241,7 +241,7 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
     plan = plan_generation(
         model=model,
         prompt=prompt,
-        route=opts.api,
+        route=opts.route,
         aspect_ratio=opts.aspect_ratio,
         size=size,
         seed=None if opts.recipe_seed and not model.takes_seed else opts.seed,

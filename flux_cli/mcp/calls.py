@@ -385,7 +385,7 @@ class Calls:
         if not 1 <= request.count <= 8:
             raise UsageError(f"count must be 1 to 8, got {request.count}")
         references = tuple(str(readable_reference(r, self.policy)) for r in request.references)
-        explicit = {"output", "api", "metadata"}
+        explicit = {"output", "route", "metadata"}
         values: dict[str, Any] = {}
         for name in ("model", "aspect_ratio", "size", "image_format"):
             value = getattr(request, name)
@@ -407,7 +407,7 @@ class Calls:
             dry_run=False,
             json_lines=True,
             quiet=True,
-            api=settings.route,
+            route=settings.route,
             timeout=TIMEOUT_S,
             retries=RETRIES,
             retry_ambiguous=False,
@@ -462,7 +462,7 @@ class Calls:
                 size=opts.size,
                 count=opts.count,
                 references=list(opts.images),
-                route=opts.api,
+                route=opts.route,
             )
         except UsageError:
             if self.policy.sandbox:
