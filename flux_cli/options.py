@@ -75,8 +75,12 @@ def check_choices(opts: GenerateOptions) -> None:
     """The options that take one of a closed list of values."""
     if opts.metadata not in METADATA_LEVELS:
         raise UsageError(f"--metadata must be full, minimal or none, got {opts.metadata!r}")
-    if opts.route not in ROUTES:
-        raise UsageError(f"--api must be images or chat, got {opts.route!r}")
+    check_route(opts.route)
+
+
+def check_route(route: str) -> None:
+    if route not in ROUTES:
+        raise UsageError(f"--api must be images or chat, got {route!r}")
 
 
 def apply_settings(

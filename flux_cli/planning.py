@@ -114,6 +114,24 @@ def load_references(opts: GenerateOptions, model: ModelSpec) -> list[Reference]:
     )
 
 
+def dry_run_target(built_in_sandbox: bool) -> tuple[str, str]:
+    """Where a dry run's requests would go and the key they would carry, masked; without
+    failing when there is no key or the base URL is not valid."""
+    if built_in_sandbox:
+        return "(the built-in sandbox)", "sk-or-v1-…"
+    from flux_cli.credentials import DEFAULT_BASE_URL, resolve_base_url, resolve_key
+
+    try:
+        base_url = resolve_base_url()
+    except UsageError:
+        base_url = DEFAULT_BASE_URL
+    try:
+        masked = resolve_key().masked
+    except Flux2Error:
+        masked = "(no key found)"
+    return base_url, masked
+
+
 def dry_run_requests(plan: Plan, base_url: str, masked_key: str) -> list[dict[str, Any]]:
     """The requests `plan` would send, as a dry run shows them (the key masked)."""
     from flux_cli.openrouter import wire

@@ -7,7 +7,6 @@ save and settle (`flux_cli.saving`, `flux_cli.spending`), show the charge. A bat
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -20,10 +19,8 @@ from flux_cli.cli.flags import explicit_options
 from flux_cli.cli.render import show_charged, show_estimate
 from flux_cli.cli.report import emit, print_dry_run, run_client, save, say_reconcile
 from flux_cli.errors import Flux2Error, Interrupted, UsageError
-from flux_cli.exit_codes import ExitCode
 from flux_cli.generation import (
     MAX_COUNT,
-    MAX_PROMPT_CHARS,
     ModelSpec,
     Plan,
     check_prompt,
@@ -41,67 +38,24 @@ from flux_cli.options import (
     target_format,
 )
 from flux_cli.planning import load_references, model_for, preflight, unknown_price_at
+from flux_cli.prompts import read_prompt
+from flux_cli.results import PartialFailure, images_failure
 from flux_cli.saving import keep_interrupted
 from flux_cli.sizes import SizeError, parse_size
-from flux_cli.spending import Outcome, Spending, point_at_reconcile, reserve_ahead
-from flux_cli.userfiles import read_regular
+from flux_cli.spending import Outcome, Spending
 
 if TYPE_CHECKING:
     from flux_cli.output import OutputPlan
 
-# Importable from here as before.
+# Importable from here as before (`flux2 mcp`, tests).
 __all__ = [
     "GenerateOptions",
-    "Outcome",
     "PartialFailure",
-    "Spending",
     "parse_money",
-    "read_prompt",
-    "reserve_ahead",
     "run_cli",
     "run_command",
     "run_generate",
 ]
-
-
-# -- inputs ------------------------------------------------------------------------------------
-
-
-def _decode_prompt(data: bytes, where: str) -> str:
-    if len(data) > MAX_PROMPT_CHARS * 4:
-        raise UsageError(
-            f"the prompt from {where} is too long (over {MAX_PROMPT_CHARS:,} characters)"
-        )
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"the prompt from {where} is not valid UTF-8 text") from None
-
-
-def read_prompt(app: App, prompt: str | None, prompt_file: Path | None) -> str:
-    if prompt_file is not None:
-        if prompt is not None:
-            raise UsageError("give the prompt as an argument or with --prompt-file, not both")
-        try:
-            return _decode_prompt(
-                read_regular(prompt_file, "the prompt file", MAX_PROMPT_CHARS * 4 + 1),
-                str(prompt_file),
-            )
-        except OSError as exc:
-            raise UsageError(f"cannot read the prompt file {prompt_file}: {exc.strerror}") from None
-    if prompt is not None and prompt != "-":
-        return prompt
-    stdin = sys.stdin
-    if stdin is None or (prompt is None and app.stdin_is_tty()):
-        raise UsageError(
-            "no prompt given",
-            hint='flux2 generate "a red fox in the snow", or pipe one in: echo "…" | flux2 generate',
-        )
-    try:
-        data = stdin.buffer.read(MAX_PROMPT_CHARS * 4 + 1)
-    except (OSError, ValueError, AttributeError):
-        raise UsageError("cannot read the prompt from stdin") from None
-    return _decode_prompt(data, "stdin")
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -193,6 +147,10 @@ def resolve_model(
     return model
 
 
+def _read_prompt(app: App, opts: GenerateOptions) -> str:
+    return read_prompt(opts.prompt, opts.prompt_file, stdin_is_tty=app.stdin_is_tty)
+
+
 def run_generate(app: App, opts: GenerateOptions) -> None:
     app.quiet = opts.quiet
     check_choices(opts)
@@ -232,12 +190,12 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
             "stdin carries the image (-i -), so the prompt cannot come from stdin",
             hint='give the prompt as an argument: flux2 edit "make it night" -i -',
         )
-    prompt = None if stdin_image else check_prompt(read_prompt(app, opts.prompt, opts.prompt_file))
+    prompt = None if stdin_image else check_prompt(_read_prompt(app, opts))
     max_cost = max_cost_micros(opts)
     model = resolve_model(app, opts, max_cost=max_cost)
     references = load_references(opts, model)
     if prompt is None:
-        prompt = check_prompt(read_prompt(app, opts.prompt, opts.prompt_file))
+        prompt = check_prompt(_read_prompt(app, opts))
     plan = plan_generation(
         model=model,
         prompt=prompt,
@@ -382,23 +340,9 @@ def _waiting(app: App, plan: Plan) -> Iterator[None]:
 
 
 def _finish(app: App, outcomes: list[Outcome]) -> None:
-    failures = [o for o in outcomes if o.error is not None]
-    if not failures:
-        return
-    if len(failures) == len(outcomes):
-        first = failures[0].error
-        assert first is not None
-        for other in failures[1:]:
-            assert other.error is not None
-            app.error(f"image {other.index + 1}: {other.error.message}")
-        raise point_at_reconcile(first)
-    for failure in failures:
-        assert failure.error is not None
-        app.error(f"image {failure.index + 1} (seed {failure.seed}): {failure.error.message}")
-    raise PartialFailure(
-        f"{len(failures)} of {len(outcomes)} images failed; the others were written"
-    )
-
-
-class PartialFailure(Flux2Error):
-    exit_code = ExitCode.PARTIAL
+    ended = images_failure(outcomes)
+    if ended is not None:
+        said, error = ended
+        for message in said:
+            app.error(message)
+        raise error

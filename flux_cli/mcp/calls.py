@@ -296,7 +296,7 @@ class Calls:
     ) -> tuple[Plan, list[str]]:
         """The call's plan and its reference labels, priced as `flux2 cost` prices it."""
         from flux_cli import inputs
-        from flux_cli.cli.estimate import reference_sizes
+        from flux_cli.estimates import reference_sizes
         from flux_cli.generation import plan_generation, resolve_model
         from flux_cli.sizes import SizeError, parse_size
 
@@ -335,8 +335,8 @@ class Calls:
         references: list[str],
     ) -> dict[str, Any]:
         """What a call would cost, offline, and whether the ceiling and budgets would let it go."""
-        from flux_cli.cli.estimate import estimate_json
         from flux_cli.config import load_settings
+        from flux_cli.estimates import estimate_json
 
         settings = load_settings()
         checked = [self._reference_or_size(r) for r in references]
@@ -366,7 +366,7 @@ class Calls:
         return result
 
     def _reference_or_size(self, text: str) -> str:
-        from flux_cli.cli.estimate import is_size
+        from flux_cli.estimates import is_size
 
         if is_size(text):
             return text.strip()
