@@ -7,9 +7,7 @@ save and settle (`flux_cli.saving`, `flux_cli.spending`), show the charge. A bat
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +16,7 @@ from flux_cli.cli.context import App
 from flux_cli.cli.flags import explicit_options
 from flux_cli.cli.render import show_charged, show_estimate
 from flux_cli.cli.report import emit, print_dry_run, run_client, save, say_reconcile
-from flux_cli.errors import Flux2Error, Interrupted, UsageError
+from flux_cli.errors import Interrupted, UsageError
 from flux_cli.generation import (
     MAX_COUNT,
     ModelSpec,
@@ -40,7 +38,6 @@ from flux_cli.options import (
 from flux_cli.planning import load_references, model_for, preflight, unknown_price_at
 from flux_cli.prompts import read_prompt
 from flux_cli.results import PartialFailure, images_failure
-from flux_cli.saving import keep_interrupted
 from flux_cli.sizes import SizeError, parse_size
 from flux_cli.spending import Outcome, Spending
 
@@ -242,74 +239,36 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
 def _send_all(
     app: App, opts: GenerateOptions, plan: Plan, output_plan: OutputPlan, spending: Spending
 ) -> list[Outcome]:
-    """One request per image (in parallel for -n), each with its ledger row."""
-    lock = threading.Lock()
-    outcomes: list[Outcome] = []
+    """One request per image (in parallel for -n), each with its ledger row; each image named
+    on stdout (and previewed) in index order."""
+    from flux_cli.sending import send_images
+
+    previewed = False
+
+    def show(outcome: Outcome, in_order: bool) -> None:
+        nonlocal previewed
+        emit(app, plan, outcome, opts.json_lines)
+        if in_order and opts.preview and outcome.error is None and outcome.path not in (None, "-"):
+            from flux_cli.cli.preview import show_preview
+
+            assert outcome.path is not None
+            show_preview(app, outcome.path, announce_skip=not previewed)
+            previewed = True
+
     with app.connected() as endpoint, run_client(app, opts, endpoint) as client:
-        previewed = False
-        waiting: dict[int, Outcome] = {}  # finished, not yet shown: an image before it is not
-
-        def one(index: int) -> Outcome:
-            nonlocal previewed
-            outcome = Outcome(index=index, seed=plan.seeds[index])
-            try:
-                outcome.row_id = spending.reserve(index)
-                outcome.result = client.generate(plan.request(index), plan.route)
-            except Flux2Error as exc:
-                outcome.error = exc
-            except Interrupted:
-                _keep_interrupted(app, outcome, spending)
-                raise
-            try:
-                save(app, opts, plan, output_plan, outcome, spending)
-            except Flux2Error:  # settling the row failed (the ledger stayed locked)
-                with lock:  # the image is written, only its row could not be: still name it
-                    emit(app, plan, outcome, opts.json_lines)
-                raise
-            with lock:
-                outcomes.append(outcome)
-                waiting[index] = outcome
-                # Paths go out in index order (out/1, out/2, …), each once those before it are out.
-                while (next_out := len(outcomes) - len(waiting)) in waiting:
-                    ready = waiting.pop(next_out)
-                    emit(app, plan, ready, opts.json_lines)
-                    if opts.preview and ready.error is None and ready.path not in (None, "-"):
-                        from flux_cli.cli.preview import show_preview
-
-                        assert ready.path is not None
-                        show_preview(app, ready.path, announce_skip=not previewed)
-                        previewed = True
-            return outcome
-
         try:
             with _waiting(app, plan):
-                if plan.count == 1:
-                    one(0)
-                else:
-                    with ThreadPoolExecutor(
-                        max_workers=min(plan.count, 8), thread_name_prefix="flux2"
-                    ) as pool:
-                        try:
-                            for future in as_completed(
-                                [pool.submit(one, i) for i in range(plan.count)]
-                            ):
-                                future.result()
-                        except Interrupted:
-                            # Images not started yet are not sent; those in flight finish
-                            # when the pool closes.
-                            pool.shutdown(wait=False, cancel_futures=True)
-                            raise
+                return send_images(
+                    plan,
+                    spending,
+                    client,
+                    save=lambda outcome: save(app, opts, plan, output_plan, outcome, spending),
+                    show=show,
+                    say_error=app.error,
+                )
         except Interrupted:
             say_reconcile(app, spending.interrupted())
             raise
-    outcomes.sort(key=lambda o: o.index)
-    return outcomes
-
-
-def _keep_interrupted(app: App, outcome: Outcome, spending: Spending) -> None:
-    message = keep_interrupted(outcome, spending)
-    if message is not None:
-        app.error(message)
 
 
 @contextmanager
