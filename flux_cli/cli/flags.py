@@ -269,6 +269,12 @@ def _remember_preview_protocol(ctx: typer.Context, value: str | None) -> str | N
     return name
 
 
+def _complete_preview_protocols(incomplete: str) -> list[str]:
+    from flux_cli.termimage import PROTOCOLS
+
+    return completions(("auto", *PROTOCOLS), incomplete)
+
+
 PreviewOption = Annotated[
     bool,
     typer.Option(
@@ -284,9 +290,7 @@ PreviewProtocolOption = Annotated[
         metavar="NAME",
         help="Preview with auto, blocks, kitty, iterm or sixel instead of the guess (implies --preview).",
         callback=_remember_preview_protocol,
-        autocompletion=lambda incomplete: [
-            p for p in ("auto", "blocks", "kitty", "iterm", "sixel") if p.startswith(incomplete)
-        ],
+        autocompletion=_complete_preview_protocols,
         show_default=False,
     ),
 ]
