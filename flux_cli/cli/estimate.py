@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
+from flux_cli.choices import ROUTES
 from flux_cli.cli.context import App
 from flux_cli.cli.render import estimate_table
 from flux_cli.errors import UsageError
 from flux_cli.estimates import estimate_json, reference_sizes
 from flux_cli.generation import plan_generation, resolve_model
-from flux_cli.options import check_route
 from flux_cli.sizes import SizeError, parse_size
 
 
@@ -31,7 +31,8 @@ def run_cost(
     from flux_cli.credentials import resolve_base_url
     from flux_cli.openrouter.catalog import load_catalog
 
-    check_route(route)
+    if route not in ROUTES:  # not `options.check_route`: `cost` does not import the run's options
+        raise UsageError(f"--api must be images or chat, got {route!r}")
     try:
         explicit = parse_size(size) if size is not None else None
     except SizeError as exc:
