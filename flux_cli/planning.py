@@ -114,6 +114,39 @@ def load_references(opts: GenerateOptions, model: ModelSpec) -> list[Reference]:
     )
 
 
+def size_option(text: str | None) -> tuple[int, int] | None:
+    """`--size WxH` (or a batch line's size) as pixels; a usage error when it is no size."""
+    try:
+        return parse_size(text) if text is not None else None
+    except SizeError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def plan_run(
+    opts: GenerateOptions,
+    model: ModelSpec,
+    prompt: str,
+    references: list[Reference],
+    output: OutputPlan,
+) -> Plan:
+    """The plan of one generate or edit run: its -n images, their requests and estimate."""
+    return plan_generation(
+        model=model,
+        prompt=prompt,
+        route=opts.route,
+        aspect_ratio=opts.aspect_ratio,
+        size=size_option(opts.size),
+        # A recipe's seed is only worth repeating to a model that takes one.
+        seed=None if opts.recipe_seed and not model.takes_seed else opts.seed,
+        count=opts.count,
+        target_format=target_format(opts.image_format, output),
+        references=[r.url for r in references],
+        reference_sizes=[r.billed_size for r in references],
+        resolution=opts.resolution,
+        options=model_options(opts),
+    )
+
+
 def dry_run_target(built_in_sandbox: bool) -> tuple[str, str]:
     """Where a dry run's requests would go and the key they would carry, masked; without
     failing when there is no key or the base URL is not valid."""
@@ -307,10 +340,7 @@ def plan_item(
         model_name = _typed(item, "model", str, None)
         model = model_named(model_name or opts.model)
         size_text = _typed(item, "size", str, opts.size)
-        try:
-            size = parse_size(size_text) if size_text else None
-        except SizeError as exc:
-            raise UsageError(str(exc)) from None
+        size = size_option(size_text or None)
         aspect_ratio = _typed(item, "aspect_ratio", str, opts.aspect_ratio)
         if "size" in item.overrides and "aspect_ratio" not in item.overrides:
             aspect_ratio = None

@@ -22,7 +22,6 @@ from flux_cli.generation import (
     ModelSpec,
     Plan,
     check_prompt,
-    plan_generation,
 )
 from flux_cli.options import (
     GenerateOptions,
@@ -31,14 +30,18 @@ from flux_cli.options import (
     check_choices,
     check_max_cost,
     max_cost_micros,
-    model_options,
     parse_money,
-    target_format,
 )
-from flux_cli.planning import load_references, model_for, preflight, unknown_price_at
+from flux_cli.planning import (
+    load_references,
+    model_for,
+    plan_run,
+    preflight,
+    size_option,
+    unknown_price_at,
+)
 from flux_cli.prompts import read_prompt
 from flux_cli.results import PartialFailure, images_failure
-from flux_cli.sizes import SizeError, parse_size
 from flux_cli.spending import Outcome, Spending
 
 if TYPE_CHECKING:
@@ -172,10 +175,7 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
             )
     # Everything that can fail without spending is checked before the estimate is shown, and
     # what needs no network before the catalog is fetched.
-    try:
-        size = parse_size(opts.size) if opts.size is not None else None
-    except SizeError as exc:
-        raise UsageError(str(exc)) from None
+    size_option(opts.size)
     stdin_image = "-" in opts.images
     if stdin_image and app.stdin_is_tty():
         raise UsageError(
@@ -193,20 +193,7 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
     references = load_references(opts, model)
     if prompt is None:
         prompt = check_prompt(_read_prompt(app, opts))
-    plan = plan_generation(
-        model=model,
-        prompt=prompt,
-        route=opts.route,
-        aspect_ratio=opts.aspect_ratio,
-        size=size,
-        seed=None if opts.recipe_seed and not model.takes_seed else opts.seed,
-        count=opts.count,
-        target_format=target_format(opts.image_format, output_plan),
-        references=[r.url for r in references],
-        reference_sizes=[r.billed_size for r in references],
-        resolution=opts.resolution,
-        options=model_options(opts),
-    )
+    plan = plan_run(opts, model, prompt, references, output_plan)
     if not opts.dry_run and output_plan.directory is not None:
         preflight(output_plan.directory)
 
