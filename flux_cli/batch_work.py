@@ -183,7 +183,7 @@ class BatchRun:
             item.outcome.error = exc
 
     def finish(self, item: Item) -> None:
-        from flux_cli.saving import save_and_settle
+        from flux_cli.saving import save_for_run
 
         plan, output_plan, outcome = item.plan, item.output, item.outcome
         if plan is None:  # failed when planned again: never sent
@@ -194,18 +194,7 @@ class BatchRun:
         assert outcome is not None
         with self.open_lock:
             spending = self.open.pop(item.line)
-        try:
-            save_and_settle(
-                plan,
-                output_plan,
-                outcome,
-                spending,
-                force=self.opts.force,
-                metadata=self.opts.metadata,
-                stdout=None,  # a batch never writes images to stdout
-            )
-        finally:
-            self.say(outcome)
+        save_for_run(self.opts, plan, output_plan, outcome, spending, say=self.say)
         self.report(item)
         item.done()
 

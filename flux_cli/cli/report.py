@@ -81,20 +81,14 @@ def save(
     spending: Spending,
 ) -> None:
     """Save the answer and settle its row (`flux_cli.saving`), then say what went wrong."""
-    from flux_cli.saving import save_and_settle
+    from functools import partial
 
-    try:
-        save_and_settle(
-            plan,
-            output_plan,
-            outcome,
-            spending,
-            force=opts.force,
-            metadata=opts.metadata,
-            stdout=app.stdout_bytes if output_plan.to_stdout else None,
-        )
-    finally:
-        say_warnings(app, outcome)
+    from flux_cli.saving import save_for_run
+
+    stdout = app.stdout_bytes if output_plan.to_stdout else None
+    save_for_run(
+        opts, plan, output_plan, outcome, spending, say=partial(say_warnings, app), stdout=stdout
+    )
 
 
 def emit(
