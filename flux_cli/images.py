@@ -41,14 +41,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from flux_cli import sizes
+from flux_cli import choices, sizes
 from flux_cli.containers import JPEG_MAGIC, PNG_MAGIC, jpeg_end, png_end, webp_end
 from flux_cli.textsafe import strip_control
 
 if TYPE_CHECKING:
     from PIL import Image
 
-FORMATS = ("png", "jpeg", "webp")
+FORMATS = choices.FORMATS  # the one list is in flux_cli.choices
 EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
 MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 

@@ -37,7 +37,7 @@ class GenerateOptions:
     dry_run: bool
     json_lines: bool
     quiet: bool
-    api: str
+    route: str  # --api: images or chat
     timeout: float
     retries: int
     retry_ambiguous: bool
@@ -75,8 +75,12 @@ def check_choices(opts: GenerateOptions) -> None:
     """The options that take one of a closed list of values."""
     if opts.metadata not in METADATA_LEVELS:
         raise UsageError(f"--metadata must be full, minimal or none, got {opts.metadata!r}")
-    if opts.api not in ROUTES:
-        raise UsageError(f"--api must be images or chat, got {opts.api!r}")
+    check_route(opts.route)
+
+
+def check_route(route: str) -> None:
+    if route not in ROUTES:
+        raise UsageError(f"--api must be images or chat, got {route!r}")
 
 
 def apply_settings(
@@ -90,7 +94,7 @@ def apply_settings(
         ("model", settings.model),
         ("aspect_ratio", settings.aspect_ratio),
         ("image_format", settings.image_format),
-        ("api", settings.route),
+        ("route", settings.route),
         ("metadata", settings.metadata),
     ):
         if option not in explicit and value is not None:
@@ -133,7 +137,7 @@ def apply_recipe(
     changes: dict[str, Any] = {}
     if "prompt" in recipe and opts.prompt is None and opts.prompt_file is None:
         changes["prompt"] = recipe["prompt"]
-    for name in ("model", "seed", "api", "image_format", *_RECIPE_OPTIONS):
+    for name in ("model", "seed", "route", "image_format", *_RECIPE_OPTIONS):
         if name in recipe and name not in explicit:
             changes[name] = recipe[name]
     if "seed" in changes:

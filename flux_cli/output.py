@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from flux_cli.choices import DEFAULT_NAME_TEMPLATE
 from flux_cli.errors import UsageError
 from flux_cli.filenames import (
     SAMPLE_FIELDS,
@@ -32,7 +33,7 @@ from flux_cli.filenames import (
 )
 from flux_cli.images import format_from_extension
 
-DEFAULT_TEMPLATE = "{date}-{time}-{model}-{seed}-{slug}.{ext}"
+DEFAULT_TEMPLATE = DEFAULT_NAME_TEMPLATE  # the one definition is in flux_cli.choices
 
 # Extensions of image formats flux2 cannot write: `-o fox.gif` is refused rather than guessed at.
 _UNWRITABLE_EXTENSIONS = frozenset(

@@ -116,6 +116,57 @@ def load_references(opts: GenerateOptions, model: ModelSpec) -> list[Reference]:
     )
 
 
+def size_option(text: str | None) -> tuple[int, int] | None:
+    """`--size WxH` (or a batch line's size) as pixels; a usage error when it is no size."""
+    try:
+        return parse_size(text) if text is not None else None
+    except SizeError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def plan_run(
+    opts: GenerateOptions,
+    model: ModelSpec,
+    prompt: str,
+    references: list[Reference],
+    output: OutputPlan,
+) -> Plan:
+    """The plan of one generate or edit run: its -n images, their requests and estimate."""
+    return plan_generation(
+        model=model,
+        prompt=prompt,
+        route=opts.route,
+        aspect_ratio=opts.aspect_ratio,
+        size=size_option(opts.size),
+        # A recipe's seed is only worth repeating to a model that takes one.
+        seed=None if opts.recipe_seed and not model.takes_seed else opts.seed,
+        count=opts.count,
+        target_format=target_format(opts.image_format, output),
+        references=[r.url for r in references],
+        reference_sizes=[r.billed_size for r in references],
+        resolution=opts.resolution,
+        options=model_options(opts),
+    )
+
+
+def dry_run_target(built_in_sandbox: bool) -> tuple[str, str]:
+    """Where a dry run's requests would go and the key they would carry, masked; without
+    failing when there is no key or the base URL is not valid."""
+    if built_in_sandbox:
+        return "(the built-in sandbox)", "sk-or-v1-…"
+    from flux_cli.credentials import DEFAULT_BASE_URL, resolve_base_url, resolve_key
+
+    try:
+        base_url = resolve_base_url()
+    except UsageError:
+        base_url = DEFAULT_BASE_URL
+    try:
+        masked = resolve_key().masked
+    except Flux2Error:
+        masked = "(no key found)"
+    return base_url, masked
+
+
 def dry_run_requests(plan: Plan, base_url: str, masked_key: str) -> list[dict[str, Any]]:
     """The requests `plan` would send, as a dry run shows them (the key masked)."""
     from flux_cli.openrouter import wire
@@ -293,10 +344,7 @@ def plan_item(
         model_name = _typed(item, "model", str, None)
         model = model_named(model_name or opts.model)
         size_text = _typed(item, "size", str, opts.size)
-        try:
-            size = parse_size(size_text) if size_text else None
-        except SizeError as exc:
-            raise UsageError(str(exc)) from None
+        size = size_option(size_text or None)
         aspect_ratio = _typed(item, "aspect_ratio", str, opts.aspect_ratio)
         if "size" in item.overrides and "aspect_ratio" not in item.overrides:
             aspect_ratio = None
@@ -323,7 +371,7 @@ def plan_item(
         item.plan = plan_generation(
             model=model,
             prompt=prompt,
-            route=opts.api,
+            route=opts.route,
             aspect_ratio=aspect_ratio,
             size=size,
             seed=_line_seed(item, opts, model),

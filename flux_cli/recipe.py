@@ -19,8 +19,9 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal
 
 from flux_cli import __version__
+from flux_cli.choices import FORMATS, METADATA_LEVELS
 from flux_cli.generation import MAX_PROMPT_CHARS, MAX_SEED
-from flux_cli.images import FORMATS, MAX_SIDE
+from flux_cli.images import MAX_SIDE
 
 if TYPE_CHECKING:
     from flux_cli.generation import Plan
@@ -42,7 +43,7 @@ __all__ = [
 
 FORMAT_VERSION = 1
 TOOL = "flux2"
-LEVELS = ("full", "minimal", "none")
+LEVELS = METADATA_LEVELS
 Level = Literal["full", "minimal"]
 
 #: Bounds on what is read back from a file, before any parsing.
@@ -477,7 +478,7 @@ def _request_for(width: int, height: int) -> tuple[str | None, str | None]:
 def recipe_to_options(recipe: Recipe) -> dict[str, Any]:
     """The recipe as generate's option names, for "flags override the recipe": `model`,
     `prompt` (left out when the recipe has none, or only a truncated one), `seed`, `size` or
-    `aspect_ratio` (neither when the image was made without either), `api`, `image_format`."""
+    `aspect_ratio` (neither when the image was made without either), `route`, `image_format`."""
     options: dict[str, Any] = {"model": recipe.model, "seed": recipe.seed}
     if recipe.prompt is not None and not recipe.prompt_truncated:
         options["prompt"] = recipe.prompt
@@ -486,7 +487,7 @@ def recipe_to_options(recipe: Recipe) -> dict[str, Any]:
     elif recipe.aspect_ratio is not None:
         options["aspect_ratio"] = recipe.aspect_ratio
     if recipe.route is not None:
-        options["api"] = recipe.route
+        options["route"] = recipe.route
     if recipe.format is not None:
         options["image_format"] = recipe.format
     if recipe.resolution is not None:

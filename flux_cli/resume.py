@@ -20,14 +20,19 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from flux_cli.errors import Flux2Error
+from flux_cli.exit_codes import ExitCode
+
 if TYPE_CHECKING:
     from flux_cli.generation import Plan
-    from flux_cli.ledger import Row
+    from flux_cli.ledger import Ledger, Row
+    from flux_cli.planning import Item
 
 Verdict = Literal["send", "skipped", "remade", "held", "restore"]
 # How `flux_cli.saving.rescue_if_paid` names the rescue file in the row's error.
@@ -154,3 +159,109 @@ def _file_problem(path: Path, digest: str | None) -> str | None:
     if digest is not None and hashlib.sha256(data).hexdigest() != digest:
         return "was changed"
     return None
+
+
+class HeldBack(Flux2Error):
+    """--resume: the line's earlier call may have been billed; it is not sent again."""
+
+    exit_code = ExitCode.OUTCOME_UNKNOWN
+
+
+def resume_lines(
+    ledger: Ledger,
+    runnable: list[Item],
+    *,
+    resend_unknown: bool,
+    plan: Callable[[Item], None],
+    reconcile: Callable[[], None],
+) -> list[Item]:
+    """--resume: judge each line by the newest ledger row of its fingerprint (one indexed
+    query); the lines still to send. When an earlier call's outcome is unknown, `reconcile`
+    runs first; such a line is then held back unless `resend_unknown`. Each line says what
+    became of it in `Item.resumed` (and why in `Item.resume_reason`)."""
+    from dataclasses import replace
+
+    fingerprints = [item.fingerprint for item in runnable if item.fingerprint is not None]
+    latest = ledger.latest_by_fingerprint(fingerprints)
+    if any(row.status in ("pending", "unknown") for row in latest.values()):
+        reconcile()
+        latest = ledger.latest_by_fingerprint(fingerprints)
+    to_send, made = [], []
+    for item in runnable:
+        row = latest.get(item.fingerprint) if item.fingerprint is not None else None
+        if row is not None and row.status == "ok" and row.paths:
+            # Made earlier: its file is checked (read and hashed) when its turn comes, after
+            # the lines still to make, so that checking thousands of files delays no request.
+            item.resumed, item.skipped_row = "verify", row
+            made.append(item)
+            continue
+        judgement = judge(row, resend_unknown=resend_unknown)
+        if row is not None and not row.paths and row.sha256s:
+            # Killed between writing the image and settling its row: find the file.
+            plan(item)  # for its output directory
+            directory = item.output.directory if item.output is not None else None
+            item.lean()
+            found = written_file(directory or Path("."), row.sha256s[0], row.created_at)
+            if found is not None:
+                ledger.update(row.id, status="ok", paths=[str(found)])
+                item.resumed, item.skipped_row = "skipped", ledger.get(row.id)
+                continue
+            row = replace(row, sha256s=())
+            judgement = judge(row, resend_unknown=resend_unknown)
+        if judgement.verdict == "skipped":
+            assert row is not None
+            item.resumed = "skipped"
+            item.skipped_row = row
+            continue
+        if judgement.verdict == "restore":
+            assert row is not None
+            assert judgement.rescued is not None
+            plan(item)  # for its output directory
+            restored = restore(ledger, item, row, judgement.rescued)
+            item.lean()
+            if restored is not None:
+                item.resumed, item.skipped_row = "restored", restored
+                continue
+            item.resumed, item.resume_reason = (
+                "remade",
+                f"{judgement.rescued} could not be restored",
+            )
+        if judgement.verdict == "held":
+            item.resumed, item.resume_reason = "held", judgement.reason
+            item.error = HeldBack(f"held back: {judgement.reason}")
+            continue
+        if judgement.verdict == "remade":
+            item.resumed, item.resume_reason = "remade", judgement.reason
+        to_send.append(item)
+    return to_send + made
+
+
+def verify_made(item: Item) -> bool:
+    """A line made earlier (see `resume_lines`), at its turn: True when its file is still there
+    as written (the line is skipped); otherwise it is to be made again, and says why."""
+    row = item.skipped_row
+    assert row is not None
+    judgement = judge(row, resend_unknown=False)
+    if judgement.verdict == "skipped":
+        item.resumed = "skipped"
+        return True
+    item.resumed, item.resume_reason, item.skipped_row = "remade", judgement.reason, None
+    return False
+
+
+def restore(ledger: Ledger, item: Item, row: Row, rescued: Path) -> Row | None:
+    """Write the paid bytes kept in the rescue directory where the line's image goes, and record
+    the file on the earlier row; that row as it is now, or None when it cannot be done. The
+    rescue file stays where it is."""
+    from flux_cli.atomic_write import write_atomic
+    from flux_cli.errors import OutputError
+
+    directory = item.output.directory if item.output is not None else None
+    try:
+        data = rescued.read_bytes()
+        path = write_atomic(directory or Path("."), rescued.name, data)
+    except (OSError, OutputError):
+        return None
+    digest = hashlib.sha256(data).hexdigest()
+    ledger.update(row.id, status=row.status, paths=[str(path)], sha256s=[digest])
+    return ledger.get(row.id)

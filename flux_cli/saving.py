@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from flux_cli.generation import Plan
     from flux_cli.metadata import ToWrite
+    from flux_cli.options import GenerateOptions
     from flux_cli.output import OutputPlan
 
 
@@ -248,6 +249,32 @@ def doubted_charges(doubts: Iterable[str | None]) -> None:
             hint="flux2 history --json shows the reported figures; OpenRouter's activity "
             "page shows what was billed",
         )
+
+
+def save_for_run(
+    opts: GenerateOptions,
+    plan: Plan,
+    output_plan: OutputPlan,
+    outcome: Outcome,
+    spending: Spending,
+    *,
+    say: Callable[[Outcome], None],
+    stdout: BinaryIO | None = None,
+) -> None:
+    """`save_and_settle` with the run's --force and --metadata; then, failed or not, `say` is
+    handed the outcome for its warnings and notes."""
+    try:
+        save_and_settle(
+            plan,
+            output_plan,
+            outcome,
+            spending,
+            force=opts.force,
+            metadata=opts.metadata,
+            stdout=stdout,
+        )
+    finally:
+        say(outcome)
 
 
 def keep_interrupted(outcome: Outcome, spending: Spending) -> str | None:

@@ -734,7 +734,7 @@ def test_load_recipe_from_an_image_and_the_options_it_gives(tmp_path: Path) -> N
         "prompt": "a red fox in the snow",
         "seed": 1234567,
         "size": "96x64",
-        "api": "images",
+        "route": "images",
         "image_format": "png",
     }
     assert recipe_to_options(RECIPE)["aspect_ratio"] == "3:2"
@@ -789,7 +789,7 @@ def test_a_generate_json_line_becomes_a_request(
         "model": "black-forest-labs/flux.2-max",
         "prompt": "a fox at dusk",
         "seed": 99,
-        "api": "chat",
+        "route": "chat",
         "image_format": "jpeg",
         **expected,
     }
@@ -802,7 +802,7 @@ def test_a_json_line_without_a_prompt_or_size_gives_what_it_has() -> None:
     assert recipe_to_options(recipe) == {
         "model": "black-forest-labs/flux.2-max",
         "seed": 99,
-        "api": "chat",
+        "route": "chat",
     }
 
 

@@ -7,11 +7,11 @@ from typing import Annotated
 import typer
 
 from flux_cli.cli.flags import (
-    ApiOption,
     AspectRatioOption,
     CountOption,
     ModelOption,
     ResolutionOption,
+    RouteOption,
     SizeOption,
 )
 
@@ -41,7 +41,7 @@ def cost(
             show_default=False,
         ),
     ] = None,
-    api: ApiOption = "images",
+    route: RouteOption = "images",
     json_output: Annotated[
         bool, typer.Option("--json", help="The estimate as one JSON object on stdout.")
     ] = False,
@@ -63,10 +63,10 @@ def cost(
     from flux_cli.cli.flags import explicit_options
 
     given = explicit_options(ctx)
-    if "model" not in given or "api" not in given:
+    if "model" not in given or "route" not in given:
         settings = ctx.obj.settings
         model = model if "model" in given else settings.model
-        api = api if "api" in given else settings.route
+        route = route if "route" in given else settings.route
     run_cost(
         ctx.obj,
         model=model,
@@ -75,7 +75,7 @@ def cost(
         count=count,
         images=images or [],
         max_input_mp=max_input_mp,
-        route=api,
+        route=route,
         json_output=json_output,
         refresh=refresh,
         resolution=resolution,

@@ -3,51 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
-from decimal import Decimal
-from pathlib import Path
-from typing import Any
 
+from flux_cli.choices import ROUTES
 from flux_cli.cli.context import App
 from flux_cli.cli.render import estimate_table
 from flux_cli.errors import UsageError
-from flux_cli.generation import Plan, plan_generation, resolve_model
-from flux_cli.pricing import megapixels, micros_to_usd
+from flux_cli.estimates import estimate_json, reference_sizes
+from flux_cli.generation import plan_generation, resolve_model
 from flux_cli.sizes import SizeError, parse_size
-
-_SIZE = r"\s*\d+\s*[xX×]\s*\d+\s*"  # compiled by `re` on first use, not at import
-_CENT = Decimal("0.01")
-
-
-def is_size(spec: str) -> bool:
-    """`WxH` (a reference given by its size, not as a file)."""
-    return re.fullmatch(_SIZE, spec) is not None
-
-
-def reference_sizes(specs: list[str], max_pixels: int) -> tuple[list[tuple[int, int]], list[str]]:
-    """Each reference's billed size and a label: `WxH` as given, a file by its header."""
-    from flux_cli import inputs
-
-    sizes: list[tuple[int, int]] = []
-    labels: list[str] = []
-    for spec in specs:
-        if is_size(spec) and not Path(spec).exists():
-            parts = re.split(r"[xX×]", spec.strip())
-            width, height = int(parts[0]), int(parts[1])
-            if width <= 0 or height <= 0:
-                raise UsageError(f"reference size {spec!r} must be positive")
-            sent = inputs.sent_size(width, height, max_pixels, source=spec.strip())
-            sizes.append(sent)
-            labels.append(spec.strip() if sent == (width, height) else f"{spec.strip()} (shrunk)")
-        elif spec.lower().startswith(("http://", "https://")):
-            sizes.append(inputs.ASSUMED_REMOTE_SIZE)
-            labels.append(f"{spec} (size unknown, counted as 1 MP)")
-        else:
-            width, height = inputs.probe_file(Path(spec))
-            sent = inputs.sent_size(width, height, max_pixels, source=spec)
-            sizes.append(sent)
-            labels.append(spec if sent == (width, height) else f"{spec} (from {width}×{height})")
-    return sizes, labels
 
 
 def run_cost(
@@ -65,11 +28,10 @@ def run_cost(
     resolution: str | None = None,
 ) -> None:
     from flux_cli import inputs
-    from flux_cli.choices import ROUTES
     from flux_cli.credentials import resolve_base_url
     from flux_cli.openrouter.catalog_cache import load_catalog
 
-    if route not in ROUTES:
+    if route not in ROUTES:  # not `options.check_route`: `cost` does not import the run's options
         raise UsageError(f"--api must be images or chat, got {route!r}")
     try:
         explicit = parse_size(size) if size is not None else None
@@ -113,50 +75,3 @@ def run_cost(
         app.out.print(table)
     except BrokenPipeError:
         app.stdout_closed = True
-
-
-def _usd(micros: int) -> float:
-    return float(micros_to_usd(micros))
-
-
-def estimate_json(plan: Plan, labels: list[str]) -> dict[str, Any]:
-    from flux_cli.records import money
-
-    lines = []
-    output_index = 0
-    reference_index = 0
-    for line in plan.estimate.lines:
-        if line.kind == "output":
-            output_index += 1
-            reference_index = 0
-        else:
-            reference_index += 1
-        lines.append(
-            {
-                "kind": line.kind,
-                "output": output_index,
-                **(
-                    {"reference": reference_index, "label": labels[reference_index - 1]}
-                    if line.kind == "reference"
-                    else {}
-                ),
-                "width": line.width,
-                "height": line.height,
-                "megapixels": float(megapixels(line.width, line.height).quantize(_CENT)),
-                "billed_megapixels": line.billed_mp,
-                "usd": _usd(line.micros),
-                "micros": line.micros,
-            }
-        )
-    return {
-        "model": plan.model.id,
-        "alias": plan.model.alias,
-        "route": plan.route,
-        "count": plan.count,
-        "price_source": plan.model.price_source,
-        "price_unit": plan.model.price.unit,
-        "lines": lines,
-        **money("output", plan.estimate.output_micros),
-        **money("references", plan.estimate.reference_micros),
-        **money("total", plan.estimate.total_micros),
-    }

@@ -45,7 +45,7 @@ def _complete_formats(incomplete: str) -> list[str]:
     return completions(FORMATS, incomplete)
 
 
-def _complete_api(incomplete: str) -> list[str]:
+def _complete_routes(incomplete: str) -> list[str]:
     return completions(ROUTES, incomplete)
 
 
@@ -149,13 +149,13 @@ JsonOption = Annotated[
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="No tables or progress on stderr; errors still print.")
 ]
-ApiOption = Annotated[
+RouteOption = Annotated[
     str,
     typer.Option(
         "--api",
         metavar="ROUTE",
         help="OpenRouter route: images (/images) or chat (/chat/completions).",
-        autocompletion=_complete_api,
+        autocompletion=_complete_routes,
     ),
 ]
 TimeoutOption = Annotated[
@@ -269,6 +269,12 @@ def _remember_preview_protocol(ctx: typer.Context, value: str | None) -> str | N
     return name
 
 
+def _complete_preview_protocols(incomplete: str) -> list[str]:
+    from flux_cli.termimage import PROTOCOLS
+
+    return completions(("auto", *PROTOCOLS), incomplete)
+
+
 PreviewOption = Annotated[
     bool,
     typer.Option(
@@ -284,9 +290,7 @@ PreviewProtocolOption = Annotated[
         metavar="NAME",
         help="Preview with auto, blocks, kitty, iterm or sixel instead of the guess (implies --preview).",
         callback=_remember_preview_protocol,
-        autocompletion=lambda incomplete: [
-            p for p in ("auto", "blocks", "kitty", "iterm", "sixel") if p.startswith(incomplete)
-        ],
+        autocompletion=_complete_preview_protocols,
         show_default=False,
     ),
 ]

@@ -9,7 +9,6 @@ import typer
 from flux_cli.choices import DEFAULT_CONCURRENCY
 from flux_cli.cli.flags import (
     AcceptUnknownPriceOption,
-    ApiOption,
     AspectRatioOption,
     BatchOption,
     ConcurrencyOption,
@@ -35,6 +34,7 @@ from flux_cli.cli.flags import (
     ResumeOption,
     RetriesOption,
     RetryAmbiguousOption,
+    RouteOption,
     SafetyToleranceOption,
     SandboxOption,
     SeedOption,
@@ -66,7 +66,7 @@ def generate(
     dry_run: DryRunOption = False,
     json_lines: JsonOption = False,
     quiet: QuietOption = False,
-    api: ApiOption = "images",
+    route: RouteOption = "images",
     timeout: TimeoutOption = 300.0,
     retries: RetriesOption = 2,
     retry_ambiguous: RetryAmbiguousOption = False,

@@ -7,10 +7,7 @@ save and settle (`flux_cli.saving`, `flux_cli.spending`), show the charge. A bat
 
 from __future__ import annotations
 
-import sys
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,15 +16,12 @@ from flux_cli.cli.context import App
 from flux_cli.cli.flags import explicit_options
 from flux_cli.cli.render import show_charged, show_estimate
 from flux_cli.cli.report import emit, print_dry_run, run_client, save, say_reconcile
-from flux_cli.errors import Flux2Error, Interrupted, UsageError
-from flux_cli.exit_codes import ExitCode
+from flux_cli.errors import Interrupted, UsageError
 from flux_cli.generation import (
     MAX_COUNT,
-    MAX_PROMPT_CHARS,
     ModelSpec,
     Plan,
     check_prompt,
-    plan_generation,
 )
 from flux_cli.options import (
     GenerateOptions,
@@ -36,72 +30,32 @@ from flux_cli.options import (
     check_choices,
     check_max_cost,
     max_cost_micros,
-    model_options,
     parse_money,
-    target_format,
 )
-from flux_cli.planning import load_references, model_for, preflight, unknown_price_at
-from flux_cli.saving import keep_interrupted
-from flux_cli.sizes import SizeError, parse_size
-from flux_cli.spending import Outcome, Spending, point_at_reconcile, reserve_ahead
-from flux_cli.userfiles import read_regular
+from flux_cli.planning import (
+    load_references,
+    model_for,
+    plan_run,
+    preflight,
+    size_option,
+    unknown_price_at,
+)
+from flux_cli.prompts import read_prompt
+from flux_cli.results import PartialFailure, images_failure
+from flux_cli.spending import Outcome, Spending
 
 if TYPE_CHECKING:
     from flux_cli.output import OutputPlan
 
-# Importable from here as before.
+# Importable from here as before (`flux2 mcp`, tests).
 __all__ = [
     "GenerateOptions",
-    "Outcome",
     "PartialFailure",
-    "Spending",
     "parse_money",
-    "read_prompt",
-    "reserve_ahead",
     "run_cli",
     "run_command",
     "run_generate",
 ]
-
-
-# -- inputs ------------------------------------------------------------------------------------
-
-
-def _decode_prompt(data: bytes, where: str) -> str:
-    if len(data) > MAX_PROMPT_CHARS * 4:
-        raise UsageError(
-            f"the prompt from {where} is too long (over {MAX_PROMPT_CHARS:,} characters)"
-        )
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"the prompt from {where} is not valid UTF-8 text") from None
-
-
-def read_prompt(app: App, prompt: str | None, prompt_file: Path | None) -> str:
-    if prompt_file is not None:
-        if prompt is not None:
-            raise UsageError("give the prompt as an argument or with --prompt-file, not both")
-        try:
-            return _decode_prompt(
-                read_regular(prompt_file, "the prompt file", MAX_PROMPT_CHARS * 4 + 1),
-                str(prompt_file),
-            )
-        except OSError as exc:
-            raise UsageError(f"cannot read the prompt file {prompt_file}: {exc.strerror}") from None
-    if prompt is not None and prompt != "-":
-        return prompt
-    stdin = sys.stdin
-    if stdin is None or (prompt is None and app.stdin_is_tty()):
-        raise UsageError(
-            "no prompt given",
-            hint='flux2 generate "a red fox in the snow", or pipe one in: echo "…" | flux2 generate',
-        )
-    try:
-        data = stdin.buffer.read(MAX_PROMPT_CHARS * 4 + 1)
-    except (OSError, ValueError, AttributeError):
-        raise UsageError("cannot read the prompt from stdin") from None
-    return _decode_prompt(data, "stdin")
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -193,6 +147,10 @@ def resolve_model(
     return model
 
 
+def _read_prompt(app: App, opts: GenerateOptions) -> str:
+    return read_prompt(opts.prompt, opts.prompt_file, stdin_is_tty=app.stdin_is_tty)
+
+
 def run_generate(app: App, opts: GenerateOptions) -> None:
     app.quiet = opts.quiet
     check_choices(opts)
@@ -217,10 +175,7 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
             )
     # Everything that can fail without spending is checked before the estimate is shown, and
     # what needs no network before the catalog is fetched.
-    try:
-        size = parse_size(opts.size) if opts.size is not None else None
-    except SizeError as exc:
-        raise UsageError(str(exc)) from None
+    size_option(opts.size)
     stdin_image = "-" in opts.images
     if stdin_image and app.stdin_is_tty():
         raise UsageError(
@@ -232,26 +187,13 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
             "stdin carries the image (-i -), so the prompt cannot come from stdin",
             hint='give the prompt as an argument: flux2 edit "make it night" -i -',
         )
-    prompt = None if stdin_image else check_prompt(read_prompt(app, opts.prompt, opts.prompt_file))
+    prompt = None if stdin_image else check_prompt(_read_prompt(app, opts))
     max_cost = max_cost_micros(opts)
     model = resolve_model(app, opts, max_cost=max_cost)
     references = load_references(opts, model)
     if prompt is None:
-        prompt = check_prompt(read_prompt(app, opts.prompt, opts.prompt_file))
-    plan = plan_generation(
-        model=model,
-        prompt=prompt,
-        route=opts.api,
-        aspect_ratio=opts.aspect_ratio,
-        size=size,
-        seed=None if opts.recipe_seed and not model.takes_seed else opts.seed,
-        count=opts.count,
-        target_format=target_format(opts.image_format, output_plan),
-        references=[r.url for r in references],
-        reference_sizes=[r.billed_size for r in references],
-        resolution=opts.resolution,
-        options=model_options(opts),
-    )
+        prompt = check_prompt(_read_prompt(app, opts))
+    plan = plan_run(opts, model, prompt, references, output_plan)
     if not opts.dry_run and output_plan.directory is not None:
         preflight(output_plan.directory)
 
@@ -284,78 +226,36 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
 def _send_all(
     app: App, opts: GenerateOptions, plan: Plan, output_plan: OutputPlan, spending: Spending
 ) -> list[Outcome]:
-    """One request per image (in parallel for -n), each with its ledger row."""
-    lock = threading.Lock()
-    outcomes: list[Outcome] = []
+    """One request per image (in parallel for -n), each with its ledger row; each image named
+    on stdout (and previewed) in index order."""
+    from flux_cli.sending import send_images
+
+    previewed = False
+
+    def show(outcome: Outcome, in_order: bool) -> None:
+        nonlocal previewed
+        emit(app, plan, outcome, opts.json_lines)
+        if in_order and opts.preview and outcome.error is None and outcome.path not in (None, "-"):
+            from flux_cli.cli.preview import show_preview
+
+            assert outcome.path is not None
+            show_preview(app, outcome.path, announce_skip=not previewed)
+            previewed = True
+
     with app.connected() as endpoint, run_client(app, opts, endpoint) as client:
-        previewed = False
-        waiting: dict[int, Outcome] = {}  # finished, not yet shown: an image before it is not
-
-        def one(index: int) -> Outcome:
-            nonlocal previewed
-            outcome = Outcome(index=index, seed=plan.seeds[index])
-            try:
-                outcome.row_id = spending.reserve(index)
-                outcome.result = client.generate(
-                    plan.request(index),
-                    plan.route,
-                    before_ambiguous_retry=spending.before_ambiguous_retry(outcome, index),
-                )
-            except Flux2Error as exc:
-                outcome.error = exc
-            except Interrupted:
-                _keep_interrupted(app, outcome, spending)
-                raise
-            try:
-                save(app, opts, plan, output_plan, outcome, spending)
-            except Flux2Error:  # settling the row failed (the ledger stayed locked)
-                with lock:  # the image is written, only its row could not be: still name it
-                    emit(app, plan, outcome, opts.json_lines)
-                raise
-            with lock:
-                outcomes.append(outcome)
-                waiting[index] = outcome
-                # Paths go out in index order (out/1, out/2, …), each once those before it are out.
-                while (next_out := len(outcomes) - len(waiting)) in waiting:
-                    ready = waiting.pop(next_out)
-                    emit(app, plan, ready, opts.json_lines)
-                    if opts.preview and ready.error is None and ready.path not in (None, "-"):
-                        from flux_cli.cli.preview import show_preview
-
-                        assert ready.path is not None
-                        show_preview(app, ready.path, announce_skip=not previewed)
-                        previewed = True
-            return outcome
-
         try:
             with _waiting(app, plan):
-                if plan.count == 1:
-                    one(0)
-                else:
-                    with ThreadPoolExecutor(
-                        max_workers=min(plan.count, 8), thread_name_prefix="flux2"
-                    ) as pool:
-                        try:
-                            for future in as_completed(
-                                [pool.submit(one, i) for i in range(plan.count)]
-                            ):
-                                future.result()
-                        except Interrupted:
-                            # Images not started yet are not sent; those in flight finish
-                            # when the pool closes.
-                            pool.shutdown(wait=False, cancel_futures=True)
-                            raise
+                return send_images(
+                    plan,
+                    spending,
+                    client,
+                    save=lambda outcome: save(app, opts, plan, output_plan, outcome, spending),
+                    show=show,
+                    say_error=app.error,
+                )
         except Interrupted:
             say_reconcile(app, spending.interrupted())
             raise
-    outcomes.sort(key=lambda o: o.index)
-    return outcomes
-
-
-def _keep_interrupted(app: App, outcome: Outcome, spending: Spending) -> None:
-    message = keep_interrupted(outcome, spending)
-    if message is not None:
-        app.error(message)
 
 
 @contextmanager
@@ -388,24 +288,11 @@ def _waiting(app: App, plan: Plan) -> Iterator[None]:
 def _finish(app: App, outcomes: list[Outcome]) -> None:
     from flux_cli.saving import doubted_charges
 
-    failures = [o for o in outcomes if o.error is not None]
-    if not failures:
+    ended = images_failure(outcomes)
+    if ended is None:
         doubted_charges(o.charge_doubt for o in outcomes)
-        return
-    if len(failures) == len(outcomes):
-        first = failures[0].error
-        assert first is not None
-        for other in failures[1:]:
-            assert other.error is not None
-            app.error(f"image {other.index + 1}: {other.error.message}")
-        raise point_at_reconcile(first)
-    for failure in failures:
-        assert failure.error is not None
-        app.error(f"image {failure.index + 1} (seed {failure.seed}): {failure.error.message}")
-    raise PartialFailure(
-        f"{len(failures)} of {len(outcomes)} images failed; the others were written"
-    )
-
-
-class PartialFailure(Flux2Error):
-    exit_code = ExitCode.PARTIAL
+    if ended is not None:
+        said, error = ended
+        for message in said:
+            app.error(message)
+        raise error

@@ -134,7 +134,7 @@ class Calls(Reports):
     ) -> tuple[Plan, list[str]]:
         """The call's plan and its reference labels, priced as `flux2 cost` prices it."""
         from flux_cli import inputs
-        from flux_cli.cli.estimate import reference_sizes
+        from flux_cli.estimates import reference_sizes
         from flux_cli.generation import plan_generation, resolve_model
         from flux_cli.sizes import SizeError, parse_size
 
@@ -173,8 +173,8 @@ class Calls(Reports):
         references: list[str],
     ) -> dict[str, Any]:
         """What a call would cost, offline, and whether the ceiling and budgets would let it go."""
-        from flux_cli.cli.estimate import estimate_json
         from flux_cli.config import load_settings
+        from flux_cli.estimates import estimate_json
 
         settings = load_settings()
         checked = [self._reference_or_size(r) for r in references]
@@ -204,7 +204,7 @@ class Calls(Reports):
         return result
 
     def _reference_or_size(self, text: str) -> str:
-        from flux_cli.cli.estimate import is_size
+        from flux_cli.estimates import is_size
 
         if is_size(text):
             return text.strip()
@@ -223,7 +223,7 @@ class Calls(Reports):
         if not 1 <= request.count <= 8:
             raise UsageError(f"count must be 1 to 8, got {request.count}")
         references = tuple(str(readable_reference(r, self.policy)) for r in request.references)
-        explicit = {"output", "api", "metadata"}
+        explicit = {"output", "route", "metadata"}
         values: dict[str, Any] = {}
         for name in ("model", "aspect_ratio", "size", "image_format"):
             value = getattr(request, name)
@@ -245,7 +245,7 @@ class Calls(Reports):
             dry_run=False,
             json_lines=True,
             quiet=True,
-            api=settings.route,
+            route=settings.route,
             timeout=TIMEOUT_S,
             retries=RETRIES,
             retry_ambiguous=False,
@@ -300,7 +300,7 @@ class Calls(Reports):
                 size=opts.size,
                 count=opts.count,
                 references=list(opts.images),
-                route=opts.api,
+                route=opts.route,
             )
         except UsageError:
             if self.policy.sandbox:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from flux_cli import http_client
+from flux_cli.choices import ROUTES
 from flux_cli.credentials import ApiKey, validate_base_url
 from flux_cli.openrouter import answers as A
 from flux_cli.openrouter import errors as E
@@ -36,7 +37,6 @@ from flux_cli.openrouter.retry import (
 )
 from flux_cli.openrouter.wire import ImageRequest, Usage
 
-ROUTES = ("images", "chat")
 #: One FLUX image is at most ~4 MP; a worst-case 4 MP PNG is ~17 MB as base64 (reliability §2.2).
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 MAX_ERROR_BODY_BYTES = 256 * 1024

@@ -32,7 +32,7 @@ def _options(output: Path, **changes: Any) -> GenerateOptions:
         "dry_run": False,
         "json_lines": False,
         "quiet": True,
-        "api": "images",
+        "route": "images",
         "timeout": 30.0,
         "retries": 0,
         "retry_ambiguous": False,

@@ -1,0 +1,217 @@
+"""What each line of a batch goes through: planned (and planned again just before its turn),
+reserved, sent, saved and settled. `flux_cli.batching.BatchScheduler` decides when; this module
+says what. Nothing here prints: warnings are kept for the caller, and a finished line is handed
+to a `report` callback.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from flux_cli.errors import Flux2Error
+from flux_cli.spending import Outcome, Spending, new_run_id, reserve_ahead
+
+if TYPE_CHECKING:
+    from flux_cli.generation import ModelSpec
+    from flux_cli.ledger import Budgets, Ledger
+    from flux_cli.openrouter.client import ImageResult
+    from flux_cli.openrouter.errors import OpenRouterError
+    from flux_cli.openrouter.wire import ImageRequest
+    from flux_cli.options import GenerateOptions
+    from flux_cli.planning import Item
+
+
+class Sender(Protocol):
+    """What sends a request (`OpenRouterClient`)."""
+
+    def generate(
+        self,
+        request: ImageRequest,
+        route: str = ...,
+        *,
+        lane: int = ...,
+        before_ambiguous_retry: Callable[[OpenRouterError], None] | None = ...,
+    ) -> ImageResult:
+        """Send one generation on connection pool `lane`; its checked answer. An attempt that
+        may have been billed is sent again only after `before_ambiguous_retry` returns."""
+
+
+class BatchPlanner:
+    """Plans the lines of one batch: one catalog look-up per model name, and for a real run
+    each line's fingerprint (`flux_cli.resume`) under the endpoint's `label`."""
+
+    def __init__(
+        self,
+        opts: GenerateOptions,
+        count: int,
+        *,
+        catalog_url: str | None,
+        sandbox: bool,
+        unknown_at: int | None,
+        label: str | None,
+    ) -> None:
+        self.opts, self.count, self.label = opts, count, label
+        self.catalog_url, self.sandbox, self.unknown_at = catalog_url, sandbox, unknown_at
+        self.models: dict[str, ModelSpec] = {}
+        self.warnings: list[str] = []  # what the catalog said, for the caller to say
+
+    def model_named(self, name: str) -> ModelSpec:
+        from flux_cli.planning import model_for
+
+        if name not in self.models:
+            self.models[name], warnings = model_for(
+                name, self.catalog_url, sandbox=self.sandbox, unknown_at=self.unknown_at
+            )
+            self.warnings.extend(warnings)
+        return self.models[name]
+
+    def plan(self, item: Item) -> None:
+        """Plan the line (its plan, or its error), and fingerprint its request."""
+        from flux_cli.planning import plan_item
+        from flux_cli.resume import fingerprint, request_key
+
+        plan_item(item, self.opts, self.model_named, self.count)
+        if item.plan is not None and self.label is not None:
+            directory = item.output.directory if item.output is not None else None
+            key = request_key(self.opts.command, item.plan, directory)
+            item.fingerprint = fingerprint(self.label, key)
+
+    def plan_all(self, items: Sequence[Item]) -> tuple[list[Item], set[Path]]:
+        """Check every line before anything is sent: the lines that can run, and the
+        directories their images go to. Unless it is a dry run, plans are dropped until each
+        line's turn comes (`Item.lean`), so a long batch does not hold them all."""
+        directories = set()
+        for item in items:
+            if item.error is None:
+                self.plan(item)
+            if item.output is not None and item.output.directory is not None:
+                directories.add(item.output.directory)
+            if not self.opts.dry_run:
+                item.lean()
+        return [item for item in items if item.error is None], directories
+
+
+class BatchRun:
+    """A batch's lines through the scheduler (`flux_cli.batching.BatchWork`): reserve a round
+    of ledger rows at once, send, save and settle; on Ctrl-C, the rows left to settle."""
+
+    def __init__(
+        self,
+        client: Sender,
+        ledger: Ledger,
+        endpoint: str,
+        budgets: Budgets,
+        opts: GenerateOptions,
+        *,
+        store_prompts: bool,
+        plan: Callable[[Item], None],
+        report: Callable[[Item], None],
+        say: Callable[[Outcome], None],
+    ) -> None:
+        self.client, self.ledger, self.endpoint, self.budgets = client, ledger, endpoint, budgets
+        self.opts, self.store_prompts = opts, store_prompts
+        self.plan = plan  # again, just before the item's turn
+        self.report = report  # a line is finished (sent or not): show it
+        self.say = say  # the warnings and notes of saving an answer
+        self.run_id = new_run_id()  # on every row of this run: `flux2 history --run ID`
+        self.open: dict[int, Spending] = {}  # by line: items whose rows are not settled yet
+        self.open_lock = threading.Lock()
+        self.cut_off = 0  # after a failed run: the calls cut off that may have been billed
+
+    def run(
+        self,
+        items: list[Item],
+        concurrency: int,
+        on_interrupt: Callable[[int], None] = lambda in_flight: None,
+    ) -> None:
+        from flux_cli.batching import BatchScheduler
+        from flux_cli.saving import ready_for_answers
+
+        scheduler: BatchScheduler[Item] = BatchScheduler(self, concurrency)
+        try:
+            scheduler.run(
+                items, while_first_round_is_out=ready_for_answers, on_interrupt=on_interrupt
+            )
+        except BaseException:
+            with self.open_lock:
+                still_open = list(self.open.values())
+            self.cut_off = sum(spending.interrupted() for spending in still_open)
+            raise
+
+    # -- BatchWork ---------------------------------------------------------------------------
+
+    def reserve(self, items: Sequence[Item]) -> None:
+        from flux_cli.resume import verify_made
+
+        spendings, planned = [], []
+        for item in items:
+            if item.resumed == "verify" and verify_made(item):
+                continue  # made earlier: reported when the scheduler hands it on, never sent
+            self.plan(item)
+            if item.plan is None:  # a reference image went away since the line was checked
+                continue
+            planned.append(item)
+            spending = Spending(
+                self.ledger,
+                self.endpoint,
+                self.budgets,
+                item.plan,
+                self.opts.command,
+                self.store_prompts,
+                self.run_id,
+                item.fingerprint,
+            )
+            item.outcome = Outcome(index=item.line - 1, seed=item.plan.seeds[0])
+            spendings.append(spending)
+            with self.open_lock:
+                self.open[item.line] = spending
+        for item, result in zip(planned, reserve_ahead(spendings), strict=True):
+            assert item.outcome is not None
+            if isinstance(result, int):
+                item.outcome.row_id = result
+            else:
+                item.outcome.error = result  # refused by a budget: it is never sent
+
+    def may_send(self, item: Item) -> bool:
+        outcome = item.outcome
+        if outcome is None or outcome.error is not None or outcome.row_id is None:
+            return False
+        return self.open[item.line].sending(outcome.row_id)
+
+    def send(self, item: Item, lane: int) -> None:
+        assert item.plan is not None
+        assert item.outcome is not None
+        try:
+            item.outcome.result = self.client.generate(
+                item.plan.request(0),
+                item.plan.route,
+                lane=lane,
+                before_ambiguous_retry=self.open[item.line].before_ambiguous_retry(item.outcome, 0),
+            )
+        except Flux2Error as exc:
+            item.outcome.error = exc
+
+    def finish(self, item: Item) -> None:
+        from flux_cli.saving import save_for_run
+
+        plan, output_plan, outcome = item.plan, item.output, item.outcome
+        if plan is None:  # failed when planned again: never sent
+            self.report(item)
+            item.done()
+            return
+        assert output_plan is not None
+        assert outcome is not None
+        with self.open_lock:
+            spending = self.open.pop(item.line)
+        save_for_run(self.opts, plan, output_plan, outcome, spending, say=self.say)
+        self.report(item)
+        item.done()
+
+    def not_sent(self, item: Item) -> None:
+        with self.open_lock:
+            spending = self.open.pop(item.line, None)
+        if spending is not None and item.outcome is not None and item.outcome.row_id is not None:
+            spending.not_sent(item.outcome.row_id)

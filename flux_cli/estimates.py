@@ -1,0 +1,96 @@
+"""A call's price without a prompt or a key: the references' billed sizes (a file by its header,
+or `WxH` as given) and the estimate as a JSON record (`flux2 cost --json`, the MCP tool)."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flux_cli.errors import UsageError
+from flux_cli.pricing import megapixels, micros_to_usd
+
+if TYPE_CHECKING:
+    from flux_cli.generation import Plan
+
+_SIZE = r"\s*\d+\s*[xX×]\s*\d+\s*"  # compiled by `re` on first use, not at import
+_CENT = Decimal("0.01")
+
+
+def is_size(spec: str) -> bool:
+    """`WxH` (a reference given by its size, not as a file)."""
+    return re.fullmatch(_SIZE, spec) is not None
+
+
+def reference_sizes(specs: list[str], max_pixels: int) -> tuple[list[tuple[int, int]], list[str]]:
+    """Each reference's billed size and a label: `WxH` as given, a file by its header."""
+    from flux_cli import inputs
+
+    sizes: list[tuple[int, int]] = []
+    labels: list[str] = []
+    for spec in specs:
+        if is_size(spec) and not Path(spec).exists():
+            parts = re.split(r"[xX×]", spec.strip())
+            width, height = int(parts[0]), int(parts[1])
+            if width <= 0 or height <= 0:
+                raise UsageError(f"reference size {spec!r} must be positive")
+            sent = inputs.sent_size(width, height, max_pixels, source=spec.strip())
+            sizes.append(sent)
+            labels.append(spec.strip() if sent == (width, height) else f"{spec.strip()} (shrunk)")
+        elif spec.lower().startswith(("http://", "https://")):
+            sizes.append(inputs.ASSUMED_REMOTE_SIZE)
+            labels.append(f"{spec} (size unknown, counted as 1 MP)")
+        else:
+            width, height = inputs.probe_file(Path(spec))
+            sent = inputs.sent_size(width, height, max_pixels, source=spec)
+            sizes.append(sent)
+            labels.append(spec if sent == (width, height) else f"{spec} (from {width}×{height})")
+    return sizes, labels
+
+
+def _usd(micros: int) -> float:
+    return float(micros_to_usd(micros))
+
+
+def estimate_json(plan: Plan, labels: list[str]) -> dict[str, Any]:
+    from flux_cli.records import money
+
+    lines = []
+    output_index = 0
+    reference_index = 0
+    for line in plan.estimate.lines:
+        if line.kind == "output":
+            output_index += 1
+            reference_index = 0
+        else:
+            reference_index += 1
+        lines.append(
+            {
+                "kind": line.kind,
+                "output": output_index,
+                **(
+                    {"reference": reference_index, "label": labels[reference_index - 1]}
+                    if line.kind == "reference"
+                    else {}
+                ),
+                "width": line.width,
+                "height": line.height,
+                "megapixels": float(megapixels(line.width, line.height).quantize(_CENT)),
+                "billed_megapixels": line.billed_mp,
+                "usd": _usd(line.micros),
+                "micros": line.micros,
+            }
+        )
+    return {
+        "model": plan.model.id,
+        "alias": plan.model.alias,
+        "route": plan.route,
+        "count": plan.count,
+        "price_source": plan.model.price_source,
+        "price_unit": plan.model.price.unit,
+        "lines": lines,
+        **money("output", plan.estimate.output_micros),
+        **money("references", plan.estimate.reference_micros),
+        **money("total", plan.estimate.total_micros),
+    }
