@@ -2,7 +2,8 @@
 
 The network sits behind `transport=` (an `httpx.MockTransport` in unit tests, real loopback HTTP
 against the sandbox everywhere else); sleeping, the clock and jitter are injected too, so the
-retry loop is tested without waiting.
+retry loop is tested without waiting. One attempt is `transport.attempt`; what its answer means
+(retry, fail, succeed, maybe billed) is `verdicts`.
 """
 
 from __future__ import annotations
@@ -22,24 +23,12 @@ from flux_cli.choices import ROUTES
 from flux_cli.credentials import ApiKey, validate_base_url
 from flux_cli.openrouter import answers as A
 from flux_cli.openrouter import errors as E
-from flux_cli.openrouter import wire
+from flux_cli.openrouter import verdicts, wire
 from flux_cli.openrouter.fetch import image_bytes, inspect_image
-from flux_cli.openrouter.retry import (
-    DEFAULT_MAX_RETRIES,
-    MAX_RETRY_AFTER,
-    RETRY_AFTER_CEILING,
-    Decision,
-    body_allows_retry,
-    classify_status,
-    describe_wait,
-    parse_retry_after,
-    retry_delay,
-)
+from flux_cli.openrouter.retry import DEFAULT_MAX_RETRIES, Decision, retry_delay
+from flux_cli.openrouter.transport import BodyLost, NoAnswer, NotSent, Raw, attempt
 from flux_cli.openrouter.wire import ImageRequest, Usage
 
-#: One FLUX image is at most ~4 MP; a worst-case 4 MP PNG is ~17 MB as base64 (reliability §2.2).
-MAX_RESPONSE_BYTES = 32 * 1024 * 1024
-MAX_ERROR_BODY_BYTES = 256 * 1024
 REFERER = "https://pypi.org/project/flux2-cli/"
 TITLE = "flux2"
 
@@ -79,32 +68,6 @@ class RetryNotice:
     attempt: int  # the attempt that failed, 1-based
     delay: float
     reason: str
-
-
-@dataclass(frozen=True)
-class _Raw:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-
-class _NotSent(Exception):
-    """Failed before any byte of the request could have reached the server."""
-
-    def __init__(self, reason: str, *, final: bool = False) -> None:
-        super().__init__(reason)
-        self.final = final  # will not heal by trying again (a certificate that fails to verify)
-
-
-class _NoAnswer(Exception):
-    """Sent (or partly sent), and no response headers came back."""
-
-
-class _BodyLost(Exception):
-    def __init__(self, reason: str, status: int, headers: Mapping[str, str]) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.headers = headers
 
 
 class OpenRouterClient:
@@ -207,7 +170,7 @@ class OpenRouterClient:
         )
         if on_answer is not None:
             on_answer()
-        parsed = self._parse_success(raw, route)
+        parsed = verdicts.parse_success(raw, route)
         # Each form of the image is let go as soon as the next exists, so at most two are alive
         # at once (body and parsed JSON, then base64 text and bytes): peak memory stays near
         # twice the response size rather than four times.
@@ -253,7 +216,7 @@ class OpenRouterClient:
             error: E.OpenRouterError
             try:
                 raw = self._attempt(path, None, method="GET", params=params)
-            except (_NotSent, _NoAnswer, _BodyLost) as exc:
+            except (NotSent, NoAnswer, BodyLost) as exc:
                 decision = Decision.RETRY
                 error = E.ConnectionFailedError(
                     f"no answer from {self._host} to GET /{path} ({exc})",
@@ -261,8 +224,8 @@ class OpenRouterClient:
                 )
             else:
                 if 200 <= raw.status < 300:
-                    return self._get_success(raw, path)
-                decision, error, retry_after = self._judge(raw)
+                    return verdicts.get_success(raw, path)
+                decision, error, retry_after = verdicts.judge(raw, self._wall_clock)
                 if isinstance(error, E.ServerOutcomeUnknownError):
                     decision, error = (
                         Decision.RETRY,
@@ -272,27 +235,9 @@ class OpenRouterClient:
             if decision is Decision.FAIL:
                 raise error
             if retries >= self.max_retries:
-                raise self._exhausted(error, attempts)
+                raise verdicts.exhausted(error, attempts)
             self._pause(error, retries, retry_after, attempts)
             retries += 1
-
-    def _get_success(self, raw: _Raw, path: str) -> object:
-        content_type = raw.headers.get("content-type", "")
-        if "json" not in content_type.lower():
-            raise E.BadResponseError(
-                f"the server answered GET /{path} with "
-                f"{wire.server_text(content_type) or 'no content type'}, not JSON"
-            )
-        obj = wire.loads(raw.body)
-        info = wire.error_info(obj)
-        if info is not None:
-            status = info.code if isinstance(info.code, int) and 400 <= info.code <= 599 else 500
-            error = A.api_error(status, raw.headers, info)
-            if isinstance(error, E.ServerOutcomeUnknownError):
-                error = A.unavailable(status, info)
-            error.in_200_body = True
-            raise error
-        return obj
 
     # -- attempts ----------------------------------------------------------------------------
     def _httpx_timeout(self, remaining: float) -> httpx.Timeout:
@@ -313,62 +258,20 @@ class OpenRouterClient:
         params: Mapping[str, str] | None = None,
         http: httpx.Client | None = None,
         ends_at: float | None = None,
-    ) -> _Raw:
-        """One request and its whole answer, within `timeouts.attempt` of wall-clock time
-        (`ends_at`: a `time.monotonic()` value, by default that far from now): connecting,
-        sending, the headers and every byte of the body."""
+    ) -> Raw:
+        """One request and its whole answer within `timeouts.attempt` (`transport.attempt`)."""
         limit = self.timeouts.attempt
-        ends_at = time.monotonic() + limit if ends_at is None else ends_at
-        deadline = self._clock() + limit  # also on the injected clock, for tests without sockets
-        headers_seen = False
-        status, response_headers = 0, dict[str, str]()
-
-        def in_time() -> None:
-            if self._clock() > deadline or http_client.deadline_passed():
-                raise _BodyLost(
-                    f"the answer did not finish within {limit:g} s (--timeout)",
-                    status,
-                    response_headers,
-                )
-
-        try:
-            with (
-                http_client.deadline(ends_at),
-                (http or self._http).stream(
-                    method,
-                    path,
-                    content=body,
-                    params=params,
-                    headers={"Content-Type": "application/json"} if body is not None else None,
-                    timeout=self._httpx_timeout(limit),
-                ) as response,
-            ):
-                headers_seen = True
-                status, response_headers = response.status_code, dict(response.headers)
-                cap = MAX_RESPONSE_BYTES if 200 <= status < 300 else MAX_ERROR_BODY_BYTES
-                try:
-                    data = http_client.read_capped(response, cap, each_chunk=in_time)
-                except http_client.BodyTooLarge as exc:
-                    raise _BodyLost(f"the answer is {exc}", status, response_headers) from None
-                return _Raw(status, response_headers, data)
-        except _BodyLost:
-            raise
-        except (
-            httpx.ConnectError,
-            httpx.ConnectTimeout,
-            httpx.PoolTimeout,
-            httpx.UnsupportedProtocol,
-            httpx.ProxyError,
-        ) as exc:
-            raise _NotSent(A.describe(exc), final=A.certificate_failed(exc)) from None
-        except (httpx.TransportError, httpx.DecodingError) as exc:
-            reason = A.describe(exc)
-            if time.monotonic() >= ends_at:
-                what = "the answer did not finish" if headers_seen else "no answer"
-                reason = f"{what} within {limit:g} s (--timeout)"
-            if headers_seen:
-                raise _BodyLost(reason, status, response_headers) from None
-            raise _NoAnswer(reason) from None
+        return attempt(
+            http or self._http,
+            path,
+            body,
+            limit=limit,
+            timeout=self._httpx_timeout(limit),
+            clock=self._clock,
+            method=method,
+            params=params,
+            ends_at=ends_at,
+        )
 
     def _send_with_retries(
         self,
@@ -376,7 +279,7 @@ class OpenRouterClient:
         payload: dict[str, Any],
         http: httpx.Client,
         before_ambiguous_retry: Callable[[E.OpenRouterError], None] | None = None,
-    ) -> tuple[_Raw, int, float]:
+    ) -> tuple[Raw, int, float]:
         """The final answer, the number of attempts, and when its attempt's time runs out."""
         import json
 
@@ -391,19 +294,19 @@ class OpenRouterClient:
             try:
                 ends_at = time.monotonic() + self.timeouts.attempt
                 raw = self._attempt(path, body, http=http, ends_at=ends_at)
-            except _NotSent as exc:
+            except NotSent as exc:
                 decision = Decision.FAIL if exc.final else Decision.RETRY
                 error = E.ConnectionFailedError(
                     f"could not reach {self._host}{self._via}: {exc}; nothing was sent",
                     hint="check the network connection and any HTTPS_PROXY setting, then run again",
                 )
-            except _NoAnswer as exc:
+            except NoAnswer as exc:
                 decision = Decision.UNKNOWN
                 error = E.OutcomeUnknownError(
                     f"the request was sent but no answer came back ({exc}); it may have been billed",
                     hint=A.UNKNOWN_HINT,
                 )
-            except _BodyLost as exc:
+            except BodyLost as exc:
                 generation_id = A.generation_id_of(exc.headers)
                 if 200 <= exc.status < 300:
                     # The image was made and is being paid for: never send it again by ourselves.
@@ -414,10 +317,10 @@ class OpenRouterClient:
                         generation_id=generation_id,
                         attempts=attempts,
                     ) from None
-                raw = _Raw(exc.status, exc.headers, b"")
-                decision, error, retry_after = self._judge(raw)
+                raw = Raw(exc.status, exc.headers, b"")
+                decision, error, retry_after = verdicts.judge(raw, self._wall_clock)
             else:
-                decision, error, retry_after = self._judge(raw)
+                decision, error, retry_after = verdicts.judge(raw, self._wall_clock)
                 if decision is Decision.SUCCESS:
                     return raw, attempts, ends_at
             error.attempts = attempts
@@ -428,7 +331,7 @@ class OpenRouterClient:
                     raise error
                 ambiguous_retries += 1
             elif retries >= self.max_retries:
-                raise self._exhausted(error, attempts)
+                raise verdicts.exhausted(error, attempts)
             self._pause(error, retries, retry_after, attempts)
             if decision is Decision.UNKNOWN and before_ambiguous_retry is not None:
                 before_ambiguous_retry(error)
@@ -442,73 +345,7 @@ class OpenRouterClient:
         delay = retry_delay(retries, retry_after, self._rand)
         if delay is None:
             assert retry_after is not None
-            raise self._too_long(error, retry_after, attempts)
+            raise verdicts.too_long(error, retry_after, attempts)
         if self._on_retry is not None:
             self._on_retry(RetryNotice(attempts, delay, error.message))
         self._sleep(delay)
-
-    def _judge(self, raw: _Raw) -> tuple[Decision, E.OpenRouterError, float | None]:
-        decision = classify_status(raw.status)
-        if decision is Decision.SUCCESS:
-            return decision, E.OpenRouterError("ok"), None
-        obj: object = None
-        if raw.body:
-            try:
-                obj = wire.loads(raw.body)
-            except E.BadResponseError:
-                obj = None  # an HTML error page from a proxy or the edge (a 524, say)
-        info = wire.error_info(obj)
-        error = A.api_error(raw.status, raw.headers, info)
-        raw_error = info.raw if info is not None else {}
-        allowed = body_allows_retry(raw.status, raw_error)
-        if info is not None and info.moderation:
-            allowed = False  # refused the same way every time (docs/reliability.md#double-charges)
-        if allowed is False and decision in (Decision.RETRY, Decision.UNKNOWN):
-            decision = Decision.FAIL
-        elif allowed is True and decision is Decision.FAIL:
-            decision = Decision.RETRY
-        retry_after = parse_retry_after(raw.headers, raw_error, now=self._wall_clock)
-        return decision, error, retry_after
-
-    def _exhausted(self, error: E.OpenRouterError, attempts: int) -> E.OpenRouterError:
-        if isinstance(error, (E.ConnectionFailedError, E.APIError)) and not error.may_be_billed:
-            error.message = (
-                f"{error.message} (gave up after {attempts} attempt{'' if attempts == 1 else 's'})"
-            )
-            error.args = (error.message,)
-        return error
-
-    def _too_long(self, error: E.OpenRouterError, wait: float, attempts: int) -> E.OpenRouterError:
-        asked = "a day or more" if wait >= RETRY_AFTER_CEILING else f"{wait:g} s"
-        error.message = (
-            f"{error.message}; the server asked to wait {asked}, longer than flux2 waits "
-            f"({MAX_RETRY_AFTER:g} s)"
-        )
-        error.args = (error.message,)
-        error.hint = f"nothing was billed; run again in {describe_wait(wait)}"
-        error.attempts = attempts
-        return error
-
-    # -- success bodies ----------------------------------------------------------------------
-    def _parse_success(self, raw: _Raw, route: str) -> wire.ParsedImage:
-        generation_id = A.generation_id_of(raw.headers)
-        content_type = raw.headers.get("content-type", "")
-        if "json" not in content_type.lower():
-            raise E.BadResponseError(
-                f"the server answered {content_type or 'without a content type'}, not JSON"
-                + A.id_note(generation_id),
-                generation_id=generation_id,
-            )
-        obj = wire.loads(raw.body, non_finite=True)  # a NaN cost must not lose a paid image
-        info = wire.error_info(obj)
-        if info is None and route == "chat":
-            info = wire.choice_error(obj)
-        if info is not None:
-            usage = wire.parse_usage(obj.get("usage") if isinstance(obj, Mapping) else None)
-            error = A.error_in_200(info, generation_id, usage.cost_micros)
-            if isinstance(error, E.BadResponseError):
-                error.with_unusable(usage.cost_unusable)
-            raise error
-        if route == "images":
-            return wire.parse_images_success(obj, raw.headers)
-        return wire.parse_chat_success(obj, raw.headers)
