@@ -55,13 +55,6 @@ MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 DEFAULT_MAX_PIXELS = 16_777_216  # 4096², four times the largest FLUX.2 output
 MAX_SIDE = sizes.MAX_SIDE  # one rule for the sizes planned and the images accepted
 
-_MEDIA_TYPE_FORMATS = {
-    "image/png": "png",
-    "image/jpeg": "jpeg",
-    "image/jpg": "jpeg",  # not registered, but common in the wild
-    "image/pjpeg": "jpeg",
-    "image/webp": "webp",
-}
 _EXTENSION_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
 _PILLOW_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 
@@ -123,12 +116,6 @@ def sniff_format(data: bytes) -> str | None:
     if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
     return None
-
-
-def format_from_media_type(media_type: str) -> str | None:
-    """`image/png` → "png" (case-insensitive, parameters ignored); anything else → None."""
-    base = media_type.split(";", 1)[0].strip().lower()
-    return _MEDIA_TYPE_FORMATS.get(base)
 
 
 def format_from_extension(path_or_name: str | os.PathLike[str]) -> str | None:

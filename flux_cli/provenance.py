@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flux_cli.containers import APP11, ContainerError, jpeg_segments, png_chunks, webp_chunks
+from flux_cli.images import MEDIA_TYPES
 
 __all__ = ["HOW_TO_CHECK", "Credentials", "find_credentials", "read_credentials"]
 
@@ -26,7 +27,6 @@ HOW_TO_CHECK = (
     "install flux2-cli[c2pa] (pip install 'flux2-cli[c2pa]') for flux2 inspect to check them, "
     "or use c2patool or https://contentcredentials.org/verify"
 )
-_MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 _WHERE = {"png": "PNG caBX chunk", "jpeg": "JPEG APP11 JUMBF", "webp": "WebP C2PA chunk"}
 # Settings for c2pa-python: verify what is in the file, fetch nothing.
 _OFFLINE = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
@@ -106,7 +106,7 @@ def read_credentials(data: bytes, fmt: str) -> Credentials:
         return Credentials(present=True, where=where, note=HOW_TO_CHECK)
     try:
         context = c2pa.Context.from_dict(_OFFLINE)
-        with c2pa.Reader(_MEDIA_TYPES[fmt], io.BytesIO(data), context=context) as reader:
+        with c2pa.Reader(MEDIA_TYPES[fmt], io.BytesIO(data), context=context) as reader:
             store = json.loads(reader.json())
     except Exception as exc:  # c2pa.C2paError, or anything the native library raises
         reason = _short(str(exc)) or type(exc).__name__

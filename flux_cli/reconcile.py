@@ -297,15 +297,6 @@ def _settle(
     return True
 
 
-def generation_lookup(base_url: str, key: object) -> tuple[Lookup, Callable[[], None]]:
-    """A `/generation` lookup over one client, and how to close it."""
-    from flux_cli.openrouter.client import OpenRouterClient, Timeouts
-
-    timeouts = Timeouts(attempt=LOOKUP_ATTEMPT_S)
-    client = OpenRouterClient(base_url, key, timeouts=timeouts)  # type: ignore[arg-type]
-    return lookup_through(client), client.close
-
-
 def lookup_through(client: OpenRouterClient) -> Lookup:
     """A `/generation` lookup over `client` (which the caller closes)."""
     from flux_cli.openrouter import account

@@ -200,17 +200,18 @@ def _dry_run(app: App, items: list[Item], runnable: list[Item]) -> None:
 
 
 def _reconcile(app: App, ledger: Ledger, connected: Endpoint) -> None:
+    from collections.abc import Callable
     from datetime import UTC, datetime
 
-    from flux_cli.reconcile import generation_lookup, reconcile
+    from flux_cli.openrouter.client import Timeouts
+    from flux_cli.reconcile import LOOKUP_ATTEMPT_S, Lookup, lookup_through, reconcile_api
 
-    lookup, close = generation_lookup(connected.base_url, connected.key)
-    try:
-        outcome = reconcile(
-            ledger, connected.label, datetime.now(UTC), lookup, sandbox=app.uses_built_in_sandbox
-        )
-    finally:
-        close()
+    def connect() -> tuple[Lookup, Callable[[], None]]:
+        client = app.make_client(connected, timeouts=Timeouts(attempt=LOOKUP_ATTEMPT_S))
+        return lookup_through(client), client.close
+
+    now, sandbox = datetime.now(UTC), app.uses_built_in_sandbox
+    outcome = reconcile_api(ledger, connected.label, now, connect, sandbox=sandbox)
     for note in outcome.notes:
         app.info(note)
 

@@ -137,8 +137,8 @@ class UnavailableError(APIError):
 class UnexpectedStatusError(BadRequestError):
     """A status flux2 cannot use: 1xx, a redirect (never followed, the key stays put), 501, 505.
 
-    A BadRequestError for callers that switch on `status`, but a bad response (exit 10), as
-    `retry.exit_code_for_status` has it."""
+    A BadRequestError for callers that switch on `status`, but a bad response (exit 10):
+    nothing flux2 can use."""
 
     exit_code = ExitCode.BAD_RESPONSE
 

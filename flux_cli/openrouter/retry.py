@@ -14,8 +14,6 @@ from email.utils import parsedate_to_datetime
 from enum import Enum
 from typing import Any
 
-from flux_cli.exit_codes import ExitCode
-
 DEFAULT_MAX_RETRIES = 2
 INITIAL_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 8.0
@@ -48,28 +46,6 @@ def classify_status(status: int) -> Decision:
     if 500 <= status < 600:
         return Decision.UNKNOWN
     return Decision.FAIL
-
-
-def exit_code_for_status(status: int, *, moderation: bool = False) -> ExitCode:
-    """The exit code a final answer with this HTTP status ends the run with."""
-    if 200 <= status < 300:
-        return ExitCode.OK
-    if status == 402:
-        return ExitCode.CREDITS
-    if status in {401, 407}:
-        return ExitCode.AUTH
-    if status == 403:
-        return ExitCode.MODERATION if moderation else ExitCode.AUTH
-    if moderation and 400 <= status < 500:
-        return ExitCode.MODERATION
-    decision = classify_status(status)
-    if decision is Decision.RETRY:
-        return ExitCode.UNAVAILABLE
-    if decision is Decision.UNKNOWN:
-        return ExitCode.OUTCOME_UNKNOWN
-    if 400 <= status < 500:
-        return ExitCode.USAGE
-    return ExitCode.BAD_RESPONSE  # 1xx, 3xx, 501, 505: nothing flux2 can use
 
 
 def body_allows_retry(status: int, error: Mapping[str, Any]) -> bool | None:

@@ -759,7 +759,7 @@ _EXIT_FOR: dict[Decision, set[ExitCode]] = {
 
 def _every_status_both_routes() -> None:
     """100–599 × {images, chat} through the real client: one decision, attempts, one exit code."""
-    from flux_cli.openrouter.retry import exit_code_for_status
+    from tests.status_exit_codes import exit_code_for_status
 
     for route in ("images", "chat"):
         for status in range(100, 600):

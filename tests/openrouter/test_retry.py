@@ -14,10 +14,10 @@ from flux_cli.openrouter.retry import (
     backoff_delay,
     body_allows_retry,
     classify_status,
-    exit_code_for_status,
     parse_retry_after,
     retry_delay,
 )
+from tests.status_exit_codes import exit_code_for_status
 
 NOW = 1_796_000_000.0  # a fixed wall clock for HTTP-date tests
 
