@@ -96,10 +96,6 @@ class ImageInfo:
     trailing_bytes: int = 0  # bytes after the image's end, trimmed by normalise_image
 
     @property
-    def extension(self) -> str:
-        return EXTENSIONS[self.format]
-
-    @property
     def media_type(self) -> str:
         return MEDIA_TYPES[self.format]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
@@ -52,12 +52,6 @@ class Outcome:
     charge_doubt: str | None = None
     warnings: list[str] = field(default_factory=list)  # for the person running it
     notes: list[str] = field(default_factory=list)  # for them too, but no cause for concern
-
-    def drop_bytes(self) -> None:
-        """Forget the image bytes once written: a long batch keeps only what its summary needs."""
-        self.data = None
-        if self.result is not None and self.result.data:
-            self.result = replace(self.result, data=b"")
 
 
 def failed_charge(error: Flux2Error | None) -> int | None:

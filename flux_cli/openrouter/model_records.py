@@ -107,10 +107,6 @@ def _range(params: Mapping[str, Any], name: str) -> tuple[int, int]:
     return low, top
 
 
-def _range_max(params: Mapping[str, Any], name: str) -> int:
-    return _range(params, name)[1]
-
-
 def parse_model(item: object) -> ModelRecord:
     if not isinstance(item, Mapping):
         raise Unreadable("not an object")

@@ -287,11 +287,5 @@ def _encode(image: Image.Image, fmt: str) -> bytes:
     return out.getvalue()
 
 
-def sniff_size(data: bytes) -> tuple[int, int]:
-    with Image.open(io.BytesIO(data)) as im:
-        width, height = im.size
-        return int(width), int(height)
-
-
 def reference_sizes(references: Sequence[Reference]) -> list[tuple[int, int]]:
     return [(r.width, r.height) for r in references]

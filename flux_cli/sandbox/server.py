@@ -157,10 +157,6 @@ class Sandbox:
         self.stop()
 
     @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    @property
     def port(self) -> int:
         if self._server is None:
             raise RuntimeError("the sandbox is not running; call start() first")
