@@ -16,6 +16,10 @@ METADATA_LEVELS = ("full", "minimal", "none")
 MIN_CONCURRENCY, MAX_CONCURRENCY = 1, 256
 DEFAULT_CONCURRENCY = 4
 DEFAULT_NAME_TEMPLATE = "{date}-{time}-{model}-{seed}-{slug}.{ext}"
+# The model options' ranges, as BFL documents them (docs/openrouter-flux2.md#provider-options).
+STEPS_RANGE = (1, 50)
+GUIDANCE_RANGE = (1.5, 10.0)
+SAFETY_TOLERANCE_RANGE = (0, 6)
 
 
 def completions(choices: tuple[str, ...], incomplete: str) -> list[str]:

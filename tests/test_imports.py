@@ -108,3 +108,16 @@ def test_core_modules_import_neither_typer_nor_rich(core: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_the_mcp_server_is_a_front_end_over_the_core_not_over_the_command_line() -> None:
+    root = Path(flux_cli.__file__).parent
+    modules = {
+        ".".join(p.relative_to(root.parent).with_suffix("").parts) for p in root.rglob("*.py")
+    }
+    reached = {
+        path.name: sorted(m for m in _imports(path, modules) if m.startswith("flux_cli.cli"))
+        for path in (root / "mcp").glob("*.py")
+    }
+    assert "server.py" in reached
+    assert {name: found for name, found in reached.items() if found} == {}

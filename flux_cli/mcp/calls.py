@@ -1,13 +1,11 @@
-"""The work behind each MCP tool, on the same pipeline, budgets and ledger as the command line.
+"""The work behind each MCP tool, on the same core, budgets and ledger as the command line.
 
-This is the one module that knows how the command line's generate/edit path is reached: a call
-runs `flux_cli.cli.run.run_generate` with `command="mcp"` and JSON Lines, in an `App` of its own
-whose stdout and stderr stay in memory (and whose endpoint, for a --sandbox server, is the
-server's one sandbox), and reads back the JSON records it wrote. So a call gets
-the same budget check (one transaction with its `pending` row), the same ledger row, the same
-billing-aware retries and the same no-clobber writes as `flux2 generate`. Calls run at once on
-worker threads; each has its own App and ledger connection, and the ledger's write lock keeps
-two calls from slipping under the same budget.
+A make or edit call goes through `flux_cli.mcp.making`, which takes the same core steps as
+`flux2 generate --json --quiet` with `command="mcp"` (and, for a --sandbox server, the server's one
+sandbox). So a call gets the same budget check (one transaction with its `pending` row), the same
+ledger row, the same billing-aware retries and the same no-clobber writes as `flux2 generate`.
+Calls run at once on worker threads; each has its own ledger connection, and the ledger's write
+lock keeps two calls from slipping under the same budget.
 
 Nothing here speaks MCP: results are plain dicts, failures are the typed errors of
 `flux_cli.errors`, `flux_cli.ledger` and `flux_cli.openrouter.errors`.
@@ -21,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flux_cli.errors import BudgetError, Flux2Error, UsageError
-from flux_cli.mcp.captured_app import CapturedApp, share_sandbox
 from flux_cli.mcp.policy import check_written, output_spec, readable_reference
 from flux_cli.mcp.reports import Reports
 from flux_cli.pricing import format_usd, micros_to_usd, usd_to_micros
@@ -73,6 +70,11 @@ class ImageRequest:
     filename: str | None = None
     max_cost_usd: str | None = None
     references: tuple[str, ...] = ()
+    # Model options, sent where the model's endpoint allows them (`options.model_options`).
+    steps: int | None = None
+    guidance: float | None = None
+    safety_tolerance: int | None = None
+    prompt_upsampling: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,7 @@ class Calls(Reports):
 
     def make(self, request: ImageRequest) -> Made:
         """make_image and edit_image: checks, the ceiling, then the generate/edit pipeline."""
-        from flux_cli.cli.run import run_generate
+        from flux_cli.mcp.making import run_images
         from flux_cli.options import GenerateOptions, apply_settings
 
         settings = self._settings()
@@ -253,6 +255,10 @@ class Calls(Reports):
             command=COMMAND,
             metadata=settings.metadata,
             images=references,
+            steps=request.steps,
+            guidance=request.guidance,
+            safety_tolerance=request.safety_tolerance,
+            prompt_upsampling=request.prompt_upsampling,
         )
         opts, _ = apply_settings(opts, 1, frozenset(explicit), settings)
         estimate = self._check_ceiling(opts, request)
@@ -261,14 +267,8 @@ class Calls(Reports):
 
             # The pipeline checks it again against its own (live) prices before sending.
             opts = replace(opts, max_cost=str(micros_to_usd(estimate.ceiling)))
-        shared = share_sandbox(self.sandbox_url) if self.sandbox_url is not None else None
-        app = CapturedApp(settings, shared if self.policy.sandbox else None)
-        error: Flux2Error | None = None
-        try:
-            run_generate(app, opts)
-        except Flux2Error as exc:
-            error = exc
-        records = app.records()
+        ran = run_images(opts, settings, self.sandbox_url)
+        records = ran.records
         if estimate.micros is None:
             estimate = _Estimate(
                 sum(
@@ -276,11 +276,11 @@ class Calls(Reports):
                 ),
                 estimate.ceiling,
             )
-        made = Made(records, estimate.micros or 0, app.messages(), None)
+        made = Made(records, estimate.micros or 0, ran.messages, None)
         for record in made.written:
             check_written(self.policy, record["path"])
         if not made.written:
-            made.error = error or Flux2Error("no image was made")
+            made.error = ran.error or Flux2Error("no image was made")
         return made
 
     def _check_ceiling(self, opts: Any, request: ImageRequest) -> _Estimate:

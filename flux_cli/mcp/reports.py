@@ -132,35 +132,26 @@ class Reports:
         return resolve_base_url(), resolve_key()
 
     def balance(self) -> dict[str, Any]:
-        """The key's limit and usage, the account's credits where the key may see them, and
-        the local budgets."""
-        from flux_cli.openrouter import account
-        from flux_cli.openrouter.client import OpenRouterClient, Timeouts
+        """`flux2 balance --json`'s record (`flux_cli.account_report`), and under `budget` the
+        local budgets as the other tools report them."""
+        from flux_cli.account_report import ATTEMPT_S, balance_record, local_budgets, read_account
+        from flux_cli.config import configured_budget_zone, load_settings
+        from flux_cli.endpoints import make_client
+        from flux_cli.openrouter.client import Timeouts
 
         base_url, key = self._account_endpoint()
-        with OpenRouterClient(base_url, key, timeouts=Timeouts(attempt=60.0)) as client:
-            info = account.key_info(client)
-            account_credits = account.credits(client)
-        record: dict[str, Any] = {
-            "api": self.api(),
-            "key": {
-                "masked": key.masked,
-                "limit_usd": usd(info.limit_micros),
-                "limit_remaining_usd": usd(info.limit_remaining_micros),
-                "limit_reset": info.limit_reset,
-                "usage_usd": usd(info.usage_micros),
-                "usage_daily_usd": usd(info.usage_daily_micros),
-                "usage_monthly_usd": usd(info.usage_monthly_micros),
-            },
-        }
-        if isinstance(account_credits, account.Unavailable):
-            record["credits"] = None
-            record["credits_unavailable"] = account_credits.reason
-        else:
-            record["credits"] = {
-                "total_usd": usd(account_credits.total_micros),
-                "usage_usd": usd(account_credits.usage_micros),
-                "remaining_usd": usd(account_credits.remaining_micros),
-            }
-        record["budget"] = self.budget_status()
+        with make_client(base_url, key, timeouts=Timeouts(attempt=ATTEMPT_S)) as client:
+            info, account_credits = read_account(client)
+        settings = load_settings()
+        label = self.api()
+        record = balance_record(
+            label,
+            None if self.sandbox_url is not None else base_url,  # a new port each session
+            key.masked,
+            info,
+            account_credits,
+            local_budgets(settings, label),
+            configured_budget_zone(),
+        )
+        record["budget"] = self.budget_status(settings)
         return record

@@ -20,6 +20,7 @@ from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent, T
 from pydantic import Field
 
 from flux_cli import __version__
+from flux_cli.choices import GUIDANCE_RANGE, SAFETY_TOLERANCE_RANGE, STEPS_RANGE
 from flux_cli.errors import BudgetError, Flux2Error, UsageError
 from flux_cli.exit_codes import ExitCode
 from flux_cli.ledger import BudgetExceeded
@@ -76,6 +77,35 @@ References = Annotated[
         max_length=8,
     ),
 ]
+Steps = Annotated[
+    int | None,
+    Field(
+        ge=STEPS_RANGE[0],
+        le=STEPS_RANGE[1],
+        description="Model option: diffusion steps (FLUX.2 flex), where the model's endpoint "
+        "allows it (list_models shows which); refused otherwise.",
+    ),
+]
+Guidance = Annotated[
+    float | None,
+    Field(
+        ge=GUIDANCE_RANGE[0],
+        le=GUIDANCE_RANGE[1],
+        description="Model option: guidance scale (FLUX.2 flex), where the endpoint allows it.",
+    ),
+]
+SafetyTolerance = Annotated[
+    int | None,
+    Field(
+        ge=SAFETY_TOLERANCE_RANGE[0],
+        le=SAFETY_TOLERANCE_RANGE[1],
+        description="Model option: 0 (strict) to 6 (permissive), where the endpoint allows it.",
+    ),
+]
+PromptUpsampling = Annotated[
+    bool | None,
+    Field(description="Model option: let the provider rewrite the prompt, where allowed."),
+]
 PlannedReferences = Annotated[
     list[str],
     Field(
@@ -108,12 +138,28 @@ def build(calls: Calls) -> MCPServer:
         count: Count = 1,
         filename: Filename = None,
         max_cost_usd: MaxCost = None,
+        steps: Steps = None,
+        guidance: Guidance = None,
+        safety_tolerance: SafetyTolerance = None,
+        prompt_upsampling: PromptUpsampling = None,
     ) -> CallToolResult:
         """Make images from a prompt. Costs money: checked against the budgets and the per-call
         ceiling first. Returns the written paths, the estimate, the charge, the generation id
         and a thumbnail of each image."""
         request = ImageRequest(
-            prompt, model, aspect_ratio, size, seed, image_format, count, filename, max_cost_usd
+            prompt,
+            model,
+            aspect_ratio,
+            size,
+            seed,
+            image_format,
+            count,
+            filename,
+            max_cost_usd,
+            steps=steps,
+            guidance=guidance,
+            safety_tolerance=safety_tolerance,
+            prompt_upsampling=prompt_upsampling,
         )
         return _guard("make_image", lambda: _image_result("make_image", calls.make(request)))
 
@@ -129,6 +175,10 @@ def build(calls: Calls) -> MCPServer:
         count: Count = 1,
         filename: Filename = None,
         max_cost_usd: MaxCost = None,
+        steps: Steps = None,
+        guidance: Guidance = None,
+        safety_tolerance: SafetyTolerance = None,
+        prompt_upsampling: PromptUpsampling = None,
     ) -> CallToolResult:
         """Edit images, or combine several into a new one, guided by a prompt. Costs money
         (each reference is billed by its megapixels too). Returns what make_image returns."""
@@ -143,6 +193,10 @@ def build(calls: Calls) -> MCPServer:
             filename,
             max_cost_usd,
             tuple(references),
+            steps=steps,
+            guidance=guidance,
+            safety_tolerance=safety_tolerance,
+            prompt_upsampling=prompt_upsampling,
         )
         return _guard("edit_image", lambda: _image_result("edit_image", calls.make(request)))
 
