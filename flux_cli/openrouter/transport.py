@@ -26,7 +26,8 @@ __all__ = [
     "attempt",
 ]
 
-#: One FLUX image is at most ~4 MP; a worst-case 4 MP PNG is ~17 MB as base64 (reliability §2.2).
+#: One FLUX image is at most ~4 MP; a worst-case 4 MP PNG is ~17 MB as base64
+#: (docs/reliability.md#defaults).
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 MAX_ERROR_BODY_BYTES = 256 * 1024
 
