@@ -54,17 +54,11 @@ def _usd(micros: int) -> float:
 
 
 def estimate_json(plan: Plan, labels: list[str]) -> dict[str, Any]:
+    from flux_cli.cost_rows import numbered_lines
     from flux_cli.records import money
 
     lines = []
-    output_index = 0
-    reference_index = 0
-    for line in plan.estimate.lines:
-        if line.kind == "output":
-            output_index += 1
-            reference_index = 0
-        else:
-            reference_index += 1
+    for line, output_index, reference_index in numbered_lines(plan.estimate):
         lines.append(
             {
                 "kind": line.kind,

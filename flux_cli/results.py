@@ -26,8 +26,9 @@ def image_record(
     plan: Plan, outcome: Outcome, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """An image's `--json` line (docs/schema/)."""
+    from flux_cli.cost_rows import charge_of, generation_id_of
     from flux_cli.records import money, seconds
-    from flux_cli.spending import exit_code_of, failed_charge
+    from flux_cli.spending import exit_code_of
 
     estimate = plan.estimate.total_micros // plan.count
     result = outcome.result
@@ -45,10 +46,8 @@ def image_record(
         "bytes": outcome.size_bytes,
         "sha256": outcome.sha256,
         **money("estimate", estimate),
-        **money("charged", result.cost_micros if result else failed_charge(outcome.error)),
-        "generation_id": result.generation_id
-        if result
-        else getattr(outcome.error, "generation_id", None),
+        **money("charged", charge_of(outcome)),
+        "generation_id": generation_id_of(outcome),
         "elapsed_s": seconds(result.elapsed_s) if result else None,
         "prompt": plan.prompt,
         "content_credentials": outcome.credentials,

@@ -90,7 +90,7 @@ def charged_table(console: Console, rows: Sequence[Charged]) -> Table:
     for row in rows:
         table.add_row(
             Text(row.label),
-            charged_text(row.charged_micros),
+            charged_text(row.charged_micros, row.doubted),
             difference_text(row.charged_micros, row.estimate_micros),
             duration_text(row.elapsed_s),
             Text(row.generation_id or "—"),
@@ -114,10 +114,9 @@ def _charged_block(console: Console, row: Charged) -> Table:
 
     table = facts_table(console, f"Charged · {row.label}", no_wrap=False)
     difference = difference_text(row.charged_micros, row.estimate_micros)
-    table.add_row("charged", charged_text(row.charged_micros))
-    table.add_row(
-        "estimate", f"{format_usd(row.estimate_micros)} ({difference or 'charge unknown'})"
-    )
+    table.add_row("charged", charged_text(row.charged_micros, row.doubted))
+    unknown = "charge not believed" if row.doubted else "charge unknown"
+    table.add_row("estimate", f"{format_usd(row.estimate_micros)} ({difference or unknown})")
     table.add_row("generation id", Text(row.generation_id or "—"))
     table.add_row("provider", Text(row.provider or "—"))
     table.add_row("time", duration_text(row.elapsed_s))
