@@ -16,21 +16,17 @@ from flux_cli.cli.context import App
 from flux_cli.cli.flags import explicit_options
 from flux_cli.cli.render import show_charged, show_estimate
 from flux_cli.cli.report import emit, print_dry_run, run_client, save, say_reconcile
-from flux_cli.errors import Interrupted, UsageError
-from flux_cli.generation import (
-    MAX_COUNT,
-    ModelSpec,
-    Plan,
-    check_prompt,
-)
+from flux_cli.errors import Interrupted
+from flux_cli.generation import ModelSpec, Plan, check_count, check_prompt
 from flux_cli.options import (
     GenerateOptions,
-    apply_recipe,
-    apply_settings,
     check_choices,
     check_max_cost,
+    check_stdout_output,
+    image_from_stdin,
     max_cost_micros,
     parse_money,
+    run_options,
 )
 from flux_cli.planning import (
     load_references,
@@ -97,24 +93,16 @@ def run_command(
 
     from flux_cli.locking import hold
 
-    opts, concurrency = apply_settings(opts, concurrency, explicit, app.settings)
-    check_choices(opts)
-    if from_file is not None:
-        if batch is not None:
-            raise UsageError("--from and --batch do not combine")
-        notes: list[str] = []
-        opts = apply_recipe(opts, from_file, explicit, notes)
-        for note in notes:
-            app.warn(note)
-    if resume[0] and batch is None:
-        raise UsageError("--resume goes with --batch FILE")
-    if resume[1] and not resume[0]:
-        raise UsageError("--resend-unknown goes with --resume")
-    if opts.command == "edit" and not opts.images and batch is None:
-        raise UsageError(
-            "edit needs at least one reference image",
-            hint='give it with -i: flux2 edit "make it night" -i photo.jpg',
-        )
+    opts, concurrency = run_options(
+        opts,
+        concurrency,
+        explicit,
+        app.settings,
+        batch=batch,
+        from_file=from_file,
+        resume=resume,
+        warn=app.warn,
+    )
     if opts.sandbox:
         app.use_sandbox()
 
@@ -156,37 +144,17 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
     check_choices(opts)
     if opts.sandbox:
         app.use_sandbox()
-    if not 1 <= opts.count <= MAX_COUNT:  # before -o is planned for that many
-        raise UsageError(f"-n/--count must be between 1 and {MAX_COUNT}, got {opts.count}")
+    check_count(opts.count)  # before -o is planned for that many
     from flux_cli import output as out
 
     output_plan = out.plan_outputs(opts.output, count=opts.count, default_dir=Path("."))
     if output_plan.to_stdout:
-        if app.stdout_is_tty():
-            raise UsageError(
-                "refusing to write image bytes to a terminal",
-                hint="redirect stdout (flux2 generate … -o - > fox.jpg) or give a file name with -o",
-            )
-        if opts.json_lines:
-            raise UsageError("--json and -o - both write to stdout; choose one")
-        if opts.preview:
-            app.warn(
-                "--preview is ignored with -o -; flux2 inspect FILE --preview draws a saved image"
-            )
+        for warning in check_stdout_output(opts, stdout_is_tty=app.stdout_is_tty()):
+            app.warn(warning)
     # Everything that can fail without spending is checked before the estimate is shown, and
     # what needs no network before the catalog is fetched.
     size_option(opts.size)
-    stdin_image = "-" in opts.images
-    if stdin_image and app.stdin_is_tty():
-        raise UsageError(
-            "refusing to read image bytes from a terminal (-i -)",
-            hint="pipe the image in (flux2 edit … -i - < photo.jpg) or give its file name with -i",
-        )
-    if stdin_image and opts.prompt_file is None and opts.prompt in (None, "-"):
-        raise UsageError(
-            "stdin carries the image (-i -), so the prompt cannot come from stdin",
-            hint='give the prompt as an argument: flux2 edit "make it night" -i -',
-        )
+    stdin_image = image_from_stdin(opts, stdin_is_tty=app.stdin_is_tty())
     prompt = None if stdin_image else check_prompt(_read_prompt(app, opts))
     max_cost = max_cost_micros(opts)
     model = resolve_model(app, opts, max_cost=max_cost)
