@@ -17,26 +17,15 @@ from flux_cli.cli.flags import explicit_options
 from flux_cli.cli.render import show_charged, show_estimate
 from flux_cli.cli.report import emit, print_dry_run, run_client, save, say_reconcile
 from flux_cli.errors import Interrupted
-from flux_cli.generation import ModelSpec, Plan, check_count, check_prompt
+from flux_cli.generation import Plan
 from flux_cli.options import (
     GenerateOptions,
     check_choices,
     check_max_cost,
-    check_stdout_output,
-    image_from_stdin,
-    max_cost_micros,
     parse_money,
     run_options,
 )
-from flux_cli.planning import (
-    load_references,
-    model_for,
-    plan_run,
-    preflight,
-    size_option,
-    unknown_price_at,
-)
-from flux_cli.prompts import read_prompt
+from flux_cli.planning import prepare_run
 from flux_cli.results import PartialFailure, images_failure
 from flux_cli.spending import Outcome, Spending
 
@@ -115,58 +104,21 @@ def run_command(
             run_generate(app, opts)
 
 
-def resolve_model(
-    app: App,
-    opts: GenerateOptions,
-    name: str | None = None,
-    *,
-    max_cost: int | None = None,
-    calls: int | None = None,
-) -> ModelSpec:
-    """The model from the live catalog of the endpoint, the built-in sandbox's own catalog, or
-    for a dry run the cached one (see `planning.model_for`); what it says is said. An unknown
-    price counts each of `calls` (default: -n) at its share of `max_cost`."""
-    sandbox = app.uses_built_in_sandbox
-    url = None if opts.dry_run or sandbox else app.endpoint.base_url
-    unknown_at = unknown_price_at(opts, max_cost, opts.count if calls is None else calls)
-    model, warnings = model_for(name or opts.model, url, sandbox=sandbox, unknown_at=unknown_at)
-    for warning in warnings:
-        app.warn(warning)
-    return model
-
-
-def _read_prompt(app: App, opts: GenerateOptions) -> str:
-    return read_prompt(opts.prompt, opts.prompt_file, stdin_is_tty=app.stdin_is_tty)
-
-
 def run_generate(app: App, opts: GenerateOptions) -> None:
     app.quiet = opts.quiet
     check_choices(opts)
     if opts.sandbox:
         app.use_sandbox()
-    check_count(opts.count)  # before -o is planned for that many
-    from flux_cli import output as out
-
-    output_plan = out.plan_outputs(opts.output, count=opts.count, default_dir=Path("."))
-    if output_plan.to_stdout:
-        for warning in check_stdout_output(opts, stdout_is_tty=app.stdout_is_tty()):
-            app.warn(warning)
-    # Everything that can fail without spending is checked before the estimate is shown, and
-    # what needs no network before the catalog is fetched.
-    size_option(opts.size)
-    stdin_image = image_from_stdin(opts, stdin_is_tty=app.stdin_is_tty())
-    prompt = None if stdin_image else check_prompt(_read_prompt(app, opts))
-    max_cost = max_cost_micros(opts)
-    model = resolve_model(app, opts, max_cost=max_cost)
-    references = load_references(opts, model)
-    if prompt is None:
-        prompt = check_prompt(_read_prompt(app, opts))
-    plan = plan_run(opts, model, prompt, references, output_plan)
-    if not opts.dry_run and output_plan.directory is not None:
-        preflight(output_plan.directory)
-
-    for note in plan.notes:
-        app.warn(note)
+    sandbox = app.uses_built_in_sandbox
+    prepared = prepare_run(
+        opts,
+        catalog_url=lambda: None if opts.dry_run or sandbox else app.endpoint.base_url,
+        sandbox=sandbox,
+        stdout_is_tty=app.stdout_is_tty,
+        stdin_is_tty=app.stdin_is_tty,
+        warn=app.warn,
+    )
+    plan, references, max_cost = prepared.plan, prepared.references, prepared.max_cost
     for reference in references:
         if reference.removed_gps:
             app.info(f"removed GPS location data from {reference.source} before sending it")
@@ -186,7 +138,7 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
         )
         show_estimate(app, plan, references, spending.remaining_text())
         check_max_cost(plan.estimate.total_micros, max_cost)
-        outcomes = _send_all(app, opts, plan, output_plan, spending)
+        outcomes = _send_all(app, opts, plan, prepared.output, spending)
     show_charged(app, plan, outcomes)
     _finish(app, outcomes)
 
