@@ -64,6 +64,16 @@ class GenerateOptions:
     accept_unknown_price: bool = False
     recipe_seed: bool = False  # the seed came from a --from recipe, not a flag
 
+    @classmethod
+    def from_params(cls, command: str, params: dict[str, Any]) -> GenerateOptions:
+        """The options of a run from its parsed parameters (by name; others are left out)."""
+        from dataclasses import fields
+
+        names = {f.name for f in fields(cls)}
+        values = {name: value for name, value in params.items() if name in names}
+        values["images"] = tuple(values.get("images") or ())
+        return cls(command=command, **values)
+
 
 def model_options(opts: GenerateOptions) -> list[tuple[str, object]]:
     """The provider options the flags ask for, by their API names (docs/openrouter-flux2.md)."""

@@ -138,3 +138,14 @@ def test_what_a_batch_does_not_combine_with() -> None:
         check_batch_options(replace(batch, output="-", preview=True), 4)
     (warning,) = check_batch_options(replace(batch, preview=True), 4)
     assert warning.startswith("--preview is ignored with --batch")
+
+
+def test_options_from_parsed_parameters_keep_only_their_own() -> None:
+    params = {name: getattr(OPTS, name) for name in ("prompt", "prompt_file", "model")}
+    params |= {f: getattr(OPTS, f) for f in ("aspect_ratio", "size", "seed", "image_format")}
+    params |= {f: getattr(OPTS, f) for f in ("count", "output", "force", "max_cost", "dry_run")}
+    params |= {f: getattr(OPTS, f) for f in ("json_lines", "quiet", "route", "timeout")}
+    params |= {f: getattr(OPTS, f) for f in ("retries", "retry_ambiguous", "sandbox")}
+    parsed = GenerateOptions.from_params("edit", {**params, "batch": None, "images": ["a.png"]})
+    assert parsed == replace(OPTS, command="edit", images=("a.png",))
+    assert GenerateOptions.from_params("generate", {**params, "images": None}).images == ()

@@ -48,15 +48,10 @@ __all__ = [
 
 def run_cli(ctx: Any, command: str) -> None:
     """generate and edit: Typer has parsed every option into `ctx.params`; build the run from it."""
-    from dataclasses import fields
-
     params = dict(ctx.params)
-    names = {f.name for f in fields(GenerateOptions)}
-    values = {name: value for name, value in params.items() if name in names}
-    values["images"] = tuple(values.get("images") or ())
     run_command(
         ctx.obj,
-        opts=GenerateOptions(command=command, **values),
+        opts=GenerateOptions.from_params(command, params),
         batch=params["batch"],
         concurrency=params["concurrency"],
         lock=params["lock"],
