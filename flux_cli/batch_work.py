@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
@@ -140,6 +141,54 @@ class BatchPlanner:
             if not self.opts.dry_run:
                 item.lean()
         return [item for item in items if item.error is None], directories
+
+
+@dataclass
+class PreparedBatch:
+    """A batch read and checked line by line, before anything is sent."""
+
+    items: list[Item]
+    runnable: list[Item]  # the lines that can be sent
+    planner: BatchPlanner
+    max_cost: int | None  # --max-cost, in micro-dollars
+
+    @property
+    def total_micros(self) -> int:
+        return sum(item.estimate_micros for item in self.runnable)
+
+
+def prepare_batch(
+    opts: GenerateOptions,
+    batch: str,
+    stdin: IO[bytes] | None,
+    *,
+    endpoint: Callable[[], tuple[str, str]],
+    sandbox: bool,
+    warn: Callable[[str], None],
+) -> PreparedBatch:
+    """Read the batch and plan every line; `endpoint()` gives the base URL and label of the API
+    (asked only for a real run); what the catalog says goes to `warn`."""
+    from flux_cli.options import max_cost_micros
+    from flux_cli.planning import preflight, unknown_price_at
+
+    items = read_batch(batch, stdin)
+    max_cost = max_cost_micros(opts)
+    base_url, label = (None, None) if opts.dry_run else endpoint()
+    planner = BatchPlanner(
+        opts,
+        len(items),
+        catalog_url=None if sandbox else base_url,
+        sandbox=sandbox,
+        # An unknown price counts each item at its share of --max-cost.
+        unknown_at=unknown_price_at(opts, max_cost, len(items)),
+        label=label,
+    )
+    runnable, directories = planner.plan_all(items)
+    for warning in planner.warnings:
+        warn(warning)
+    for directory in directories:
+        preflight(directory)
+    return PreparedBatch(items, runnable, planner, max_cost)
 
 
 class BatchRun:

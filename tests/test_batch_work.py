@@ -18,6 +18,7 @@ from flux_cli.batch_work import (
     BatchRun,
     batch_headline,
     invalid_lines,
+    prepare_batch,
     read_batch,
 )
 from flux_cli.errors import BudgetError, Interrupted, UsageError
@@ -305,3 +306,29 @@ def test_a_dry_run_names_every_invalid_line() -> None:
     one = invalid_lines([good, bad[0]])
     assert one is not None
     assert "(line 2)" in one[1].message
+
+
+def test_a_batch_is_prepared_asking_the_endpoint_only_for_a_real_run(tmp_path: Path) -> None:
+    batch = tmp_path / "prompts.txt"
+    batch.write_text('a red fox\n{"prompt": "a blue owl", "size": "10x10"}\n')
+    asked: list[str] = []
+
+    def endpoint() -> tuple[str, str]:
+        asked.append("endpoint")
+        return "http://127.0.0.1:9/api/v1", LABEL
+
+    opts = _opts(tmp_path / "out", max_cost="0.50")
+    prepared = prepare_batch(opts, str(batch), None, endpoint=endpoint, sandbox=True, warn=print)
+    assert [item.line for item in prepared.runnable] == [1]
+    assert len(prepared.items) == 2
+    assert prepared.max_cost == 500_000
+    assert prepared.total_micros == prepared.runnable[0].estimate_micros > 0
+    assert prepared.runnable[0].fingerprint is not None  # under the endpoint's label
+    assert (tmp_path / "out").is_dir()  # proved writable before anything is sent
+    assert asked == ["endpoint"]
+    dry = prepare_batch(
+        _opts(tmp_path / "out", dry_run=True), str(batch), None,
+        endpoint=endpoint, sandbox=True, warn=print,
+    )  # fmt: skip
+    assert asked == ["endpoint"]
+    assert dry.runnable[0].fingerprint is None

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from flux_cli.cli.context import App
 from flux_cli.cli.progress import Progress
 from flux_cli.cli.report import emit, print_dry_run, run_client, say_reconcile, say_warnings
-from flux_cli.options import GenerateOptions, check_batch_options, check_max_cost, max_cost_micros
-from flux_cli.planning import MAX_ITEMS, Item, preflight, read_items, unknown_price_at
+from flux_cli.options import GenerateOptions, check_batch_options, check_max_cost
+from flux_cli.planning import MAX_ITEMS, Item, read_items
 from flux_cli.results import BatchFailure, batch_failure, failed_line_record, skipped_line_record
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def run_batch(
     resume: bool = False,
     resend_unknown: bool = False,
 ) -> None:
-    from flux_cli.batch_work import BatchPlanner, BatchRun, batch_headline, read_batch
+    from flux_cli.batch_work import BatchRun, batch_headline, prepare_batch
     from flux_cli.ledger import Budgets, Ledger
 
     app.quiet = opts.quiet
@@ -46,28 +46,18 @@ def run_batch(
     if opts.sandbox:
         app.use_sandbox()
     settings = app.settings
-    items = read_batch(batch, sys.stdin.buffer if sys.stdin is not None else None)
-
-    sandbox = app.uses_built_in_sandbox
-    max_cost = max_cost_micros(opts)
-    planner = BatchPlanner(
+    prepared = prepare_batch(
         opts,
-        len(items),
-        catalog_url=None if opts.dry_run or sandbox else app.endpoint.base_url,
-        sandbox=sandbox,
-        # An unknown price counts each item at its share of --max-cost.
-        unknown_at=unknown_price_at(opts, max_cost, len(items)),
-        label=None if opts.dry_run else app.endpoint.label,
+        batch,
+        sys.stdin.buffer if sys.stdin is not None else None,
+        endpoint=lambda: (app.endpoint.base_url, app.endpoint.label),
+        sandbox=app.uses_built_in_sandbox,
+        warn=app.warn,
     )
-    runnable, directories = planner.plan_all(items)
-    for warning in planner.warnings:
-        app.warn(warning)
-    for directory in directories:
-        preflight(directory)
-    total = sum(item.estimate_micros for item in runnable)
+    items, runnable, planner = prepared.items, prepared.runnable, prepared.planner
     if not opts.quiet:
         app.info(batch_headline(items, runnable, concurrency))
-    check_max_cost(total, max_cost)
+    check_max_cost(prepared.total_micros, prepared.max_cost)
     if opts.dry_run:
         _dry_run(app, items, runnable)
         return
