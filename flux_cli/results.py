@@ -153,6 +153,16 @@ def summarize(items: Sequence[Item]) -> BatchSummary:
     )
 
 
+def cut_off_warning(unknown: int) -> str | None:
+    """After Ctrl-C: that the calls cut off may have been billed, and how to find out."""
+    from flux_cli.spending import RECONCILE_HINT
+
+    if not unknown:
+        return None
+    calls = "1 call" if unknown == 1 else f"{unknown} calls"
+    return f"{calls} cut off may have been billed: {RECONCILE_HINT}"
+
+
 def summary_rows(summary: BatchSummary, run_id: str) -> list[tuple[str, str]]:
     """The batch summary as (what, value) rows."""
     from flux_cli.pricing import format_usd

@@ -17,6 +17,7 @@ from flux_cli.results import (
     BatchFailure,
     PartialFailure,
     batch_failure,
+    cut_off_warning,
     failed_line_record,
     image_record,
     images_failure,
@@ -172,3 +173,10 @@ def test_a_progress_line_for_a_log() -> None:
     assert progress_line(unpriced, 2, 4).endswith("ok ? None")
     hostile = _failed(6, UsageError("bad \x1b[31mred"))
     assert "\x1b" not in progress_line(hostile, 3, 4)
+
+
+def test_calls_cut_off_point_at_reconcile() -> None:
+    assert cut_off_warning(0) is None
+    assert (cut_off_warning(1) or "").startswith("1 call cut off may have been billed: ")
+    assert "--reconcile" in (cut_off_warning(2) or "")
+    assert (cut_off_warning(2) or "").startswith("2 calls cut off")
