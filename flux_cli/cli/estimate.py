@@ -39,15 +39,4 @@ def run_cost(
     if json_output:
         app.display(json.dumps(estimate_json(plan, labels)))
         return
-    table = estimate_table(
-        app.out,
-        model_id=plan.model.id,
-        alias=plan.model.alias,
-        route=plan.route,
-        price_source=plan.model.price_source,
-        estimate=plan.estimate,
-        seeds=(),
-        reference_labels=labels,
-        count=plan.count,
-    )
-    app.show(table)
+    app.show(estimate_table(app.out, plan, seeds=(), reference_labels=labels, count=plan.count))
