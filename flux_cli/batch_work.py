@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
-from flux_cli.errors import Flux2Error
+from flux_cli.errors import Flux2Error, UsageError
 from flux_cli.spending import Outcome, Spending, new_run_id, reserve_ahead
 
 if TYPE_CHECKING:
@@ -22,6 +23,54 @@ if TYPE_CHECKING:
     from flux_cli.openrouter.wire import ImageRequest
     from flux_cli.options import GenerateOptions
     from flux_cli.planning import Item
+
+
+def read_batch(batch: str, stdin: IO[bytes] | None) -> list[Item]:
+    """The lines of the batch file `batch` (`-`: `stdin`), each read into an item; none is an
+    error."""
+    from flux_cli.planning import MAX_LINE_BYTES, read_items
+    from flux_cli.userfiles import bounded_lines, open_regular
+
+    if batch == "-":
+        if stdin is None:
+            raise UsageError("--batch - needs the batch on stdin, but stdin is closed")
+        items = read_items(bounded_lines(stdin, MAX_LINE_BYTES), "stdin")
+    else:
+        try:
+            with open_regular(Path(batch), "the batch file") as handle:
+                items = read_items(bounded_lines(handle, MAX_LINE_BYTES), batch)
+        except OSError as exc:
+            raise UsageError(f"cannot read the batch file {batch}: {exc.strerror}") from None
+    if not items:
+        raise UsageError(f"the batch {batch} holds no prompts")
+    return items
+
+
+def batch_headline(items: Sequence[Item], runnable: Sequence[Item], concurrency: int) -> str:
+    """`batch: 3 items (1 with errors), estimate $0.060 for 2 images, 2 at a time`."""
+    from flux_cli.pricing import format_usd
+
+    total = sum(item.estimate_micros for item in runnable)
+    bad = len(items) - len(runnable)
+    return (
+        f"batch: {len(items)} {'item' if len(items) == 1 else 'items'} ({bad} with errors), "
+        f"estimate {format_usd(total)} for {len(runnable)} {'image' if len(runnable) == 1 else 'images'}"
+        + (f", {concurrency} at a time" if len(runnable) > 1 else "")
+    )
+
+
+def invalid_lines(items: Sequence[Item]) -> tuple[list[str], UsageError] | None:
+    """A dry run's verdict on the lines that cannot be sent: what to say of each, and the error
+    it ends with (nothing was sent). None when every line is valid."""
+    bad_items = [item for item in items if item.error is not None]
+    if not bad_items:
+        return None
+    said = [f"line {item.line}: {item.error.message}" for item in bad_items if item.error]
+    lines = ", ".join(str(item.line) for item in bad_items)
+    return said, UsageError(
+        f"{len(bad_items)} of {len(items)} batch lines are not valid "
+        f"({'line' if len(bad_items) == 1 else 'lines'} {lines}); nothing was sent"
+    )
 
 
 class Sender(Protocol):
@@ -92,6 +141,54 @@ class BatchPlanner:
             if not self.opts.dry_run:
                 item.lean()
         return [item for item in items if item.error is None], directories
+
+
+@dataclass
+class PreparedBatch:
+    """A batch read and checked line by line, before anything is sent."""
+
+    items: list[Item]
+    runnable: list[Item]  # the lines that can be sent
+    planner: BatchPlanner
+    max_cost: int | None  # --max-cost, in micro-dollars
+
+    @property
+    def total_micros(self) -> int:
+        return sum(item.estimate_micros for item in self.runnable)
+
+
+def prepare_batch(
+    opts: GenerateOptions,
+    batch: str,
+    stdin: IO[bytes] | None,
+    *,
+    endpoint: Callable[[], tuple[str, str]],
+    sandbox: bool,
+    warn: Callable[[str], None],
+) -> PreparedBatch:
+    """Read the batch and plan every line; `endpoint()` gives the base URL and label of the API
+    (asked only for a real run); what the catalog says goes to `warn`."""
+    from flux_cli.options import max_cost_micros
+    from flux_cli.planning import preflight, unknown_price_at
+
+    items = read_batch(batch, stdin)
+    max_cost = max_cost_micros(opts)
+    base_url, label = (None, None) if opts.dry_run else endpoint()
+    planner = BatchPlanner(
+        opts,
+        len(items),
+        catalog_url=None if sandbox else base_url,
+        sandbox=sandbox,
+        # An unknown price counts each item at its share of --max-cost.
+        unknown_at=unknown_price_at(opts, max_cost, len(items)),
+        label=label,
+    )
+    runnable, directories = planner.plan_all(items)
+    for warning in planner.warnings:
+        warn(warning)
+    for directory in directories:
+        preflight(directory)
+    return PreparedBatch(items, runnable, planner, max_cost)
 
 
 class BatchRun:

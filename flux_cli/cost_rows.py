@@ -5,12 +5,12 @@ estimate. The command line lays them out; nothing here knows about terminals.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from flux_cli.pricing import Estimate, format_usd, megapixels
+from flux_cli.pricing import Estimate, Line, format_usd, megapixels
 
 if TYPE_CHECKING:
     from flux_cli.generation import Plan
@@ -29,6 +29,20 @@ class EstimateRow:
     price: str
 
 
+def numbered_lines(estimate: Estimate) -> Iterator[tuple[Line, int, int]]:
+    """Each line of `estimate` with the number of its output (from 1) and, for a reference, its
+    number among that output's references (from 1; 0 for the output itself)."""
+    output_no = 0
+    reference_no = 0
+    for line in estimate.lines:
+        if line.kind == "output":
+            output_no += 1
+            reference_no = 0
+        else:
+            reference_no += 1
+        yield line, output_no, reference_no
+
+
 def estimate_rows(
     estimate: Estimate,
     seeds: Sequence[int],
@@ -38,18 +52,13 @@ def estimate_rows(
     """Each line of `estimate`: outputs numbered (with their seed) when there are several,
     the references of the first output named by `reference_labels`."""
     rows = []
-    output_no = 0
-    reference_no = 0
-    for line in estimate.lines:
+    for line, output_no, reference_no in numbered_lines(estimate):
         if line.kind == "output":
-            output_no += 1
-            reference_no = 0
             seed = seeds[output_no - 1] if output_no - 1 < len(seeds) else None
             label = f"output {output_no}" if max(len(seeds), count or 0) > 1 else "output"
             if seed is not None:
                 label += f" (seed {seed})"
         else:
-            reference_no += 1
             label = f"  reference {reference_no}"
             if output_no == 1 and reference_no <= len(reference_labels):
                 label += f": {reference_labels[reference_no - 1]}"
@@ -103,12 +112,11 @@ class Charged:
     provider: str | None
     elapsed_s: float | None
     status: str = "ok"
+    doubted: bool = False  # the answer reported a charge that was not believed
 
 
 def charged_rows(plan: Plan, outcomes: Sequence[Outcome]) -> list[Charged]:
     """One row per answered request, each against its share of the estimate."""
-    from flux_cli.spending import failed_charge
-
     per_call = plan.estimate.total_micros // plan.count
     rows = []
     for outcome in outcomes:
@@ -123,16 +131,30 @@ def charged_rows(plan: Plan, outcomes: Sequence[Outcome]) -> list[Charged]:
                 label=label,
                 path=outcome.path if outcome.error is None else None,
                 estimate_micros=per_call,
-                charged_micros=result.cost_micros if result else failed_charge(outcome.error),
-                generation_id=result.generation_id
-                if result
-                else getattr(outcome.error, "generation_id", None),
+                charged_micros=charge_of(outcome),
+                generation_id=generation_id_of(outcome),
                 provider=result.provider if result else None,
                 elapsed_s=result.elapsed_s if result else None,
                 status="not written" if outcome.error else "ok",
+                doubted=outcome.charge_doubt is not None,
             )
         )
     return rows
+
+
+def charge_of(outcome: Outcome) -> int | None:
+    """What the call was charged: the answer's believed charge, or what its failure says
+    (`spending.failed_charge`); None when unknown."""
+    from flux_cli.spending import failed_charge
+
+    result = outcome.result
+    return result.cost_micros if result else failed_charge(outcome.error)
+
+
+def generation_id_of(outcome: Outcome) -> str | None:
+    """The call's generation id: from its answer, else from its error when that carries one."""
+    result = outcome.result
+    return result.generation_id if result else getattr(outcome.error, "generation_id", None)
 
 
 def none_billed(rows: Sequence[Charged]) -> str | None:
@@ -157,8 +179,15 @@ def duration_text(seconds: float | None) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
 
 
-def charged_text(micros: int | None) -> str:
+def charged_text(micros: int | None, doubted: bool = False) -> str:
+    """A charge as the after-table shows it; one the answer reported but that was not believed
+    counts at the estimate (docs/reliability.md#reported-charges)."""
+    if doubted:
+        return NOT_BELIEVED
     return "unknown (may have been billed)" if micros is None else format_usd(micros)
+
+
+NOT_BELIEVED = "reported figure not believed; the call counts at its estimate"
 
 
 def difference_text(charged: int | None, estimate: int) -> str:

@@ -4,6 +4,7 @@ or `WxH` as given) and the estimate as a JSON record (`flux2 cost --json`, the M
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,22 +50,67 @@ def reference_sizes(specs: list[str], max_pixels: int) -> tuple[list[tuple[int, 
     return sizes, labels
 
 
+def plan_estimate(
+    model: str,
+    *,
+    aspect_ratio: str | None,
+    size: str | None,
+    count: int,
+    images: list[str],
+    max_input_mp: float | None,
+    route: str,
+    refresh: bool = False,
+    resolution: str | None = None,
+    warn: Callable[[str], None],
+) -> tuple[Plan, list[str]]:
+    """`flux2 cost`: the plan of a call with no prompt, and its references' labels. Offline
+    unless `refresh`: the cached catalog of the current API (any age), else the embedded table;
+    what the catalog and the plan say goes to `warn`."""
+    from flux_cli import inputs
+    from flux_cli.choices import ROUTES
+    from flux_cli.credentials import resolve_base_url
+    from flux_cli.generation import plan_generation, resolve_model
+    from flux_cli.openrouter.catalog_cache import load_catalog
+    from flux_cli.sizes import SizeError, parse_size
+
+    if route not in ROUTES:  # not `options.check_route`: `cost` does not import the run's options
+        raise UsageError(f"--api must be images or chat, got {route!r}")
+    try:
+        explicit = parse_size(size) if size is not None else None
+    except SizeError as exc:
+        raise UsageError(str(exc)) from None
+    sizes, labels = reference_sizes(images, inputs.max_pixels_for(max_input_mp))
+    catalog = load_catalog(resolve_base_url(), refresh=refresh, offline=not refresh)
+    for warning in catalog.warnings:
+        warn(warning)
+    plan = plan_generation(
+        model=resolve_model(model, catalog),
+        prompt=None,
+        route=route,
+        aspect_ratio=aspect_ratio,
+        size=explicit,
+        seed=0,
+        count=count,
+        references=list(images),
+        reference_sizes=sizes,
+        resolution=resolution,
+        estimate_only=True,
+    )
+    for note in plan.notes:
+        warn(note)
+    return plan, labels
+
+
 def _usd(micros: int) -> float:
     return float(micros_to_usd(micros))
 
 
 def estimate_json(plan: Plan, labels: list[str]) -> dict[str, Any]:
+    from flux_cli.cost_rows import numbered_lines
     from flux_cli.records import money
 
     lines = []
-    output_index = 0
-    reference_index = 0
-    for line in plan.estimate.lines:
-        if line.kind == "output":
-            output_index += 1
-            reference_index = 0
-        else:
-            reference_index += 1
+    for line, output_index, reference_index in numbered_lines(plan.estimate):
         lines.append(
             {
                 "kind": line.kind,

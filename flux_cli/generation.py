@@ -221,6 +221,12 @@ def check_prompt(prompt: str) -> str:
     return prompt.strip()
 
 
+def check_count(count: int) -> None:
+    """-n/--count: how many images one run makes."""
+    if not 1 <= count <= MAX_COUNT:
+        raise UsageError(f"-n/--count must be between 1 and {MAX_COUNT}, got {count}")
+
+
 def plan_generation(
     *,
     model: ModelSpec,
@@ -241,8 +247,7 @@ def plan_generation(
     also needs (its references, its output format)."""
     info = model
     prompt = "" if prompt is None else check_prompt(prompt)  # None: an estimate only
-    if not 1 <= count <= MAX_COUNT:
-        raise UsageError(f"-n/--count must be between 1 and {MAX_COUNT}, got {count}")
+    check_count(count)
     if seed is not None and not 0 <= seed <= MAX_SEED:
         raise UsageError(f"--seed must be between 0 and {MAX_SEED}, got {seed}")
     if seed is not None and not info.takes_seed and not estimate_only:

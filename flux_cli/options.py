@@ -7,12 +7,20 @@ the built-in default. Everything here is checked before anything costs money.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flux_cli.choices import DEFAULT_NAME_TEMPLATE, FORMAT_ALIASES, METADATA_LEVELS, ROUTES
+from flux_cli.choices import (
+    DEFAULT_NAME_TEMPLATE,
+    FORMAT_ALIASES,
+    MAX_CONCURRENCY,
+    METADATA_LEVELS,
+    MIN_CONCURRENCY,
+    ROUTES,
+)
 from flux_cli.errors import BudgetError, UsageError
 from flux_cli.pricing import format_usd, usd_to_micros
 
@@ -55,6 +63,16 @@ class GenerateOptions:
     prompt_upsampling: bool | None = None
     accept_unknown_price: bool = False
     recipe_seed: bool = False  # the seed came from a --from recipe, not a flag
+
+    @classmethod
+    def from_params(cls, command: str, params: dict[str, Any]) -> GenerateOptions:
+        """The options of a run from its parsed parameters (by name; others are left out)."""
+        from dataclasses import fields
+
+        names = {f.name for f in fields(cls)}
+        values = {name: value for name, value in params.items() if name in names}
+        values["images"] = tuple(values.get("images") or ())
+        return cls(command=command, **values)
 
 
 def model_options(opts: GenerateOptions) -> list[tuple[str, object]]:
@@ -188,3 +206,87 @@ def target_format(image_format: str | None, output: OutputPlan) -> str | None:
             hint="drop one of them, or give the file a matching extension",
         )
     return asked or implied
+
+
+def run_options(
+    opts: GenerateOptions,
+    concurrency: int,
+    explicit: frozenset[str],
+    settings: Settings,
+    *,
+    batch: str | None,
+    from_file: Path | None,
+    resume: tuple[bool, bool] = (False, False),
+    warn: Callable[[str], None],
+) -> tuple[GenerateOptions, int]:
+    """generate and edit's options, merged (flags, `--from`, the config file) and checked in
+    the order people meet them; the notes of `--from` go to `warn` as soon as it is read.
+    `resume`: --resume and --resend-unknown."""
+    opts, concurrency = apply_settings(opts, concurrency, explicit, settings)
+    check_choices(opts)
+    if from_file is not None:
+        if batch is not None:
+            raise UsageError("--from and --batch do not combine")
+        notes: list[str] = []
+        opts = apply_recipe(opts, from_file, explicit, notes)
+        for note in notes:
+            warn(note)
+    if resume[0] and batch is None:
+        raise UsageError("--resume goes with --batch FILE")
+    if resume[1] and not resume[0]:
+        raise UsageError("--resend-unknown goes with --resume")
+    if opts.command == "edit" and not opts.images and batch is None:
+        raise UsageError(
+            "edit needs at least one reference image",
+            hint='give it with -i: flux2 edit "make it night" -i photo.jpg',
+        )
+    return opts, concurrency
+
+
+def check_stdout_output(opts: GenerateOptions, *, stdout_is_tty: bool) -> list[str]:
+    """`-o -`: refused at a terminal and with --json; what to warn about (--preview)."""
+    if stdout_is_tty:
+        raise UsageError(
+            "refusing to write image bytes to a terminal",
+            hint="redirect stdout (flux2 generate … -o - > fox.jpg) or give a file name with -o",
+        )
+    if opts.json_lines:
+        raise UsageError("--json and -o - both write to stdout; choose one")
+    if opts.preview:
+        return ["--preview is ignored with -o -; flux2 inspect FILE --preview draws a saved image"]
+    return []
+
+
+def image_from_stdin(opts: GenerateOptions, *, stdin_is_tty: bool) -> bool:
+    """Whether a reference image comes from stdin (`-i -`), which then cannot carry the prompt
+    and must not be a terminal."""
+    if "-" not in opts.images:
+        return False
+    if stdin_is_tty:
+        raise UsageError(
+            "refusing to read image bytes from a terminal (-i -)",
+            hint="pipe the image in (flux2 edit … -i - < photo.jpg) or give its file name with -i",
+        )
+    if opts.prompt_file is None and opts.prompt in (None, "-"):
+        raise UsageError(
+            "stdin carries the image (-i -), so the prompt cannot come from stdin",
+            hint='give the prompt as an argument: flux2 edit "make it night" -i -',
+        )
+    return True
+
+
+def check_batch_options(opts: GenerateOptions, concurrency: int) -> list[str]:
+    """What `--batch` refuses to combine with; what to warn about (--preview)."""
+    if not MIN_CONCURRENCY <= concurrency <= MAX_CONCURRENCY:
+        raise UsageError(
+            f"--concurrency must be between {MIN_CONCURRENCY} and {MAX_CONCURRENCY}, got {concurrency}"
+        )
+    if opts.prompt is not None or opts.prompt_file is not None:
+        raise UsageError("--batch takes its prompts from the batch file; give no prompt argument")
+    if opts.count != 1:
+        raise UsageError("-n does not combine with --batch; repeat the line instead")
+    if opts.output == "-":
+        raise UsageError("a batch cannot write images to stdout (-o -)")
+    if opts.preview:
+        return ["--preview is ignored with --batch; flux2 inspect FILE --preview draws one image"]
+    return []

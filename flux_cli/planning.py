@@ -149,6 +149,61 @@ def plan_run(
     )
 
 
+@dataclass(frozen=True)
+class PreparedRun:
+    """A generate or edit run checked and planned, before anything is sent."""
+
+    plan: Plan
+    references: list[Reference]
+    output: OutputPlan
+    max_cost: int | None  # --max-cost, in micro-dollars
+
+
+def prepare_run(
+    opts: GenerateOptions,
+    *,
+    catalog_url: Callable[[], str | None],
+    sandbox: bool,
+    stdout_is_tty: Callable[[], bool],
+    stdin_is_tty: Callable[[], bool],
+    warn: Callable[[str], None],
+) -> PreparedRun:
+    """Check and plan one run. Everything that can fail without spending is checked here, and
+    what needs no network before the catalog is fetched (at the URL `catalog_url()` gives, asked
+    only then; the built-in sandbox's for `sandbox`; the cached one for None, see `model_for`). What the checks, the
+    catalog and the plan have to say goes to `warn` as it comes."""
+    from flux_cli.generation import check_count
+    from flux_cli.options import check_stdout_output, image_from_stdin, max_cost_micros
+    from flux_cli.output import plan_outputs
+    from flux_cli.prompts import read_prompt
+
+    check_count(opts.count)  # before -o is planned for that many
+    output = plan_outputs(opts.output, count=opts.count, default_dir=Path("."))
+    if output.to_stdout:
+        for warning in check_stdout_output(opts, stdout_is_tty=stdout_is_tty()):
+            warn(warning)
+    size_option(opts.size)
+
+    def prompt() -> str:
+        return check_prompt(read_prompt(opts.prompt, opts.prompt_file, stdin_is_tty=stdin_is_tty))
+
+    # With the image on stdin (`-i -`), the prompt is read once the image has been.
+    given = None if image_from_stdin(opts, stdin_is_tty=stdin_is_tty()) else prompt()
+    max_cost = max_cost_micros(opts)
+    url = catalog_url()
+    unknown_at = unknown_price_at(opts, max_cost, opts.count)
+    model, warnings = model_for(opts.model, url, sandbox=sandbox, unknown_at=unknown_at)
+    for warning in warnings:
+        warn(warning)
+    references = load_references(opts, model)
+    plan = plan_run(opts, model, prompt() if given is None else given, references, output)
+    if not opts.dry_run and output.directory is not None:
+        preflight(output.directory)
+    for note in plan.notes:
+        warn(note)
+    return PreparedRun(plan, references, output, max_cost)
+
+
 def dry_run_target(built_in_sandbox: bool) -> tuple[str, str]:
     """Where a dry run's requests would go and the key they would carry, masked; without
     failing when there is no key or the base URL is not valid."""

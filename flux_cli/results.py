@@ -26,8 +26,9 @@ def image_record(
     plan: Plan, outcome: Outcome, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """An image's `--json` line (docs/schema/)."""
+    from flux_cli.cost_rows import charge_of, generation_id_of
     from flux_cli.records import money, seconds
-    from flux_cli.spending import exit_code_of, failed_charge
+    from flux_cli.spending import exit_code_of
 
     estimate = plan.estimate.total_micros // plan.count
     result = outcome.result
@@ -45,10 +46,8 @@ def image_record(
         "bytes": outcome.size_bytes,
         "sha256": outcome.sha256,
         **money("estimate", estimate),
-        **money("charged", result.cost_micros if result else failed_charge(outcome.error)),
-        "generation_id": result.generation_id
-        if result
-        else getattr(outcome.error, "generation_id", None),
+        **money("charged", charge_of(outcome)),
+        "generation_id": generation_id_of(outcome),
         "elapsed_s": seconds(result.elapsed_s) if result else None,
         "prompt": plan.prompt,
         "content_credentials": outcome.credentials,
@@ -154,6 +153,92 @@ def summarize(items: Sequence[Item]) -> BatchSummary:
     )
 
 
+def cut_off_warning(unknown: int) -> str | None:
+    """After Ctrl-C: that the calls cut off may have been billed, and how to find out."""
+    from flux_cli.spending import RECONCILE_HINT
+
+    if not unknown:
+        return None
+    calls = "1 call" if unknown == 1 else f"{unknown} calls"
+    return f"{calls} cut off may have been billed: {RECONCILE_HINT}"
+
+
+def summary_rows(summary: BatchSummary, run_id: str) -> list[tuple[str, str]]:
+    """The batch summary as (what, value) rows."""
+    from flux_cli.pricing import format_usd
+
+    rows = [("items", str(summary.items)), ("written", str(summary.written))]
+    if summary.resumed:
+        rows.append(("skipped", f"{summary.skipped} (made by an earlier run, cost nothing now)"))
+        if summary.restored:
+            rows.append(
+                ("restored", f"{summary.restored} (paid earlier, from the rescue directory)")
+            )
+        rows.append(("made again", str(len(summary.remade))))
+        if summary.held:
+            rows.append(("held back", f"{summary.held} (unknown earlier outcome, not sent)"))
+    blocked = f" ({summary.blocked} blocked by a budget)" if summary.blocked else ""
+    rows.append(("failed", f"{len(summary.failed)}{blocked}"))
+    rows.append(("estimate", format_usd(summary.estimate_micros)))
+    rows.append(("charged", format_usd(summary.charged_micros)))
+    rows.append(("run", f"{run_id} (flux2 history --run {run_id})"))
+    return rows
+
+
+def summary_notes(summary: BatchSummary, shown: int = 20) -> tuple[list[str], list[str]]:
+    """What follows the batch summary: warnings (lines made again, bought twice), then errors
+    (the failed lines, at most `shown` of each)."""
+    warnings = [f"line {line}: made again: {reason}" for line, reason in summary.remade[:shown]]
+    if summary.bought_twice:
+        warnings.append(
+            f"bought twice: {_lines(summary.bought_twice)}"
+            " (paid for by the earlier run, whose images never reached the disk)"
+        )
+    if summary.maybe_twice:
+        warnings.append(
+            f"possibly bought twice: {_lines(summary.maybe_twice)}"
+            " (sent again with --resend-unknown; the earlier call may have been billed)"
+        )
+    errors = [f"line {line}: {message}" for line, message in summary.failed[:shown]]
+    if len(summary.failed) > shown:
+        errors.append(f"… and {len(summary.failed) - shown} more failed lines (see --json)")
+    return warnings, errors
+
+
+def _lines(numbers: list[int]) -> str:
+    return ("line " if len(numbers) == 1 else "lines ") + ", ".join(str(n) for n in numbers)
+
+
+def progress_line(item: Item, done: int, total: int, time: str = "") -> str:
+    """A finished batch line as one plain line for a log: `[3/10] line 3: ok $0.030 fox.png`."""
+    from flux_cli.pricing import format_usd
+    from flux_cli.redact import redact
+    from flux_cli.textsafe import strip_control
+
+    prefix = f"flux2: {time}[{done}/{total}] line {item.line}:"
+    outcome = item.outcome
+    error = item.failure
+    skipped = item.skipped_row
+    if skipped is not None:
+        path = skipped.paths[0] if skipped.paths else "?"
+        done_as = (
+            "restored from the rescue directory"
+            if item.resumed == "restored"
+            else "skipped, made by an earlier run"
+        )
+        return strip_control(f"{prefix} {done_as}: {path}")
+    if error is not None:
+        return strip_control(
+            redact(f"{prefix} failed (exit {int(error.exit_code)}): {error.message}")
+        )
+    assert outcome is not None
+    assert outcome.result is not None
+    cost = outcome.result.cost_micros
+    return strip_control(
+        f"{prefix} ok {format_usd(cost) if cost is not None else '?'} {outcome.path}"
+    )
+
+
 class PartialFailure(Flux2Error):
     """Some images of a run failed; the others were written."""
 
@@ -204,9 +289,7 @@ def batch_failure(items: Sequence[Item]) -> Flux2Error | None:
     failed = [i for i in items if i.failure is not None]
     if not failed:
         return None
-    lines = ("line " if len(failed) == 1 else "lines ") + ", ".join(
-        str(i.line) for i in failed[:10]
-    )
+    lines = _lines([i.line for i in failed[:10]])
     lines += " …" if len(failed) > 10 else ""
     if len(failed) == len(items):
         first = failed[0].failure

@@ -13,8 +13,15 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from flux_cli.batch_work import BatchPlanner, BatchRun
-from flux_cli.errors import BudgetError, Interrupted
+from flux_cli.batch_work import (
+    BatchPlanner,
+    BatchRun,
+    batch_headline,
+    invalid_lines,
+    prepare_batch,
+    read_batch,
+)
+from flux_cli.errors import BudgetError, Interrupted, UsageError
 from flux_cli.ledger import Budgets, Ledger
 from flux_cli.openrouter.client import ImageResult
 from flux_cli.openrouter.errors import OpenRouterError
@@ -259,3 +266,69 @@ def test_resume_looks_up_unknown_outcomes_first_and_holds_their_lines_back(
     items, to_send, _ = _resumed(ledger, opts, ("a red fox",), resend_unknown=True)
     assert to_send == items
     assert items[0].resumed == "remade"
+
+
+def test_a_batch_is_read_from_its_file_or_stdin(tmp_path: Path) -> None:
+    batch = tmp_path / "prompts.txt"
+    batch.write_text("a fox\n# a comment\n\na hen\n")
+    assert [item.prompt for item in read_batch(str(batch), None)] == ["a fox", "a hen"]
+    piped = read_batch("-", io.BytesIO(b'{"prompt": "a cat"}\n'))
+    assert [item.prompt for item in piped] == ["a cat"]
+    with pytest.raises(UsageError, match="stdin is closed"):
+        read_batch("-", None)
+    with pytest.raises(UsageError, match="cannot read the batch file"):
+        read_batch(str(tmp_path / "missing.txt"), None)
+    (tmp_path / "empty.txt").write_text("# nothing\n")
+    with pytest.raises(UsageError, match="holds no prompts"):
+        read_batch(str(tmp_path / "empty.txt"), None)
+
+
+def test_the_headline_counts_items_errors_and_the_estimate() -> None:
+    good = [Item(line=1, estimate_micros=30_000), Item(line=2, estimate_micros=15_000)]
+    bad = Item(line=3, error=UsageError("no prompt"))
+    assert batch_headline([*good, bad], good, 4) == (
+        "batch: 3 items (1 with errors), estimate $0.045 for 2 images, 4 at a time"
+    )
+    assert batch_headline(good[:1], good[:1], 4) == (
+        "batch: 1 item (0 with errors), estimate $0.030 for 1 image"
+    )
+
+
+def test_a_dry_run_names_every_invalid_line() -> None:
+    good = Item(line=1)
+    assert invalid_lines([good]) is None
+    bad = [Item(line=2, error=UsageError("no prompt")), Item(line=5, error=UsageError("size"))]
+    verdict = invalid_lines([good, *bad])
+    assert verdict is not None
+    said, error = verdict
+    assert said == ["line 2: no prompt", "line 5: size"]
+    assert error.message == "2 of 3 batch lines are not valid (lines 2, 5); nothing was sent"
+    one = invalid_lines([good, bad[0]])
+    assert one is not None
+    assert "(line 2)" in one[1].message
+
+
+def test_a_batch_is_prepared_asking_the_endpoint_only_for_a_real_run(tmp_path: Path) -> None:
+    batch = tmp_path / "prompts.txt"
+    batch.write_text('a red fox\n{"prompt": "a blue owl", "size": "10x10"}\n')
+    asked: list[str] = []
+
+    def endpoint() -> tuple[str, str]:
+        asked.append("endpoint")
+        return "http://127.0.0.1:9/api/v1", LABEL
+
+    opts = _opts(tmp_path / "out", max_cost="0.50")
+    prepared = prepare_batch(opts, str(batch), None, endpoint=endpoint, sandbox=True, warn=print)
+    assert [item.line for item in prepared.runnable] == [1]
+    assert len(prepared.items) == 2
+    assert prepared.max_cost == 500_000
+    assert prepared.total_micros == prepared.runnable[0].estimate_micros > 0
+    assert prepared.runnable[0].fingerprint is not None  # under the endpoint's label
+    assert (tmp_path / "out").is_dir()  # proved writable before anything is sent
+    assert asked == ["endpoint"]
+    dry = prepare_batch(
+        _opts(tmp_path / "out", dry_run=True), str(batch), None,
+        endpoint=endpoint, sandbox=True, warn=print,
+    )  # fmt: skip
+    assert asked == ["endpoint"]
+    assert dry.runnable[0].fingerprint is None

@@ -12,6 +12,7 @@ from flux_cli.cost_rows import (
     duration_text,
     estimate_rows,
     none_billed,
+    numbered_lines,
     reference_label,
     sum_line,
 )
@@ -117,3 +118,27 @@ def test_charges_read_as_text() -> None:
     assert duration_text(None) == "—"
     assert duration_text(0.25) == "250 ms"
     assert duration_text(12.34) == "12.3 s"
+
+
+def test_a_charge_not_believed_counts_at_the_estimate() -> None:
+    plan = plan_generation(model=resolve_model("pro"), prompt="a fox", seed=1, count=1)
+    doubted = Outcome(0, 1, result=_result(None), path="a.png", charge_doubt="too much")
+    (row,) = charged_rows(plan, [doubted])
+    assert (row.charged_micros, row.doubted) == (None, True)
+    assert charged_text(row.charged_micros, row.doubted) == (
+        "reported figure not believed; the call counts at its estimate"
+    )
+    (plain,) = charged_rows(plan, [Outcome(0, 1, result=_result(None), path="a.png")])
+    assert not plain.doubted
+
+
+def test_lines_are_numbered_by_output_and_reference() -> None:
+    prices = estimate(RULE, (1024, 1024), references=[(512, 512), (256, 256)], count=2)
+    assert [(line.kind, o, r) for line, o, r in numbered_lines(prices)] == [
+        ("output", 1, 0),
+        ("reference", 1, 1),
+        ("reference", 1, 2),
+        ("output", 2, 0),
+        ("reference", 2, 1),
+        ("reference", 2, 2),
+    ]

@@ -9,7 +9,7 @@ from PIL import Image
 
 from flux_cli import inputs
 from flux_cli.errors import UsageError
-from flux_cli.estimates import estimate_json, is_size, reference_sizes
+from flux_cli.estimates import estimate_json, is_size, plan_estimate, reference_sizes
 from flux_cli.generation import plan_generation, resolve_model
 
 
@@ -56,3 +56,30 @@ def test_the_record_has_a_line_per_output_and_reference_that_sums_to_the_total()
     assert record["lines"][1]["label"] == "ref (1024x1024)"
     assert sum(line["micros"] for line in record["lines"]) == record["total_micros"]
     assert record["model"] == "black-forest-labs/flux.2-pro"
+
+
+def test_a_cost_plan_is_made_offline_from_names_and_sizes() -> None:
+    said: list[str] = []
+    plan, labels = plan_estimate(
+        "pro",
+        aspect_ratio=None,
+        size="1024x1024",
+        count=2,
+        images=["512x512"],
+        max_input_mp=None,
+        route="images",
+        warn=said.append,
+    )
+    assert (plan.model.alias, plan.count, plan.size) == ("pro", 2, (1024, 1024))
+    assert labels == ["512x512"]
+    assert said == list(plan.notes)
+    with pytest.raises(UsageError, match="--api must be images or chat, got 'ftp'"):
+        plan_estimate(
+            "pro", aspect_ratio=None, size=None, count=1, images=[], max_input_mp=None,
+            route="ftp", warn=said.append,
+        )  # fmt: skip
+    with pytest.raises(UsageError):
+        plan_estimate(
+            "pro", aspect_ratio=None, size="huge", count=1, images=[], max_input_mp=None,
+            route="images", warn=said.append,
+        )  # fmt: skip

@@ -12,7 +12,7 @@ from flux_cli.errors import UsageError
 from flux_cli.generation import resolve_model
 from flux_cli.options import GenerateOptions
 from flux_cli.output import plan_outputs
-from flux_cli.planning import plan_run, size_option
+from flux_cli.planning import PreparedRun, plan_run, prepare_run, size_option
 
 
 def _opts(**changes: Any) -> GenerateOptions:
@@ -51,3 +51,51 @@ def test_a_recipe_seed_is_not_sent_to_a_model_that_takes_none() -> None:
     unseeded = plan_run(opts, replace(model, takes_seed=False), "a fox", [], output)
     assert seeded.seeds == (42,)
     assert unseeded.seeds != (42,)  # a random one: the recipe's means nothing to this model
+
+
+def _prepare(opts: GenerateOptions, said: list[str], asked: list[str]) -> PreparedRun:
+    def catalog_url() -> str | None:
+        asked.append("catalog")
+        return None
+
+    return prepare_run(
+        opts,
+        catalog_url=catalog_url,
+        sandbox=False,
+        stdout_is_tty=lambda: False,
+        stdin_is_tty=lambda: False,
+        warn=said.append,
+    )
+
+
+def test_a_run_is_checked_and_planned_before_anything_is_sent(tmp_path: Path) -> None:
+    said: list[str] = []
+    asked: list[str] = []
+    prepared = _prepare(_opts(output=str(tmp_path / "fox.png"), max_cost="1"), said, asked)
+    assert (prepared.plan.prompt, prepared.plan.count) == ("a fox", 2)
+    assert prepared.output.directory == tmp_path
+    assert (prepared.references, prepared.max_cost) == ([], 1_000_000)
+    assert asked == ["catalog"]
+    assert said == list(prepared.plan.notes)
+
+
+def test_what_fails_without_the_network_fails_before_the_catalog_is_asked() -> None:
+    asked: list[str] = []
+    for bad, message in [
+        (_opts(count=0), "-n/--count must be between"),
+        (_opts(count=1, output="-", json_lines=True), "--json and -o - both write to stdout"),
+        (_opts(size="huge"), "size"),
+        (_opts(images=("-",), prompt=None), "so the prompt cannot come from stdin"),
+        (_opts(prompt="  "), "prompt"),
+        (_opts(max_cost="lots"), "--max-cost must be an amount"),
+    ]:
+        with pytest.raises(UsageError, match=message):
+            _prepare(bad, [], asked)
+    assert asked == []
+
+
+def test_image_bytes_on_stdout_warn_that_there_is_nothing_to_preview() -> None:
+    said: list[str] = []
+    prepared = _prepare(_opts(count=1, output="-", preview=True), said, [])
+    assert prepared.output.to_stdout
+    assert said[0].startswith("--preview is ignored with -o -")

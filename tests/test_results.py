@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 from flux_cli.errors import BudgetError, Flux2Error, UsageError
 from flux_cli.exit_codes import ExitCode
 from flux_cli.generation import plan_generation, resolve_model
+from flux_cli.openrouter.client import ImageResult
 from flux_cli.openrouter.errors import OutcomeUnknownError
+from flux_cli.openrouter.wire import Usage
 from flux_cli.planning import Item, read_items
 from flux_cli.results import (
     AllFailed,
     BatchFailure,
     PartialFailure,
     batch_failure,
+    cut_off_warning,
     failed_line_record,
     image_record,
     images_failure,
+    progress_line,
     summarize,
+    summary_notes,
+    summary_rows,
 )
 from flux_cli.resume import PAID_NOT_WRITTEN, RESENT_UNKNOWN
 from flux_cli.spending import Outcome
@@ -112,3 +119,64 @@ def test_an_image_record_carries_the_plan_and_what_became_of_it() -> None:
     assert record["charged_micros"] is None  # no answer, no known charge
     assert record["line"] == 4
     assert "error" not in record
+
+
+def test_the_summary_rows_and_what_follows_them() -> None:
+    items = [
+        Item(line=1, started=True, estimate_micros=30_000, charged_micros=30_000),
+        _failed(2, BudgetError("over")),
+        Item(line=3, resumed="skipped"),
+        Item(line=4, started=True, resumed="remade", resume_reason=PAID_NOT_WRITTEN),
+    ]
+    summary = summarize(items)
+    assert summary_rows(summary, "r1") == [
+        ("items", "4"),
+        ("written", "2"),
+        ("skipped", "1 (made by an earlier run, cost nothing now)"),
+        ("made again", "1"),
+        ("failed", "1 (1 blocked by a budget)"),
+        ("estimate", "$0.030"),
+        ("charged", "$0.030"),
+        ("run", "r1 (flux2 history --run r1)"),
+    ]
+    warnings, errors = summary_notes(summary)
+    assert warnings == [
+        f"line 4: made again: {PAID_NOT_WRITTEN}",
+        "bought twice: line 4 (paid for by the earlier run, whose images never reached the disk)",
+    ]
+    assert errors == ["line 2: over"]
+    plain = summarize(items[:2])
+    assert [what for what, _ in summary_rows(plain, "r2")] == [
+        "items", "written", "failed", "estimate", "charged", "run",
+    ]  # fmt: skip
+
+
+def test_only_the_first_failed_lines_are_named() -> None:
+    summary = summarize([_failed(n, UsageError(f"bad {n}")) for n in range(1, 6)])
+    _, errors = summary_notes(summary, shown=2)
+    assert errors == ["line 1: bad 1", "line 2: bad 2", "… and 3 more failed lines (see --json)"]
+
+
+def test_a_progress_line_for_a_log() -> None:
+    failed = _failed(3, UsageError("no such model"))
+    assert progress_line(failed, 1, 4, "2026-12-06 02:00:13 ") == (
+        "flux2: 2026-12-06 02:00:13 [1/4] line 3: failed (exit 2): no such model"
+    )
+    answer = ImageResult(
+        data=b"", format="png", width=16, height=16, media_type="image/png",
+        usage=Usage(cost_micros=30_000), generation_id="gen-1", provider=None,
+        route="images", elapsed_s=0.1, attempts=1,
+    )  # fmt: skip
+    made = Item(line=4, outcome=Outcome(0, 1, result=answer, path="out/fox.png"))
+    assert progress_line(made, 2, 4) == "flux2: [2/4] line 4: ok $0.030 out/fox.png"
+    unpriced = Item(line=4, outcome=Outcome(0, 1, result=replace(answer, usage=Usage())))
+    assert progress_line(unpriced, 2, 4).endswith("ok ? None")
+    hostile = _failed(6, UsageError("bad \x1b[31mred"))
+    assert "\x1b" not in progress_line(hostile, 3, 4)
+
+
+def test_calls_cut_off_point_at_reconcile() -> None:
+    assert cut_off_warning(0) is None
+    assert (cut_off_warning(1) or "").startswith("1 call cut off may have been billed: ")
+    assert "--reconcile" in (cut_off_warning(2) or "")
+    assert (cut_off_warning(2) or "").startswith("2 calls cut off")

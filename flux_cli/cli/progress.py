@@ -64,38 +64,11 @@ class Progress:
             if self.app.quiet:
                 return
             from flux_cli.cli.live import stamp
+            from flux_cli.results import progress_line
 
             self.app.err.print(
-                _plain_line(item, self.done, self.total, stamp(self.app)),
+                progress_line(item, self.done, self.total, stamp(self.app)),
                 markup=False,
                 highlight=False,
                 soft_wrap=True,
             )
-
-
-def _plain_line(item: Item, done: int, total: int, time: str = "") -> str:
-    from flux_cli.redact import redact
-    from flux_cli.textsafe import strip_control
-
-    prefix = f"flux2: {time}[{done}/{total}] line {item.line}:"
-    outcome = item.outcome
-    error = item.failure
-    skipped = item.skipped_row
-    if skipped is not None:
-        path = skipped.paths[0] if skipped.paths else "?"
-        done_as = (
-            "restored from the rescue directory"
-            if item.resumed == "restored"
-            else "skipped, made by an earlier run"
-        )
-        return strip_control(f"{prefix} {done_as}: {path}")
-    if error is not None:
-        return strip_control(
-            redact(f"{prefix} failed (exit {int(error.exit_code)}): {error.message}")
-        )
-    assert outcome is not None
-    assert outcome.result is not None
-    cost = outcome.result.cost_micros
-    return strip_control(
-        f"{prefix} ok {format_usd(cost) if cost is not None else '?'} {outcome.path}"
-    )

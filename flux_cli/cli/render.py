@@ -22,7 +22,7 @@ from flux_cli.cost_rows import (
     reference_label,
     sum_line,
 )
-from flux_cli.pricing import Estimate, format_usd
+from flux_cli.pricing import format_usd
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -38,24 +38,20 @@ __all__ = ["charged_table", "estimate_table", "show_charged", "show_estimate", "
 
 def estimate_table(
     console: Console,
+    plan: Plan,
     *,
-    model_id: str,
-    alias: str,
-    route: str,
-    price_source: str,
-    estimate: Estimate,
     seeds: Sequence[int],
-    provider: str | None = None,
     reference_labels: Sequence[str] = (),
     count: int | None = None,
     budget: str | None = None,
 ) -> Table:
+    """The before-table: each priced image of `plan`, its total, and how the total is made."""
     from rich.text import Text
 
-    who = f"{alias} · {model_id}" + (f" · {provider}" if provider else "")
-    table = styled_table(console, f"Estimate · {who}")
-    where = "images" if route == "images" else "chat/completions"
-    table.caption = f"prices: {price_source} · route: /{where}"
+    estimate = plan.estimate
+    table = styled_table(console, f"Estimate · {plan.model.alias} · {plan.model.id}")
+    where = "images" if plan.route == "images" else "chat/completions"
+    table.caption = f"prices: {plan.model.price_source} · route: /{where}"
     if len(estimate.lines) > 1:  # one price needs no sum
         table.caption = f"{sum_line(estimate)}\n{table.caption}"
     if budget:
@@ -90,7 +86,7 @@ def charged_table(console: Console, rows: Sequence[Charged]) -> Table:
     for row in rows:
         table.add_row(
             Text(row.label),
-            charged_text(row.charged_micros),
+            charged_text(row.charged_micros, row.doubted),
             difference_text(row.charged_micros, row.estimate_micros),
             duration_text(row.elapsed_s),
             Text(row.generation_id or "—"),
@@ -114,10 +110,9 @@ def _charged_block(console: Console, row: Charged) -> Table:
 
     table = facts_table(console, f"Charged · {row.label}", no_wrap=False)
     difference = difference_text(row.charged_micros, row.estimate_micros)
-    table.add_row("charged", charged_text(row.charged_micros))
-    table.add_row(
-        "estimate", f"{format_usd(row.estimate_micros)} ({difference or 'charge unknown'})"
-    )
+    table.add_row("charged", charged_text(row.charged_micros, row.doubted))
+    unknown = "charge not believed" if row.doubted else "charge unknown"
+    table.add_row("estimate", f"{format_usd(row.estimate_micros)} ({difference or unknown})")
     table.add_row("generation id", Text(row.generation_id or "—"))
     table.add_row("provider", Text(row.provider or "—"))
     table.add_row("time", duration_text(row.elapsed_s))
@@ -135,11 +130,7 @@ def show_estimate(app: App, plan: Plan, references: list[Reference], budget: str
     app.err.print(
         estimate_table(
             app.err,
-            model_id=plan.model.id,
-            alias=plan.model.alias,
-            route=plan.route,
-            price_source=plan.model.price_source,
-            estimate=plan.estimate,
+            plan,
             seeds=plan.seeds if plan.sends_seed else (),  # no seed: nothing to reproduce
             reference_labels=[reference_label(r) for r in references],
             budget=budget,

@@ -65,11 +65,11 @@ def say_warnings(app: App, outcome: Outcome) -> None:
 
 def say_reconcile(app: App, unknown: int) -> None:
     """After Ctrl-C: calls cut off may have been billed, and this is how to find out."""
-    from flux_cli.spending import RECONCILE_HINT
+    from flux_cli.results import cut_off_warning
 
-    if unknown:
-        calls = "1 call" if unknown == 1 else f"{unknown} calls"
-        app.warn(f"{calls} cut off may have been billed: {RECONCILE_HINT}")
+    warning = cut_off_warning(unknown)
+    if warning is not None:
+        app.warn(warning)
 
 
 def save(

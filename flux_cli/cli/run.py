@@ -16,31 +16,16 @@ from flux_cli.cli.context import App
 from flux_cli.cli.flags import explicit_options
 from flux_cli.cli.render import show_charged, show_estimate
 from flux_cli.cli.report import emit, print_dry_run, run_client, save, say_reconcile
-from flux_cli.errors import Interrupted, UsageError
-from flux_cli.generation import (
-    MAX_COUNT,
-    ModelSpec,
-    Plan,
-    check_prompt,
-)
+from flux_cli.errors import Interrupted
+from flux_cli.generation import Plan
 from flux_cli.options import (
     GenerateOptions,
-    apply_recipe,
-    apply_settings,
     check_choices,
     check_max_cost,
-    max_cost_micros,
     parse_money,
+    run_options,
 )
-from flux_cli.planning import (
-    load_references,
-    model_for,
-    plan_run,
-    preflight,
-    size_option,
-    unknown_price_at,
-)
-from flux_cli.prompts import read_prompt
+from flux_cli.planning import prepare_run
 from flux_cli.results import PartialFailure, images_failure
 from flux_cli.spending import Outcome, Spending
 
@@ -63,15 +48,10 @@ __all__ = [
 
 def run_cli(ctx: Any, command: str) -> None:
     """generate and edit: Typer has parsed every option into `ctx.params`; build the run from it."""
-    from dataclasses import fields
-
     params = dict(ctx.params)
-    names = {f.name for f in fields(GenerateOptions)}
-    values = {name: value for name, value in params.items() if name in names}
-    values["images"] = tuple(values.get("images") or ())
     run_command(
         ctx.obj,
-        opts=GenerateOptions(command=command, **values),
+        opts=GenerateOptions.from_params(command, params),
         batch=params["batch"],
         concurrency=params["concurrency"],
         lock=params["lock"],
@@ -97,24 +77,16 @@ def run_command(
 
     from flux_cli.locking import hold
 
-    opts, concurrency = apply_settings(opts, concurrency, explicit, app.settings)
-    check_choices(opts)
-    if from_file is not None:
-        if batch is not None:
-            raise UsageError("--from and --batch do not combine")
-        notes: list[str] = []
-        opts = apply_recipe(opts, from_file, explicit, notes)
-        for note in notes:
-            app.warn(note)
-    if resume[0] and batch is None:
-        raise UsageError("--resume goes with --batch FILE")
-    if resume[1] and not resume[0]:
-        raise UsageError("--resend-unknown goes with --resume")
-    if opts.command == "edit" and not opts.images and batch is None:
-        raise UsageError(
-            "edit needs at least one reference image",
-            hint='give it with -i: flux2 edit "make it night" -i photo.jpg',
-        )
+    opts, concurrency = run_options(
+        opts,
+        concurrency,
+        explicit,
+        app.settings,
+        batch=batch,
+        from_file=from_file,
+        resume=resume,
+        warn=app.warn,
+    )
     if opts.sandbox:
         app.use_sandbox()
 
@@ -127,78 +99,21 @@ def run_command(
             run_generate(app, opts)
 
 
-def resolve_model(
-    app: App,
-    opts: GenerateOptions,
-    name: str | None = None,
-    *,
-    max_cost: int | None = None,
-    calls: int | None = None,
-) -> ModelSpec:
-    """The model from the live catalog of the endpoint, the built-in sandbox's own catalog, or
-    for a dry run the cached one (see `planning.model_for`); what it says is said. An unknown
-    price counts each of `calls` (default: -n) at its share of `max_cost`."""
-    sandbox = app.uses_built_in_sandbox
-    url = None if opts.dry_run or sandbox else app.endpoint.base_url
-    unknown_at = unknown_price_at(opts, max_cost, opts.count if calls is None else calls)
-    model, warnings = model_for(name or opts.model, url, sandbox=sandbox, unknown_at=unknown_at)
-    for warning in warnings:
-        app.warn(warning)
-    return model
-
-
-def _read_prompt(app: App, opts: GenerateOptions) -> str:
-    return read_prompt(opts.prompt, opts.prompt_file, stdin_is_tty=app.stdin_is_tty)
-
-
 def run_generate(app: App, opts: GenerateOptions) -> None:
     app.quiet = opts.quiet
     check_choices(opts)
     if opts.sandbox:
         app.use_sandbox()
-    if not 1 <= opts.count <= MAX_COUNT:  # before -o is planned for that many
-        raise UsageError(f"-n/--count must be between 1 and {MAX_COUNT}, got {opts.count}")
-    from flux_cli import output as out
-
-    output_plan = out.plan_outputs(opts.output, count=opts.count, default_dir=Path("."))
-    if output_plan.to_stdout:
-        if app.stdout_is_tty():
-            raise UsageError(
-                "refusing to write image bytes to a terminal",
-                hint="redirect stdout (flux2 generate … -o - > fox.jpg) or give a file name with -o",
-            )
-        if opts.json_lines:
-            raise UsageError("--json and -o - both write to stdout; choose one")
-        if opts.preview:
-            app.warn(
-                "--preview is ignored with -o -; flux2 inspect FILE --preview draws a saved image"
-            )
-    # Everything that can fail without spending is checked before the estimate is shown, and
-    # what needs no network before the catalog is fetched.
-    size_option(opts.size)
-    stdin_image = "-" in opts.images
-    if stdin_image and app.stdin_is_tty():
-        raise UsageError(
-            "refusing to read image bytes from a terminal (-i -)",
-            hint="pipe the image in (flux2 edit … -i - < photo.jpg) or give its file name with -i",
-        )
-    if stdin_image and opts.prompt_file is None and opts.prompt in (None, "-"):
-        raise UsageError(
-            "stdin carries the image (-i -), so the prompt cannot come from stdin",
-            hint='give the prompt as an argument: flux2 edit "make it night" -i -',
-        )
-    prompt = None if stdin_image else check_prompt(_read_prompt(app, opts))
-    max_cost = max_cost_micros(opts)
-    model = resolve_model(app, opts, max_cost=max_cost)
-    references = load_references(opts, model)
-    if prompt is None:
-        prompt = check_prompt(_read_prompt(app, opts))
-    plan = plan_run(opts, model, prompt, references, output_plan)
-    if not opts.dry_run and output_plan.directory is not None:
-        preflight(output_plan.directory)
-
-    for note in plan.notes:
-        app.warn(note)
+    sandbox = app.uses_built_in_sandbox
+    prepared = prepare_run(
+        opts,
+        catalog_url=lambda: None if opts.dry_run or sandbox else app.endpoint.base_url,
+        sandbox=sandbox,
+        stdout_is_tty=app.stdout_is_tty,
+        stdin_is_tty=app.stdin_is_tty,
+        warn=app.warn,
+    )
+    plan, references, max_cost = prepared.plan, prepared.references, prepared.max_cost
     for reference in references:
         if reference.removed_gps:
             app.info(f"removed GPS location data from {reference.source} before sending it")
@@ -218,7 +133,7 @@ def run_generate(app: App, opts: GenerateOptions) -> None:
         )
         show_estimate(app, plan, references, spending.remaining_text())
         check_max_cost(plan.estimate.total_micros, max_cost)
-        outcomes = _send_all(app, opts, plan, output_plan, spending)
+        outcomes = _send_all(app, opts, plan, prepared.output, spending)
     show_charged(app, plan, outcomes)
     _finish(app, outcomes)
 

@@ -169,3 +169,18 @@ def test_absurd_charges_cannot_overflow_the_ledger_or_stop_the_budgets(
     # believed charge is summed as charged.
     assert 'data-counted-micros="70000"' in page
     assert 'data-charged-micros="14000"' in page
+
+
+@pytest.mark.parametrize("count", ["1", "3"])
+def test_the_charged_table_says_the_figure_was_not_believed(
+    flux2: Flux2, sandbox: Sandbox, count: str
+) -> None:
+    _absurd(sandbox, "1e15")
+    wide = {"COLUMNS": "200"}  # each row on one line
+    run = flux2("generate", "a fox", "-m", "klein", "-n", count, "-o", "out/", env=wide)
+    assert run.returncode == ExitCode.BAD_RESPONSE, run.stderr
+    table = " ".join(run.stderr[run.stderr.index("Charged") :].split())
+    assert "reported figure not believed; the call counts at its estimate" in table
+    assert "unknown (may have been billed)" not in table
+    if count == "1":
+        assert "estimate $0.014 (charge not believed)" in table
