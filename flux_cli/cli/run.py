@@ -32,7 +32,7 @@ from flux_cli.spending import Outcome, Spending
 if TYPE_CHECKING:
     from flux_cli.output import OutputPlan
 
-# Importable from here as before (`flux2 mcp`, tests).
+# Importable from here as before (tests).
 __all__ = [
     "GenerateOptions",
     "PartialFailure",

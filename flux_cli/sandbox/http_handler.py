@@ -51,7 +51,7 @@ class HttpServer(ThreadingHTTPServer):
         self.sandbox = sandbox
         self.stopping = threading.Event()
         self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
+        self._connections_lock = threading.Condition()
         super().__init__(address, handler)
 
     def track(self, connection: socket.socket) -> None:
@@ -61,14 +61,19 @@ class HttpServer(ThreadingHTTPServer):
     def untrack(self, connection: socket.socket) -> None:
         with self._connections_lock:
             self._connections.discard(connection)
+            self._connections_lock.notify_all()
 
-    def close_connections(self) -> None:
+    def close_connections(self, wait: float = 2.0) -> None:
+        """Hang up on every open connection, then give their handlers up to `wait` seconds to
+        finish, so a request answered just before the stop still reaches the access log."""
         self.stopping.set()
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
+        with self._connections_lock:
+            self._connections_lock.wait_for(lambda: not self._connections, timeout=wait)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # socketserver prints a traceback here; a client hanging up is not worth one.

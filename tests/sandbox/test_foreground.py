@@ -163,3 +163,25 @@ def test_the_sandbox_package_never_imports_typer_or_rich() -> None:
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_stopping_waits_for_a_request_answered_just_before_to_be_logged() -> None:
+    """The reply leaves before its access-log line is written: a stop right after the answer
+    must still let that line out (a SIGTERM after the last request used to lose it)."""
+    from flux_cli.sandbox import Sandbox, SandboxConfig
+    from flux_cli.sandbox.http_handler import AccessLogEntry
+
+    logged: list[AccessLogEntry] = []
+    answered = threading.Event()
+
+    def slow_log(entry: AccessLogEntry) -> None:
+        answered.wait(5)  # the client has its answer before the line is written
+        logged.append(entry)
+
+    sandbox = Sandbox(SandboxConfig(port=0, on_request=slow_log)).start()
+    headers = {"Authorization": f"Bearer {SANDBOX_KEY}"}
+    reply = httpx.get(sandbox.base_url + "/models", headers=headers)
+    assert reply.status_code == 200
+    threading.Timer(0.2, answered.set).start()
+    sandbox.stop()
+    assert [entry.path for entry in logged] == ["/api/v1/models"]
