@@ -23,8 +23,8 @@ from tests.test_ledger import NOW, Target, entry
 target = test_ledger.target
 PRO = "black-forest-labs/flux.2-pro"
 ABSURD = 5 * 10**18  # two of them pass 2^63 - 1
-# (hour of NOW's day, status, model, estimate, charge): one believable row, three absurd ones
-# (each in its own quarter hour and model, so the old triggers themselves could take them).
+# (hour of NOW's day, status, model, estimate, charge): three absurd charges between two that
+# can be, each in its own quarter hour and model, so that the old triggers could take them.
 OLD_ROWS = (
     (9, "ok", PRO, 30_000, 30_000),
     (10, "ok", "m/huge-one", 30_000, ABSURD),
@@ -161,8 +161,8 @@ def test_an_old_ledger_is_repaired_and_budgets_work_again(
         by_model = {t.key: t.counted_micros for t in ledger.totals("openrouter", by="model")}
         assert by_model == counted
 
-        # A budgeted call goes again, and the budget is counted right: $1,000,000.12 allows
-        # exactly four more calls of $0.03 after what is already counted.
+        # A budgeted call goes again, and the budget is counted right: $0.12 above what is
+        # already counted allows exactly four more calls of $0.03.
         budgets = Budgets(daily_micros=expected_today + 120_000)
         for _ in range(4):
             ledger.reserve(entry(), budgets, now=NOW)
