@@ -846,7 +846,7 @@ def test_running_totals_match_the_rows(
     to summing the rows themselves."""
     import random
 
-    from flux_cli.ledger import core
+    from flux_cli.ledger import budget
 
     rng = random.Random(7)
     ids = []
@@ -861,7 +861,7 @@ def test_running_totals_match_the_rows(
     execute(ledger, f"DELETE FROM calls WHERE id = {ids[1]}")
     for moment in (NOW, NOW - timedelta(days=9), NOW + timedelta(days=3)):
         kept = ledger.spent("openrouter", now=moment)
-        monkeypatch.setattr(core, "_on_quarter_hour", lambda _moment: False)
+        monkeypatch.setattr(budget, "on_quarter_hour", lambda _moment: False)
         scanned = ledger.spent("openrouter", now=moment)
         monkeypatch.undo()
         assert kept == scanned

@@ -83,9 +83,9 @@ def _schema_3_file(path: Path) -> None:
 def test_a_schema_3_file_gains_the_model_options_column(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     _schema_3_file(path)
-    assert len(sqlite_backend.MIGRATIONS) == 4
+    assert len(sqlite_backend.MIGRATIONS) == 5
     with Ledger.open(path) as opened:
-        assert opened._db.version() == 4
+        assert opened._db.version() == 5
         assert "model_options" in columns(opened)
         (old,) = opened.rows("openrouter")
         assert old.model_options is None
@@ -114,9 +114,9 @@ def test_a_schema_2_postgresql_database_gains_the_model_options_column(
             (NOW.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),) * 2,
         )
         assert postgres_backend._version(conn) == 2
-    assert len(postgres_backend.MIGRATIONS) == 3
+    assert len(postgres_backend.MIGRATIONS) == 4
     with Ledger.open(url=postgres_url) as opened:
-        assert opened._db.version() == 3
+        assert opened._db.version() == 4
         assert "model_options" in columns(opened)
         (old,) = opened.rows("openrouter")
         assert (old.model_options, old.counted_micros) == (None, 30_000)

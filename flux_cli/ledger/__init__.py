@@ -23,8 +23,10 @@ options it was sent with (`model_options`, canonical JSON); budgets and history 
 at a time.
 
 Modules: `types` (rows, budgets, errors), `times` (windows, `--since`), `schema` (tables and
-migrations), `sqlite` and `postgres` (the two databases), `location` (which one), `core`
-(`Ledger`).
+migrations), `database` (what a database provides), `sqlite` and `postgres` (the two
+databases), `location` (which one), `core` (`Ledger`), `budget` (the budget check's sums),
+`queries` (what `history` asks), `origin` (who wrote a row), `transfer` (`ledger migrate`),
+`reading` (opening for a look).
 """
 
 from __future__ import annotations

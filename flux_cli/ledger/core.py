@@ -1,25 +1,24 @@
 """`Ledger`: the life of a row (reserve, settle, reconcile) and every question asked of the rows.
 
-One class over two databases (`sqlite.SqliteDatabase`, `postgres.PostgresDatabase`): the SQL is
-written once, with `:name` placeholders, in what both understand.
+One class over two databases (`database.Database`: `sqlite.SqliteDatabase`,
+`postgres.PostgresDatabase`); the budget sums are in `budget`, the history queries in `queries`.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import socket
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
-from flux_cli.ledger import queries
-from flux_cli.ledger.schema import COPY_COLUMNS, ROW_COLUMNS, counted
-from flux_cli.ledger.times import DEFAULT_BUDGET_ZONE, aware, stamp, utcnow, window_starts
+from flux_cli.ledger import budget, queries
+from flux_cli.ledger.origin import new_uid, os_user, pid_alive
+from flux_cli.ledger.schema import COPY_COLUMNS, ROW_COLUMNS
+from flux_cli.ledger.times import DEFAULT_BUDGET_ZONE, aware, stamp, utcnow
 from flux_cli.ledger.types import (
-    MAX_CHARGE_MICROS,
     MAX_ERROR_CHARS,
     BudgetExceeded,
     Budgets,
@@ -35,39 +34,15 @@ from flux_cli.ledger.types import (
     check_charge,
     check_estimate,
     check_status,
+    distrust_charge,
     refusal,
 )
 from flux_cli.textsafe import strip_control
 
 if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
+    from flux_cli.ledger.database import Database, Session
 
 PAGE_ROWS = queries.PAGE_ROWS
-
-
-class _Session(Protocol):
-    def execute(self, sql: str, params: Any = ..., /) -> Any: ...
-
-
-class _Database(Protocol):
-    kind: str
-    greatest: str
-    path: Path | None
-    where: str
-
-    def close(self) -> None: ...
-    def version(self) -> int: ...
-    def transaction(self, lock: str | None = None) -> AbstractContextManager[_Session]: ...
-    def statement(self, *, synced: bool = True) -> AbstractContextManager[_Session]: ...
-    def reading(self) -> AbstractContextManager[_Session]: ...
-    def explain(self, sql: str, params: dict[str, Any]) -> list[str]: ...
-
-
-def _os_user() -> str | None:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError, ImportError):  # no login name and no passwd entry
-        return None
 
 
 class Ledger:
@@ -79,13 +54,13 @@ class Ledger:
         ledger.update(row_id, status="ok", charged_micros=..., paths=[...], sha256s=[...])
     """
 
-    def __init__(self, db: _Database, zone: str = DEFAULT_BUDGET_ZONE) -> None:
+    def __init__(self, db: Database, zone: str = DEFAULT_BUDGET_ZONE) -> None:
         self._db = db
-        self.zone = zone  # the budget day's time zone (see window_starts)
+        self.zone = zone  # the budget day's time zone (see times.window_starts)
         self.path = db.path  # the SQLite file; None on PostgreSQL
         self.where = db.where  # the file, or the masked URL: for messages
         self.hostname = socket.gethostname()
-        self.os_user = _os_user()
+        self.os_user = os_user()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -138,33 +113,8 @@ class Ledger:
 
     # -- budgets --------------------------------------------------------------------------------
 
-    def _spent(self, session: _Session, api: str, now: datetime) -> Spent:
-        day, month = window_starts(now, self.zone)
-        day_stamp, month_stamp = stamp(day), stamp(month)
-        if _on_quarter_hour(day) and _on_quarter_hour(month):
-            # The running totals (see schema.py): at most a month of quarter hours to add up.
-            sql = """
-                SELECT COALESCE(SUM(CASE WHEN bucket >= :day THEN counted_micros END), 0),
-                       COALESCE(SUM(counted_micros), 0),
-                       COALESCE(SUM(pending_count), 0),
-                       COALESCE(SUM(unknown_count), 0)
-                FROM spend
-                WHERE api = :api AND bucket >= :month
-            """
-            params = {"api": api, "day": day_stamp[:16], "month": month_stamp[:16]}
-        else:
-            rule = counted(greatest=self._db.greatest)
-            sql = f"""
-                SELECT COALESCE(SUM(CASE WHEN created_at >= :day THEN {rule} END), 0),
-                       COALESCE(SUM({rule}), 0),
-                       COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0),
-                       COALESCE(SUM(CASE WHEN status = 'unknown' THEN 1 ELSE 0 END), 0)
-                FROM calls
-                WHERE api = :api AND created_at >= :month
-            """  # noqa: S608 - the rule is ours
-            params = {"api": api, "day": day_stamp, "month": month_stamp}
-        today, this_month, pending, unknown = session.execute(sql, params).fetchone()
-        return Spent(int(today), int(this_month), int(pending), int(unknown))
+    def _spent(self, session: Session, api: str, now: datetime) -> Spent:
+        return budget.spent(session, api, now, self.zone, self._db.greatest)
 
     def spent(self, api: str, *, now: datetime | None = None) -> Spent:
         with self._db.reading() as session:
@@ -243,7 +193,7 @@ class Ledger:
         return results
 
     def _insert(
-        self, session: _Session, entry: NewEntry, moment: str, refused: BudgetExceeded | None
+        self, session: Session, entry: NewEntry, moment: str, refused: BudgetExceeded | None
     ) -> int:
         values: dict[str, Any] = {
             "created_at": moment,
@@ -270,7 +220,7 @@ class Ledger:
             "run_id": entry.run_id,
             "host": self.hostname,
             "os_user": self.os_user,
-            "uid": _new_uid(),
+            "uid": new_uid(),
             "fingerprint": entry.fingerprint,
             "model_options": entry.model_options,
         }
@@ -429,7 +379,7 @@ class Ledger:
         cutoff = aware(now or utcnow()) - older_than
 
         def gone(row: Row) -> bool:
-            return row.hostname == self.hostname and row.pid is not None and not _pid_alive(row.pid)
+            return row.hostname == self.hostname and row.pid is not None and not pid_alive(row.pid)
 
         return [
             row
@@ -479,8 +429,8 @@ class Ledger:
         with self._db.transaction() as session:
             for record in records:
                 values = dict(zip(COPY_COLUMNS, record[1:], strict=True))
-                values["uid"] = values["uid"] or _new_uid()
-                _distrust_charge(values)
+                values["uid"] = values["uid"] or new_uid()
+                distrust_charge(values)
                 if session.execute(sql, values).fetchone() is not None:
                     inserted += 1
         return inserted
@@ -504,39 +454,3 @@ def latest_sql(fingerprints: Sequence[str]) -> tuple[str, dict[str, Any]]:
         f"SELECT MAX(id) FROM calls WHERE fingerprint IN ({marks}) GROUP BY fingerprint)"
     )
     return sql, params
-
-
-def _distrust_charge(values: dict[str, Any]) -> None:
-    """A row from a ledger written before charges were checked may hold one no call can have:
-    it is copied counting at its estimate, the figure kept in `error` (never summed)."""
-    charged = values["charged_micros"]
-    if charged is None or 0 <= charged <= MAX_CHARGE_MICROS:
-        return
-    values["charged_micros"] = None
-    note = f"a charge of {charged} micro-dollars was not believed; counted at its estimate"
-    values["error"] = strip_control(note, MAX_ERROR_CHARS)
-
-
-def _new_uid() -> str:
-    """A row's identity across ledgers: 128 random bits, as 32 hex digits."""
-    return os.urandom(16).hex()
-
-
-def _on_quarter_hour(moment: datetime) -> bool:
-    return moment.minute % 15 == 0 and moment.second == 0 and moment.microsecond == 0
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    if pid <= 0 or os.name != "posix":
-        return True  # cannot tell: the age rule decides
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    except OSError:
-        return True
-    return True

@@ -28,7 +28,7 @@ from flux_cli.ledger.types import (
 )
 
 if TYPE_CHECKING:
-    from flux_cli.ledger.core import _Database
+    from flux_cli.ledger.database import Database
 
 PAGE_ROWS = 1000  # rows fetched at a time when streaming
 _DAYS_PER_QUERY = 500
@@ -103,7 +103,7 @@ class Filter:
         return f"{self.sql} AND created_at < :edge", {**self.params, "edge": moment}
 
 
-def rows(db: _Database, chosen: Filter, limit: int | None = None) -> list[Row]:
+def rows(db: Database, chosen: Filter, limit: int | None = None) -> list[Row]:
     """Newest first."""
     sql = f"SELECT {ROW_COLUMNS} FROM calls WHERE {chosen.sql} ORDER BY created_at DESC, id DESC"  # noqa: S608
     params = dict(chosen.params)
@@ -116,7 +116,7 @@ def rows(db: _Database, chosen: Filter, limit: int | None = None) -> list[Row]:
 
 
 def iter_rows(
-    db: _Database, chosen: Filter, limit: int | None = None, page: int = PAGE_ROWS
+    db: Database, chosen: Filter, limit: int | None = None, page: int = PAGE_ROWS
 ) -> Iterator[Row]:
     """`rows`, a page at a time. Each page is its own query, continuing after the last row of
     the one before, so no lock or cursor is held while the caller works on a row."""
@@ -145,7 +145,7 @@ def iter_rows(
         after = (records[-1][1], records[-1][0])
 
 
-def _row_sums(db: _Database, names: Sequence[str]) -> str:
+def _row_sums(db: Database, names: Sequence[str]) -> str:
     """SQL over `calls` for each of `names` (columns of SUMS), for rows not in the totals."""
     rule = counted(greatest=db.greatest)
     each = {
@@ -184,7 +184,7 @@ def _day_after(moment: datetime) -> datetime:
     return floor if floor == moment else floor + timedelta(days=1)
 
 
-def summary(db: _Database, chosen: Filter) -> Summary:
+def summary(db: Database, chosen: Filter) -> Summary:
     """Totals over every row the filter selects."""
     with db.reading() as session:
         if not chosen.rollups:
@@ -204,7 +204,7 @@ def summary(db: _Database, chosen: Filter) -> Summary:
     return Summary(*(int(a) + b for a, b in zip(found, edge, strict=True)))
 
 
-def totals(db: _Database, chosen: Filter, by: Grouping) -> list[TotalRow]:
+def totals(db: Database, chosen: Filter, by: Grouping) -> list[TotalRow]:
     """Per local day (newest first), or per model, host or OS user (by name)."""
     if by not in GROUPINGS:
         raise ValueError(f"by must be one of {', '.join(GROUPINGS)}, got {by!r}")
@@ -232,7 +232,7 @@ def totals(db: _Database, chosen: Filter, by: Grouping) -> list[TotalRow]:
 
 
 def _grouped(
-    db: _Database, session: Any, column: str, where: str, params: dict[str, Any]
+    db: Database, session: Any, column: str, where: str, params: dict[str, Any]
 ) -> list[TotalRow]:
     sql = (
         f"SELECT COALESCE({column}, ''), {_row_sums(db, _TOTAL_SUMS)} FROM calls "  # noqa: S608
@@ -241,7 +241,7 @@ def _grouped(
     return [_total(r) for r in session.execute(sql, params).fetchall()]
 
 
-def _by_day(db: _Database, chosen: Filter) -> list[TotalRow]:
+def _by_day(db: Database, chosen: Filter) -> list[TotalRow]:
     """Local days are the machine's time zone, which the database does not know: the days are
     made here (each from its local midnight to the next) and joined on the time, one index
     range per day, over the quarter-hour totals where every day starts on a quarter hour."""
@@ -281,7 +281,7 @@ def _by_day(db: _Database, chosen: Filter) -> list[TotalRow]:
 
 
 def _days_from(
-    db: _Database,
+    db: Database,
     days: list[tuple[str, str, str]],
     table: str,
     column: str,

@@ -19,6 +19,8 @@ Running totals, kept by triggers in the same transaction as every insert, settle
 
 from __future__ import annotations
 
+from flux_cli.ledger.types import DISTRUSTED_CHARGE, MAX_CHARGE_MICROS
+
 # The columns of a row, in the order `Row` is built from.
 ROW_COLUMNS = (
     "id, created_at, updated_at, status, api, command, model, provider, route, seed, width, "
@@ -153,8 +155,17 @@ def _sqlite_rollups(row: str, sign: str) -> str:
 
 
 def _sqlite_backfill(table: str, keys: tuple[str, ...]) -> str:
-    key_sql = _sqlite_keys("")
-    deltas = _deltas("", "MAX", "({})")
+    return _backfill(table, keys, _sqlite_keys(""), _deltas("", "MAX", "({})"))
+
+
+def _postgres_backfill(table: str, keys: tuple[str, ...]) -> str:
+    return _backfill(table, keys, _postgres_keys(""), _deltas("", "GREATEST", "({})::int"))
+
+
+def _backfill(
+    table: str, keys: tuple[str, ...], key_sql: dict[str, str], deltas: tuple[str, ...]
+) -> str:
+    """Fill `table` with the sums of every row of `calls`, as its triggers would have."""
     selected = ", ".join((*(key_sql[k] for k in keys), *(f"SUM({d})" for d in deltas)))
     groups = ", ".join(str(i + 1) for i in range(len(keys)))
     columns = ", ".join((*keys, *SUMS))
@@ -183,6 +194,18 @@ _FINGERPRINT = (
 # The provider options a call was sent with (`--steps`, `--guidance`, …), as canonical JSON
 # (`flux_cli.ledger.types.canonical_options`); NULL for a call sent without any.
 _MODEL_OPTIONS = ("ALTER TABLE calls ADD COLUMN model_options TEXT",)
+
+# Ledgers written before charges were checked (docs/reliability.md#reported-charges) may hold a
+# charge no call can have (`usage.cost` 1e15, a negative `/generation` total), and two of them
+# overflow the 64-bit sums: every later budget check failed. Such a row counts at its estimate
+# from now on, the figure kept as text in its `error` (as `ledger migrate` copies one), and the
+# running totals are summed again from the rows.
+_PREFIX, _SUFFIX = (part.replace("'", "''") for part in DISTRUSTED_CHARGE.split("{}"))
+_NOTE = f"'{_PREFIX}' || CAST(charged_micros AS TEXT) || '{_SUFFIX}'"
+_OUT_OF_RANGE = f"charged_micros < 0 OR charged_micros > {MAX_CHARGE_MICROS}"
+_NULLED = f"charged_micros = NULL, error = {_NOTE}"
+_DISTRUST_CHARGES = f"UPDATE calls SET {_NULLED} WHERE {_OUT_OF_RANGE}"  # noqa: S608 - ours
+_EMPTY_TOTALS = ("DELETE FROM spend", "DELETE FROM daily")
 
 SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -254,6 +277,14 @@ SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     _FINGERPRINT,  # 3
     _MODEL_OPTIONS,  # 4
+    (  # 5
+        # The update trigger may meet the overflowed totals: SQLite's integer arithmetic turns
+        # to floating point there rather than fail, and the totals are replaced anyway.
+        _DISTRUST_CHARGES,
+        *_EMPTY_TOTALS,
+        _sqlite_backfill("spend", SPEND_KEYS),
+        _sqlite_backfill("daily", DAILY_KEYS),
+    ),
 )
 
 POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -332,4 +363,15 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     _FINGERPRINT,  # 2
     _MODEL_OPTIONS,  # 3
+    (  # 4
+        # Nobody reads the totals or writes a row until they are whole again; the trigger is
+        # off meanwhile, as subtracting an absurd charge from a total can leave BIGINT's range.
+        "LOCK TABLE calls, spend, daily IN ACCESS EXCLUSIVE MODE",
+        "ALTER TABLE calls DISABLE TRIGGER calls_spend",
+        _DISTRUST_CHARGES,
+        *_EMPTY_TOTALS,
+        _postgres_backfill("spend", SPEND_KEYS),
+        _postgres_backfill("daily", DAILY_KEYS),
+        "ALTER TABLE calls ENABLE TRIGGER calls_spend",
+    ),
 )

@@ -6,11 +6,12 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from flux_cli.errors import BudgetError, Flux2Error
 from flux_cli.exit_codes import ExitCode
 from flux_cli.pricing import format_usd
+from flux_cli.textsafe import strip_control
 
 Status = Literal["pending", "ok", "failed", "unknown"]
 STATUSES: tuple[Status, ...] = ("pending", "ok", "failed", "unknown")
@@ -249,6 +250,22 @@ def check_charge(charged_micros: int | None) -> None:
     """A charge fit to be summed: a reported one that is not was flagged before it got here."""
     if charged_micros is not None and not 0 <= charged_micros <= MAX_CHARGE_MICROS:
         raise ValueError(f"charged_micros must be between 0 and {MAX_CHARGE_MICROS}")
+
+
+#: What a row's `error` keeps of a charge no call can have, found in a ledger written before
+#: charges were checked (`{}` is the figure); the row counts at its estimate instead.
+DISTRUSTED_CHARGE = "a charge of {} micro-dollars was not believed; counted at its estimate"
+
+
+def distrust_charge(values: dict[str, Any]) -> None:
+    """A row to copy (`ledger migrate`) whose `charged_micros` is outside 0..MAX_CHARGE_MICROS
+    is copied counting at its estimate, the figure kept in `error` (never summed); the
+    ledger's own rows were repaired the same way by a schema migration (schema.py)."""
+    charged = values["charged_micros"]
+    if charged is None or 0 <= charged <= MAX_CHARGE_MICROS:
+        return
+    values["charged_micros"] = None
+    values["error"] = strip_control(DISTRUSTED_CHARGE.format(charged), MAX_ERROR_CHARS)
 
 
 def check_estimate(entry: NewEntry) -> None:
