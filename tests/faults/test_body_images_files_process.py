@@ -755,7 +755,8 @@ def test_signal_during_request(sig: int, code: int, world: World) -> None:
             else False
         )
     )
-    time.sleep(0.3)  # the POST is out; the sandbox sits on it
+    # The POST is out and the sandbox sits on it.
+    _wait_for(lambda: any(r.path.endswith("/images") for r in world.sandbox.requests))
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=15)
     out = Outcome(proc.returncode, stdout, stderr.decode("utf-8", "replace"), world.paid())

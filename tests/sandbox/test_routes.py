@@ -281,8 +281,11 @@ def test_generation_is_404_until_the_delay_then_the_record() -> None:
             assert early.json() == {
                 "error": {"message": f"Generation {gen_id} not found", "code": 404}
             }
-        time.sleep(0.3)
-        record = c.get("/generation", params={"id": gen_id}).json()["data"]
+        deadline = time.monotonic() + 10
+        while (later := c.get("/generation", params={"id": gen_id})).status_code == 404:
+            assert time.monotonic() < deadline, "the record never appeared"
+            time.sleep(0.02)
+        record = later.json()["data"]
     assert record["id"] == gen_id
     assert record["total_cost"] == record["usage"] == response.json()["usage"]["cost"] == 0.014
     assert record["api_type"] == "image"
