@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flux_cli.cli.flags import ModelFilterOption, RunFilterOption, SinceOption
+from flux_cli.cli.flags import (
+    LedgerSandboxOption,
+    ModelFilterOption,
+    RunFilterOption,
+    SinceOption,
+)
 from flux_cli.gallery_selection import DEFAULT_PAGE, GROUPINGS, STATUSES
 
 if TYPE_CHECKING:
@@ -59,12 +64,7 @@ def gallery(
         bool,
         typer.Option("--force", help="Replace FILE even when it is not a page flux2 wrote."),
     ] = False,
-    sandbox: Annotated[
-        bool,
-        typer.Option(
-            "--sandbox", help="Show the calls made with --sandbox instead of the current API's."
-        ),
-    ] = False,
+    sandbox: LedgerSandboxOption = False,
 ) -> None:
     """Write a self-contained HTML page of past images: thumbnails, prompts, costs and totals.
 

@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from flux_cli import history_records as records
-from flux_cli.cli.flags import ModelFilterOption, RunFilterOption, SinceOption
+from flux_cli.cli.flags import (
+    LedgerSandboxOption,
+    ModelFilterOption,
+    RunFilterOption,
+    SinceOption,
+)
 from flux_cli.history_query import BY_CHOICES
 
 if TYPE_CHECKING:
@@ -97,12 +102,7 @@ def history(
             show_default=False,
         ),
     ] = None,
-    sandbox: Annotated[
-        bool,
-        typer.Option(
-            "--sandbox", help="Show the calls made with --sandbox instead of the current API's."
-        ),
-    ] = False,
+    sandbox: LedgerSandboxOption = False,
 ) -> None:
     """List past calls and what they cost: estimate, charge, and what is still pending or unknown.
 
@@ -216,23 +216,29 @@ def _say_nothing(app: App, what: str, query: Query) -> None:
 def _show_rows(app: App, rows: Iterable[Row], query: Query, totals: Summary, label: str) -> None:
     """`rows` are read as they are written (JSON Lines, CSV); the table holds at most the query's
     limit."""
-    if query.output == "json":
-        for row in rows:
-            app.display(records.json_line(records.row_record(row)))
-            if app.stdout_closed:
-                return
-        return
-    if query.output == "csv":
-        for line in records.csv_lines(map(records.row_record, rows), query.fields):
-            app.display(line)
+    if query.output != "table":
+        _write_records(app, map(records.row_record, rows), query)
         return
     shown = list(rows)
-    _print(app, _rows_table(app, shown, totals, label))
+    app.show(_rows_table(app, shown, totals, label))
     if len(shown) < totals.count:
         app.info(
             f"showing the newest {len(shown)} of {totals.count} calls; --limit N shows more, "
             "--by day, model, host or user sums them up"
         )
+
+
+def _write_records(app: App, found: Iterable[dict[str, Any]], query: Query) -> None:
+    """JSON Lines or CSV on stdout, written as `found` is read; JSON stops once the reader has
+    gone."""
+    if query.output == "csv":
+        for line in records.csv_lines(found, query.fields):
+            app.display(line)
+        return
+    for record in found:
+        app.display(records.json_line(record))
+        if app.stdout_closed:
+            return
 
 
 ID_COLUMN_MIN_WIDTH = 120
@@ -241,8 +247,7 @@ ID_COLUMN_MIN_WIDTH = 120
 def _rows_table(app: App, rows: Sequence[Row], totals: Summary, label: str) -> Any:
     from rich.text import Text
 
-    from flux_cli.cli.render import styled_table
-    from flux_cli.cli.tables import fitted
+    from flux_cli.cli.tables import fit_columns, fitted, styled_table
     from flux_cli.endpoints import describe
     from flux_cli.pricing import format_usd
     from flux_cli.textsafe import strip_control
@@ -263,31 +268,26 @@ def _rows_table(app: App, rows: Sequence[Row], totals: Summary, label: str) -> A
     if with_id:
         table.add_column("generation id", no_wrap=True)
     table.add_column("file · prompt" if with_prompt else "file", overflow="fold")
+    whole = not fitted(app.out)  # a pipe or a log gets every value whole, one row a line
+    stack = " · " if whole else "\n"
     for row in rows:
-        size = f"{row.width}×{row.height}" if row.width and row.height else "—"
-        if row.reference_count:
-            size += f" +{row.reference_count} ref"
-        stack = "\n" if fitted(app.out) else " · "  # unless laid out for a width: one line
-        what = Text(strip_control(stack.join(records.file_name(p) for p in row.paths) or "—"))
+        what = Text(records.files_text(row, stack))
         if row.prompt:
             # Stored prompts only (history.store_prompts); one short line, never markup.
             what.append(stack)
             what.append(strip_control(" ".join(row.prompt.split()), PROMPT_CHARS), style="dim")
         cells: list[Text | str] = [
             records.local_minute(row.created_at),
-            Text(records.alias_of(row.model) or strip_control(row.model)),
-            size,
+            Text(records.model_text(row.model)),
+            records.size_text(row),
             Text(records.status_text(row), style=_STATUS_STYLE.get(row.status, "")),
             format_usd(row.estimate_micros),
             records.charged_text(row),
         ]
         if with_id:
-            whole = not fitted(app.out)  # a pipe or a log gets every value whole
             gen = row.generation_id
             cells.append(Text(strip_control(gen or "—") if whole else records.short_id(gen)))
         table.add_row(*cells, what)
-    from flux_cli.cli.tables import fit_columns
-
     fit_columns(app.out, table, ("size", "estimate"))
     return table
 
@@ -302,24 +302,16 @@ def _show_groups(
 
     by = str(query.by)
     shown = page(groups, query.limit)
-    if query.output == "json":
-        for group in shown:
-            app.display(records.json_line(records.group_record(group, by)))
-        return
-    if query.output == "csv":
-        found = [records.group_record(g, by) for g in shown]
-        for line in records.csv_lines(found, query.fields):
-            app.display(line)
+    if query.output != "table":
+        _write_records(app, (records.group_record(g, by) for g in shown), query)
         return
     from rich.text import Text
 
-    from flux_cli.cli.render import styled_table
+    from flux_cli.cli.tables import fit_columns, styled_table
     from flux_cli.endpoints import describe
     from flux_cli.pricing import format_usd
-    from flux_cli.textsafe import strip_control
 
     table = styled_table(app.out, f"History by {by} · {describe(label)}")
-    unnamed = {"host": "unknown host", "user": "unknown user"}.get(by, "—")
     table.caption = records.summary_line(totals)
     table.caption_justify = "left"
     table.add_column(by, no_wrap=True)  # a day or a model whole, never `2026-` / `12-06`
@@ -328,35 +320,18 @@ def _show_groups(
     for name in ("estimate", "charged", "counts as"):
         table.add_column(name, justify="right", no_wrap=True)
     for group in shown:
-        key = group.key
-        if by == "model":
-            key = records.alias_of(key) or strip_control(key)
-        else:
-            key = strip_control(key) or unnamed
+        counts = (group.ok_count, group.failed_count, group.pending_count, group.unknown_count)
         table.add_row(
-            Text(key),
-            str(group.count),
-            str(group.ok_count),
-            str(group.failed_count),
-            str(group.pending_count),
-            str(group.unknown_count),
+            Text(records.group_name(group.key, by)),
+            *(str(count) for count in (group.count, *counts)),
             format_usd(group.estimate_micros),
             format_usd(group.charged_micros),
             format_usd(group.counted_micros),
         )
-    from flux_cli.cli.tables import fit_columns
-
     fit_columns(app.out, table, ("estimate", "pending"))
-    _print(app, table)
+    app.show(table)
     if len(shown) < len(groups):
         app.info(f"showing {len(shown)} of {len(groups)} groups; --limit N shows more")
-
-
-def _print(app: App, renderable: Any) -> None:
-    try:
-        app.out.print(renderable)
-    except BrokenPipeError:
-        app.stdout_closed = True
 
 
 # -- reconcile ----------------------------------------------------------------------------------
