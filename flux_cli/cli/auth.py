@@ -18,7 +18,6 @@ from flux_cli.cli.boundary import guarded
 
 if TYPE_CHECKING:
     from flux_cli.cli.context import App
-    from flux_cli.credentials import ApiKey
     from flux_cli.openrouter.account import KeyInfo
 
 auth_app = typer.Typer(
@@ -174,65 +173,17 @@ def run_logout(app: App) -> None:
 def run_status(app: App, *, json_output: bool, check: bool, sandbox: bool) -> None:
     import json
 
-    from flux_cli import key_status
-    from flux_cli.credentials import resolve_key
     from flux_cli.endpoints import SANDBOX, current_api
-    from flux_cli.errors import ConfigError, Flux2Error
-    from flux_cli.openrouter.errors import AuthenticationError
+    from flux_cli.key_status import read_status
 
     label, base_url = (SANDBOX, None) if sandbox else current_api()
-    error: Flux2Error | None = None
-    key: ApiKey | None = None
-    info: KeyInfo | None = None
-    try:
-        key = resolve_key()
-    except ConfigError as exc:
-        error = exc
-    if key is not None and check:
-        try:
-            info = key_status.check_key(app.client_factory, key, base_url)
-        except AuthenticationError as exc:
-            error = ConfigError(
-                f"the key from {key_status.source_text(key)} is refused: {exc.message}",
-                hint=key_status.fix_hint(key),
-            )
-        except Flux2Error as exc:
-            error = exc
-    notes = key_status.shadowing(winner=key.source) if key is not None else []
+    status = read_status(app.client_factory, label, base_url, check=check)
     if json_output:
-        record = key_status.status_record(label, base_url, key, info, notes=notes, error=error)
-        app.display(json.dumps(record, ensure_ascii=False))
-    elif key is not None:
-        _lines(app, label, base_url, key, info, check=check, refused=error is not None)
-    for note in notes:
+        app.display(json.dumps(status.record(), ensure_ascii=False))
+    elif status.key is not None:
+        for name, value in status.lines():
+            app.display(f"{name:<7} {value}")
+    for note in status.notes:
         app.warn(note)
-    if error is not None:
-        raise error
-
-
-def _lines(
-    app: App,
-    label: str,
-    base_url: str | None,
-    key: ApiKey,
-    info: KeyInfo | None,
-    *,
-    check: bool,
-    refused: bool,
-) -> None:
-    from flux_cli.endpoints import SANDBOX, describe
-    from flux_cli.key_status import key_summary, source_text
-
-    where = "in-process sandbox" if label == SANDBOX else describe(label)
-    rows = [("key", key.masked), ("source", source_text(key))]
-    rows.append(
-        ("api", where if base_url is None or where == base_url else f"{where} ({base_url})")
-    )
-    if info is not None:
-        rows.append(("check", f"accepted: {key_summary(info)}"))
-    elif refused:
-        rows.append(("check", "failed (see below)"))
-    elif not check:
-        rows.append(("check", "not checked (--no-check)"))
-    for name, value in rows:
-        app.display(f"{name:<7} {value}")
+    if status.error is not None:
+        raise status.error
