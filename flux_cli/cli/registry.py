@@ -137,7 +137,9 @@ def for_args(args: Sequence[str]) -> typer.Typer:
 
         install()
     if any(key.startswith("_FLUX2_COMPLETE") for key in os.environ):
-        name = _completed_command()
+        from flux_cli.arguments import completed_command
+
+        name = completed_command(os.environ)
     else:
         name = next((arg for arg in args if not arg.startswith("-")), None)
         if name is None and any(arg in _VERSION for arg in args):
@@ -145,24 +147,6 @@ def for_args(args: Sequence[str]) -> typer.Typer:
     if name is None or name in _NEEDS_ALL or (name not in COMMANDS and name not in GROUPS):
         return _whole()
     return build(name)
-
-
-def _completed_command() -> str | None:
-    """The command of the line being completed, once its name is typed in full (another word
-    follows it): completing its options and values needs only that command. Bash passes the
-    words and the index of the one completed; zsh and fish pass the line."""
-    if "COMP_WORDS" in os.environ:
-        words = os.environ["COMP_WORDS"].split()
-        try:
-            current = int(os.environ.get("COMP_CWORD", ""))
-        except ValueError:
-            return None
-        done = words[1:current]
-    else:
-        line = os.environ.get("_TYPER_COMPLETE_ARGS", "")
-        words = line.split()
-        done = words[1:] if line.endswith(" ") else words[1:-1]
-    return next((word for word in done if not word.startswith("-")), None)
 
 
 @functools.cache
@@ -174,21 +158,3 @@ def __getattr__(name: str) -> Any:
     if name == "app":
         return _whole()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def with_preview_values(args: Sequence[str]) -> list[str]:
-    """`--preview=NAME` is `--preview-protocol NAME`; a bare `--preview` stays a flag.
-
-    A flag whose value is optional cannot be declared in Typer without taking the next word as
-    its value (`--preview "a fox"` would lose the prompt), so only the `=` spelling carries one,
-    and it is spelled out here before parsing. Words after `--` are left as they are."""
-    out: list[str] = []
-    for index, arg in enumerate(args):
-        if arg == "--":
-            out.extend(args[index:])
-            break
-        if arg.startswith("--preview="):
-            out += ["--preview-protocol", arg.removeprefix("--preview=")]
-        else:
-            out.append(arg)
-    return out

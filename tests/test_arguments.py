@@ -1,0 +1,45 @@
+"""The command line before it is parsed: the command a TAB completes, `--preview=NAME`."""
+
+from __future__ import annotations
+
+import pytest
+
+from flux_cli.arguments import completed_command, with_preview_values
+
+
+@pytest.mark.parametrize(
+    ("environ", "command"),
+    [
+        ({"COMP_WORDS": "flux2 generate --mo", "COMP_CWORD": "2"}, "generate"),
+        ({"COMP_WORDS": "flux2 gen", "COMP_CWORD": "1"}, None),  # the name is still being typed
+        ({"COMP_WORDS": "flux2 --debug cost -m", "COMP_CWORD": "3"}, "cost"),
+        ({"COMP_WORDS": "flux2 generate", "COMP_CWORD": "x"}, None),
+        ({"_TYPER_COMPLETE_ARGS": "flux2 history --b"}, "history"),
+        ({"_TYPER_COMPLETE_ARGS": "flux2 his"}, None),
+        ({"_TYPER_COMPLETE_ARGS": "flux2 config "}, "config"),
+        ({}, None),
+    ],
+)
+def test_the_completed_command_is_a_name_typed_in_full(
+    environ: dict[str, str], command: str | None
+) -> None:
+    assert completed_command(environ) == command
+
+
+def test_preview_with_a_value_names_the_protocol_and_words_after_the_dashes_stay() -> None:
+    assert with_preview_values(["generate", "--preview=kitty", "a fox"]) == [
+        "generate",
+        "--preview-protocol",
+        "kitty",
+        "a fox",
+    ]
+    assert with_preview_values(["generate", "--preview", "a fox"]) == [
+        "generate",
+        "--preview",
+        "a fox",
+    ]
+    assert with_preview_values(["generate", "--", "--preview=x"]) == [
+        "generate",
+        "--",
+        "--preview=x",
+    ]
