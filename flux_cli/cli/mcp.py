@@ -83,17 +83,9 @@ def run_mcp(
     max_cost_per_call: str | None,
     no_budget: bool,
 ) -> None:
-    from flux_cli.errors import UsageError
+    from flux_cli.mcp import load_server
 
-    try:
-        from flux_cli.mcp.server import serve
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.split(".")[0] in {"mcp", "mcp_types", "pydantic", "anyio"}:
-            raise UsageError(
-                "flux2 mcp needs the MCP SDK, which is not installed",
-                hint="pip install 'flux2-cli[mcp]'",
-            ) from None
-        raise
+    serve = load_server()  # the SDK is an optional extra: without it, say how to install it
     policy = serving_policy(
         sandbox=sandbox,
         output_dir=output_dir,
