@@ -65,43 +65,12 @@ def login(
             "flux2 auth login takes no key on the command line (ps and the shell history show it)",
             hint="pipe it in: flux2 auth login < key.txt; or run flux2 auth login in a terminal",
         )
-    run_login(ctx.obj, check=not no_check, sandbox=sandbox)
-
-
-def logout(ctx: typer.Context) -> None:
-    """Delete the stored key file. Keys set in the environment are not touched."""
-    run_logout(ctx.obj)
-
-
-def status(
-    ctx: typer.Context,
-    json_output: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
-    no_check: NoCheckOption = False,
-    sandbox: SandboxOption = False,
-) -> None:
-    """Show which API key flux2 uses, where it comes from, and whether OpenRouter accepts it.
-
-    The key is shown masked. Exit 4 when there is no usable key (none, an unsafe key file) or
-    OpenRouter refuses it.
-    """
-    run_status(ctx.obj, json_output=json_output, check=not no_check, sandbox=sandbox)
-
-
-auth_app.command(
-    name="login", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
-)(guarded(login))
-auth_app.command(name="logout")(guarded(logout))
-auth_app.command(name="status")(guarded(status))
-
-
-# -- login -------------------------------------------------------------------------------------
-
-
-def run_login(app: App, *, check: bool, sandbox: bool) -> None:
     from flux_cli import key_status, keystore
     from flux_cli.credentials import ApiKey, normalise_key, resolve_base_url
     from flux_cli.openrouter.errors import AuthenticationError, OpenRouterError
 
+    app: App = ctx.obj
+    check = not no_check
     base_url = None if sandbox or not check else resolve_base_url()  # a bad URL fails first
     raw, where = _read_key(app)
     key = ApiKey(normalise_key(raw, where), where)
@@ -147,14 +116,13 @@ def _read_key(app: App) -> tuple[str, str]:
     return raw, "the prompt"
 
 
-# -- logout ------------------------------------------------------------------------------------
-
-
-def run_logout(app: App) -> None:
+def logout(ctx: typer.Context) -> None:
+    """Delete the stored key file. Keys set in the environment are not touched."""
     from flux_cli import keystore
     from flux_cli.credentials import stored_key_path
     from flux_cli.key_status import environment_keys
 
+    app: App = ctx.obj
     path = stored_key_path()
     removed = keystore.remove_key()
     if removed is None:
@@ -167,19 +135,25 @@ def run_logout(app: App) -> None:
         app.warn(f"{note} is still set in the environment; flux2 will keep using it")
 
 
-# -- status ------------------------------------------------------------------------------------
+def status(
+    ctx: typer.Context,
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    no_check: NoCheckOption = False,
+    sandbox: SandboxOption = False,
+) -> None:
+    """Show which API key flux2 uses, where it comes from, and whether OpenRouter accepts it.
 
-
-def run_status(app: App, *, json_output: bool, check: bool, sandbox: bool) -> None:
-    import json
-
+    The key is shown masked. Exit 4 when there is no usable key (none, an unsafe key file) or
+    OpenRouter refuses it.
+    """
     from flux_cli.endpoints import SANDBOX, current_api
     from flux_cli.key_status import read_status
 
+    app: App = ctx.obj
     label, base_url = (SANDBOX, None) if sandbox else current_api()
-    status = read_status(app.client_factory, label, base_url, check=check)
+    status = read_status(app.client_factory, label, base_url, check=not no_check)
     if json_output:
-        app.display(json.dumps(status.record(), ensure_ascii=False))
+        app.display_json(status.record())
     elif status.key is not None:
         for name, value in status.lines():
             app.display(f"{name:<7} {value}")
@@ -187,3 +161,10 @@ def run_status(app: App, *, json_output: bool, check: bool, sandbox: bool) -> No
         app.warn(note)
     if status.error is not None:
         raise status.error
+
+
+auth_app.command(
+    name="login", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)(guarded(login))
+auth_app.command(name="logout")(guarded(logout))
+auth_app.command(name="status")(guarded(status))

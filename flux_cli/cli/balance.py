@@ -33,12 +33,6 @@ def balance(
 
     Credits need a management key; with any other key the key's own figures are shown.
     """
-    run_balance(ctx.obj, json_output=json_output, sandbox=sandbox)
-
-
-def run_balance(app: App, *, json_output: bool, sandbox: bool) -> None:
-    import json
-
     from flux_cli.account_report import (
         ATTEMPT_S,
         balance_record,
@@ -50,6 +44,7 @@ def run_balance(app: App, *, json_output: bool, sandbox: bool) -> None:
     from flux_cli.openrouter.account import Unavailable
     from flux_cli.openrouter.client import Timeouts
 
+    app: App = ctx.obj
     if sandbox:
         app.use_sandbox()  # a new port each run: no base URL to name
     label = app.endpoint.label  # the key is read here (AuthError without one)
@@ -65,7 +60,7 @@ def run_balance(app: App, *, json_output: bool, sandbox: bool) -> None:
     zone = configured_budget_zone()
     figures = (endpoint.key.masked, info, account_credits, budgets, zone)
     if json_output:
-        app.display(json.dumps(balance_record(label, base_url, *figures), ensure_ascii=False))
+        app.display_json(balance_record(label, base_url, *figures))
     else:
         app.show(_table(app, label, balance_rows(*figures)))
     if isinstance(account_credits, Unavailable):

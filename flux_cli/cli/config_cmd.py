@@ -68,9 +68,7 @@ def show(
 
     values = load_values()
     if json_output:
-        import json
-
-        ctx.obj.display(json.dumps(settings_record(config_path(), values), ensure_ascii=False))
+        ctx.obj.display_json(settings_record(config_path(), values))
         return
     rows = settings_rows(values)
     key_width = max(len(row[0]) for row in rows)

@@ -109,40 +109,6 @@ def history(
     Reads the ledger (the local file, or ledger.url) for the current API (FLUX2_BASE_URL, or
     --sandbox), e.g. flux2 history --since 7d --by model
     """
-    run_history(
-        ctx.obj,
-        since=since,
-        model=model,
-        by=by,
-        run_id=run_id,
-        json_output=json_output,
-        csv_output=csv_output,
-        limit=limit,
-        reconcile=reconcile,
-        sandbox=sandbox,
-        settle=settle,
-        charge=charge,
-    )
-
-
-# -- the run ------------------------------------------------------------------------------------
-
-
-def run_history(
-    app: App,
-    *,
-    since: str | None,
-    model: str | None,
-    by: str | None,
-    json_output: bool,
-    csv_output: bool,
-    limit: int | None,
-    reconcile: bool,
-    sandbox: bool,
-    settle: tuple[int, str] | None = None,
-    charge: str | None = None,
-    run_id: str | None = None,
-) -> None:
     from datetime import datetime
 
     from flux_cli.endpoints import SANDBOX, current_api, describe
@@ -151,6 +117,7 @@ def run_history(
     from flux_cli.ledger import default_path
     from flux_cli.ledger.reading import open_existing
 
+    app: App = ctx.obj
     now = datetime.now(UTC)
     query = parse_query(
         since=since,
