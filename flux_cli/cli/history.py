@@ -111,9 +111,8 @@ def history(
     """
     from datetime import datetime
 
-    from flux_cli.endpoints import SANDBOX, current_api, describe
-    from flux_cli.errors import UsageError
-    from flux_cli.history_query import parse_query
+    from flux_cli.endpoints import SANDBOX, current_api
+    from flux_cli.history_query import check_settle, nothing_recorded, open_rows_hint, parse_query
     from flux_cli.ledger import default_path
     from flux_cli.ledger.reading import open_existing
 
@@ -132,12 +131,10 @@ def history(
     label = SANDBOX if sandbox else current_api()[0]
     opened = open_existing("history")
     if opened is None:  # a read-only look creates nothing
-        nothing = f"no calls recorded yet for {describe(label)} in {default_path()}"
-        _say_nothing(app, nothing, query)
+        _say_nothing(app, nothing_recorded(label, default_path()), query)
         return
     with opened as ledger:
-        if charge is not None and settle is None:
-            raise UsageError("--charge goes with --settle ID failed|ok")
+        check_settle(settle, charge)
         if settle is not None:
             from flux_cli.cli.settle import settle_by_hand
 
@@ -149,9 +146,7 @@ def history(
             what = (
                 f"no calls match {query.given}"
                 if ledger.rows(label, limit=1)
-                else f"no calls recorded yet for {describe(label)} in {ledger.where} (history "
-                "shows one API at a time: --sandbox for the --sandbox runs, FLUX2_BASE_URL for "
-                "another)"
+                else nothing_recorded(label, ledger.where, explain=True)
             )
             _say_nothing(app, what, query)
             return
@@ -161,14 +156,9 @@ def history(
             _show_groups(app, query.groups(ledger, label), query, totals, label)
         else:
             _show_rows(app, query.rows(ledger, label), query, totals, label)
-    # Only where --reconcile can do something: a pending row, or an unknown one (the summary
-    # cannot tell which unknown rows carry a generation id; --reconcile says so when none does).
-    open_rows = totals.pending + totals.unknown
-    if query.output == "table" and open_rows and not reconcile:
-        app.info(
-            f"{records.calls(open_rows)} still pending or of unknown outcome; "
-            "flux2 history --reconcile settles what it can"
-        )
+    hint = open_rows_hint(totals)  # where --reconcile can do something
+    if query.output == "table" and hint is not None and not reconcile:
+        app.info(hint)
 
 
 def _say_nothing(app: App, what: str, query: Query) -> None:
