@@ -5,9 +5,28 @@ environment in, plain words out; `cli/registry.py` and `cli/main.py` use them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
-__all__ = ["completed_command", "with_preview_values"]
+__all__ = ["command_needed", "completed_command", "with_preview_values"]
+
+VERSION_FLAGS = frozenset({"--version", "-V"})
+
+
+def command_needed(
+    args: Sequence[str], environ: Mapping[str, str], known: Collection[str]
+) -> str | None:
+    """The one command a run with `args` needs built: "" for none (`--version` alone), None for
+    every command (no command, one not `known`, or a TAB completing the command's name).
+
+    The global options take no values, so the first argument that is not an option names the
+    command; while a TAB is completed (`_FLUX2_COMPLETE` set) it is the completed line's."""
+    if any(key.startswith("_FLUX2_COMPLETE") for key in environ):
+        name = completed_command(environ)
+    else:
+        name = next((arg for arg in args if not arg.startswith("-")), None)
+        if name is None and any(arg in VERSION_FLAGS for arg in args):
+            return ""  # the version needs no command
+    return name if name in known else None
 
 
 def completed_command(environ: Mapping[str, str]) -> str | None:

@@ -36,6 +36,7 @@ __all__ = [
     "key_from_stdin",
     "key_summary",
     "not_stored",
+    "read_key",
     "read_status",
     "shadowing",
     "source_path",
@@ -65,6 +66,23 @@ def key_from_stdin(stream: TextIO | None) -> str:
     if len(line.strip()) > MAX_KEY_CHARS:
         raise ConfigError("the first line of stdin is too long to be an API key", hint=STDIN_HINT)
     return line
+
+
+def read_key(stdin: TextIO | None, *, terminal: bool) -> tuple[str, str]:
+    """The raw key and where it came from. Without a terminal there is no prompt: the key is the
+    first line of stdin (`key_from_stdin`); on one it is asked for without echo, on stderr."""
+    if not terminal:
+        return key_from_stdin(stdin), "stdin"
+    import getpass
+    import sys
+
+    try:
+        # getpass reads the terminal without echo, and Ctrl-C stays an interrupt (exit 130),
+        # where a Typer prompt would turn it into "Aborted!" and exit 1.
+        raw = getpass.getpass("OpenRouter API key (input is hidden): ", stream=sys.stderr)
+    except EOFError:
+        raise ConfigError("no key was entered", hint=f"get a key at {KEYS_URL}") from None
+    return raw, "the prompt"
 
 
 def not_stored(exc: AuthenticationError, *, sandbox: bool) -> ConfigError:

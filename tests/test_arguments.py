@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flux_cli.arguments import completed_command, with_preview_values
+from flux_cli.arguments import command_needed, completed_command, with_preview_values
 
 
 @pytest.mark.parametrize(
@@ -43,3 +43,30 @@ def test_preview_with_a_value_names_the_protocol_and_words_after_the_dashes_stay
         "--",
         "--preview=x",
     ]
+
+
+KNOWN = frozenset({"generate", "cost", "config"})
+
+
+@pytest.mark.parametrize(
+    ("args", "environ", "needed"),
+    [
+        (["cost", "-m", "pro"], {}, "cost"),
+        (["--debug", "generate", "a fox"], {}, "generate"),
+        (["--version"], {}, ""),  # no command to build
+        (["-V", "cost"], {}, "cost"),
+        ([], {}, None),  # every command: the help lists them
+        (["gnerate"], {}, None),  # every command: "did you mean" looks among them
+        (["help"], {}, None),
+        (
+            [],
+            {"_FLUX2_COMPLETE": "bash_complete", "_TYPER_COMPLETE_ARGS": "flux2 config "},
+            "config",
+        ),
+        ([], {"_FLUX2_COMPLETE": "zsh_complete", "_TYPER_COMPLETE_ARGS": "flux2 co"}, None),
+    ],
+)
+def test_the_command_a_run_needs_built(
+    args: list[str], environ: dict[str, str], needed: str | None
+) -> None:
+    assert command_needed(args, environ, KNOWN) == needed

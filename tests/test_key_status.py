@@ -202,3 +202,30 @@ def test_read_status_of_an_accepted_key_summarises_it(monkeypatch: pytest.Monkey
     assert status.info is not None
     assert status.lines()[-1][1].startswith("accepted: ")
     assert status.notes[-1].startswith("the stored key file ")
+
+
+def test_read_key_takes_stdin_off_a_terminal_and_prompts_on_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flux_cli.key_status import read_key
+
+    assert read_key(io.StringIO(f"{CANARY_KEY}\nmore\n"), terminal=False) == (
+        f"{CANARY_KEY}\n",
+        "stdin",
+    )
+    prompts: list[str] = []
+
+    def typed(prompt: str, stream: object = None) -> str:
+        prompts.append(prompt)
+        return CANARY_KEY
+
+    monkeypatch.setattr("getpass.getpass", typed)
+    assert read_key(None, terminal=True) == (CANARY_KEY, "the prompt")
+    assert prompts == ["OpenRouter API key (input is hidden): "]
+
+    def closed(prompt: str, stream: object = None) -> str:
+        raise EOFError
+
+    monkeypatch.setattr("getpass.getpass", closed)
+    with pytest.raises(ConfigError, match="no key was entered"):
+        read_key(None, terminal=True)

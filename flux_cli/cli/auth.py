@@ -72,7 +72,7 @@ def login(
     app: App = ctx.obj
     check = not no_check
     base_url = None if sandbox or not check else resolve_base_url()  # a bad URL fails first
-    raw, where = _read_key(app)
+    raw, where = key_status.read_key(app.stdin, terminal=app.stdin_is_tty())
     key = ApiKey(normalise_key(raw, where), where)
     if not key.value.startswith("sk-or-"):
         app.warn("the key does not start with sk-or-, as OpenRouter keys do")
@@ -92,28 +92,6 @@ def login(
         app.info(f"{server} accepts it: {key_status.key_summary(info)}")
     for name in key_status.environment_keys():
         app.warn(f"{name} is set in this environment and wins over the stored key")
-
-
-def _read_key(app: App) -> tuple[str, str]:
-    """The raw key and where it came from. Without a terminal there is no prompt: the key is the
-    first line of stdin (`key_status.key_from_stdin`)."""
-    from flux_cli.key_status import key_from_stdin
-
-    if not app.stdin_is_tty():
-        return key_from_stdin(app.stdin), "stdin"
-    import getpass
-    import sys
-
-    from flux_cli.credentials import KEYS_URL
-    from flux_cli.errors import ConfigError
-
-    try:
-        # getpass reads the terminal without echo, and Ctrl-C stays an interrupt (exit 130),
-        # where typer.prompt would turn it into "Aborted!" and exit 1.
-        raw = getpass.getpass("OpenRouter API key (input is hidden): ", stream=sys.stderr)
-    except EOFError:
-        raise ConfigError("no key was entered", hint=f"get a key at {KEYS_URL}") from None
-    return raw, "the prompt"
 
 
 def logout(ctx: typer.Context) -> None:

@@ -43,7 +43,6 @@ GROUPS: dict[str, tuple[str, str]] = {
 }
 # `flux2 help` lists and resolves every command, so it always gets the whole app.
 _NEEDS_ALL = frozenset({"help"})
-_VERSION = frozenset({"--version", "-V"})
 
 
 class _Group(typer.core.TyperGroup):
@@ -127,26 +126,18 @@ def build(only: str | None = None) -> typer.Typer:
 def for_args(args: Sequence[str]) -> typer.Typer:
     """The application for one run with these arguments.
 
-    The global options take no values, so the first argument that is not an option names the
-    command. A known command gets an application holding only it, and so does a TAB that
-    completes a known command's options; `--version` alone gets one with no command; anything
-    else (no command, a typo that should get "did you mean", `flux2 help`, a TAB completing the
-    command's name) gets the whole one."""
+    A known command gets an application holding only it, and so does a TAB that completes a
+    known command's options; `--version` alone gets one with no command; anything else (no
+    command, a typo that should get "did you mean", `flux2 help`, a TAB completing the command's
+    name) gets the whole one (`flux_cli.arguments.command_needed`)."""
+    from flux_cli.arguments import command_needed
+
     if any(arg.startswith(("--show-completion", "--install-completion")) for arg in args):
         from flux_cli.cli.completion import install
 
         install()
-    if any(key.startswith("_FLUX2_COMPLETE") for key in os.environ):
-        from flux_cli.arguments import completed_command
-
-        name = completed_command(os.environ)
-    else:
-        name = next((arg for arg in args if not arg.startswith("-")), None)
-        if name is None and any(arg in _VERSION for arg in args):
-            return build(only="")  # the version needs no command
-    if name is None or name in _NEEDS_ALL or (name not in COMMANDS and name not in GROUPS):
-        return _whole()
-    return build(name)
+    name = command_needed(args, os.environ, (COMMANDS.keys() | GROUPS.keys()) - _NEEDS_ALL)
+    return _whole() if name is None else build(name)
 
 
 @functools.cache
