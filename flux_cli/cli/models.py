@@ -38,20 +38,10 @@ def models(
     Prices are per megapixel (a token price counted at 4,096 tokens per megapixel) or per image,
     with where they came from and how old they are; no key needed.
     """
-    from flux_cli.endpoints import SANDBOX, current_api
-    from flux_cli.model_list import entry_record, ordered
+    from flux_cli.model_list import entry_record, listed_catalog, ordered
 
     app: App = ctx.obj
-    if sandbox:
-        from flux_cli.openrouter.catalog_fetch import sandbox_catalog
-
-        catalog = sandbox_catalog()  # read from the built-in sandbox's own answers; not cached
-        label = SANDBOX
-    else:
-        from flux_cli.openrouter.catalog_cache import load_catalog
-
-        label, base_url = current_api()
-        catalog = load_catalog(base_url, refresh=refresh)
+    catalog, label = listed_catalog(sandbox=sandbox, refresh=refresh)
     for warning in catalog.warnings:
         app.warn(warning)
     for note in catalog.notes:
