@@ -15,20 +15,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from flux_cli.cli.boundary import guarded
+from flux_cli.cli.groups import command_group
 
 if TYPE_CHECKING:
     from flux_cli.cli.context import App
     from flux_cli.openrouter.account import KeyInfo
 
-auth_app = typer.Typer(
-    name="auth",
-    help=(
-        "Store, remove and inspect the OpenRouter API key. The key is read from a hidden prompt "
-        "or stdin, never from the command line."
-    ),
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
+auth_app = command_group(
+    "auth",
+    "Store, remove and inspect the OpenRouter API key. The key is read from a hidden prompt "
+    "or stdin, never from the command line.",
 )
 
 NoCheckOption = Annotated[
