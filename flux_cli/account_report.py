@@ -5,6 +5,7 @@ JSON record. No typer, no rich: the command renders these.
     info, account_credits = read_account(client)        # Credits, or Unavailable(reason)
     budgets = local_budgets(settings, label)            # None when no budget is set
     record = balance_record(label, base_url, masked, info, account_credits, budgets, zone)
+    rows = balance_rows(masked, info, account_credits, budgets, zone)  # the table's lines
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ if TYPE_CHECKING:
     from flux_cli.openrouter.account import Credits, KeyInfo, Unavailable
     from flux_cli.openrouter.client import OpenRouterClient
 
-__all__ = ["BudgetState", "balance_record", "local_budgets", "read_account", "usd"]
+__all__ = [
+    "BudgetState",
+    "balance_record",
+    "balance_rows",
+    "local_budgets",
+    "read_account",
+    "usd",
+]
 
 #: The local budgets and what is left of them.
 BudgetState = tuple["Budgets", "Remaining"]
@@ -127,3 +135,70 @@ def balance_record(
             "timezone": zone,
         }
     return record
+
+
+def balance_rows(
+    key_masked: str,
+    info: KeyInfo,
+    account_credits: Credits | Unavailable,
+    budgets: BudgetState | None,
+    zone: str,
+) -> list[tuple[str, str]]:
+    """`flux2 balance`'s table as (what, value) lines; "—" where the server did not say."""
+    from flux_cli.openrouter.account import Unavailable
+    from flux_cli.pricing import format_usd
+
+    def money(micros: int | None) -> str:
+        return "—" if micros is None else format_usd(micros)
+
+    rows = [("key", key_masked + (f" ({info.user_label})" if info.user_label else ""))]
+    if isinstance(account_credits, Unavailable):
+        rows.append(("credits", "not available to this key (see below)"))
+    else:
+        rows.append(("credits remaining", format_usd(account_credits.remaining_micros)))
+        rows.append(("credits bought", format_usd(account_credits.total_micros)))
+        rows.append(("credits used", format_usd(account_credits.usage_micros)))
+    if info.unlimited:
+        rows.append(("key limit", "none"))
+    else:
+        reset = f", resets {info.limit_reset}" if info.limit_reset else ""
+        rows.append(("key limit", f"{money(info.limit_micros)}{reset}"))
+        rows.append(("key limit remaining", money(info.limit_remaining_micros)))
+    rows.append(("key usage today", money(info.usage_daily_micros)))
+    rows.append(("key usage this week", money(info.usage_weekly_micros)))
+    rows.append(("key usage this month", money(info.usage_monthly_micros)))
+    rows.append(("key usage in all", money(info.usage_micros)))
+    if info.is_free_tier is not None:
+        rows.append(("free tier", "yes" if info.is_free_tier else "no"))
+    if info.expires_at is not None:
+        rows.append(("key expires", info.expires_at.astimezone().strftime("%Y-%m-%d %H:%M")))
+    for layer in info.budgets:  # OpenRouter's own budgets on this key (docs/openrouter.md#key)
+        resets = (
+            f", resets {layer.resets_at.strftime('%Y-%m-%d %H:%M')} UTC"
+            if layer.resets_at
+            else ", never resets"
+        )
+        rows.append(
+            (
+                f"{layer.scope} budget",
+                f"{money(layer.remaining_micros)} left of {money(layer.limit_micros)} "
+                f"({money(layer.spend_micros)} spent{resets})",
+            )
+        )
+    if budgets is not None:
+        rows.append(("budget day", f"midnight to midnight, {zone}"))
+        limits, remaining = budgets
+        spent = remaining.spent
+        for period, limit, left, used in (
+            ("today", limits.daily_micros, remaining.daily_micros, spent.today_micros),
+            ("this month", limits.monthly_micros, remaining.monthly_micros, spent.month_micros),
+        ):
+            if limit is not None and left is not None:
+                rows.append(
+                    (
+                        f"budget {period}",
+                        f"{format_usd(left)} left of {format_usd(limit)} "
+                        f"({format_usd(used)} spent, local ledger)",
+                    )
+                )
+    return rows

@@ -50,6 +50,12 @@ def describe(label: str) -> str:
     return label
 
 
+def live_name(label: str) -> str:
+    """How to name the API a command is talking to now: as `describe`, but the sandbox is the one
+    this process starts."""
+    return "in-process sandbox" if label == SANDBOX else describe(label)
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """Where requests go. `label` is the ledger's name for it (`openrouter`, `sandbox`, or the

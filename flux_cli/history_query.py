@@ -16,7 +16,16 @@ if TYPE_CHECKING:
 
     from flux_cli.ledger import Grouping, Ledger, Row, Summary, TotalRow
 
-__all__ = ["BY_CHOICES", "DEFAULT_TABLE_LIMIT", "Query", "page", "parse_query"]
+__all__ = [
+    "BY_CHOICES",
+    "DEFAULT_TABLE_LIMIT",
+    "Query",
+    "check_settle",
+    "nothing_recorded",
+    "open_rows_hint",
+    "page",
+    "parse_query",
+]
 
 BY_CHOICES = ("day", "model", "host", "user")
 #: A table is read by a person: the newest calls only, unless --limit says otherwise.
@@ -105,3 +114,40 @@ def parse_query(
 def page(items: Sequence[T], limit: int | None) -> Sequence[T]:
     """The first `limit` of `items` (all of them for None)."""
     return items[:limit] if limit is not None else items
+
+
+def check_settle(settle: tuple[int, str] | None, charge: str | None) -> None:
+    """UsageError for `--charge` without the `--settle` it goes with."""
+    from flux_cli.errors import UsageError
+
+    if charge is not None and settle is None:
+        raise UsageError("--charge goes with --settle ID failed|ok")
+
+
+def nothing_recorded(label: str, where: object, *, explain: bool = False) -> str:
+    """The note for an API with no calls in the ledger at `where`; `explain`: say that history
+    shows one API at a time, and how to pick another."""
+    from flux_cli.endpoints import describe
+
+    note = f"no calls recorded yet for {describe(label)} in {where}"
+    if explain:
+        note += (
+            " (history shows one API at a time: --sandbox for the --sandbox runs, "
+            "FLUX2_BASE_URL for another)"
+        )
+    return note
+
+
+def open_rows_hint(summary: Summary) -> str | None:
+    """The hint under a table with calls still pending or of unknown outcome, which only
+    `--reconcile` can settle (the summary cannot tell which unknown rows carry a generation id;
+    --reconcile says so when none does)."""
+    from flux_cli.history_records import calls
+
+    open_rows = summary.pending + summary.unknown
+    if not open_rows:
+        return None
+    return (
+        f"{calls(open_rows)} still pending or of unknown outcome; "
+        "flux2 history --reconcile settles what it can"
+    )

@@ -27,12 +27,16 @@ __all__ = [
     "csv_line",
     "csv_lines",
     "file_name",
+    "files_text",
     "group_fields",
+    "group_name",
     "group_record",
     "json_line",
     "local_minute",
+    "model_text",
     "row_record",
     "short_id",
+    "size_text",
     "status_text",
     "summary_line",
     "utc_stamp",
@@ -307,3 +311,34 @@ def short_id(generation_id: str | None) -> str:
 def file_name(path: str) -> str:
     """The name only, for finding a file by eye (the records have the full path)."""
     return path.replace("\\", "/").rsplit("/", 1)[-1] or path
+
+
+def files_text(row: Row, between: str) -> str:
+    """The row's file names, `between` each (a line break on a terminal); "—" for none."""
+    from flux_cli.textsafe import strip_control
+
+    return strip_control(between.join(file_name(p) for p in row.paths) or "—")
+
+
+def model_text(model_id: str) -> str:
+    """A model as a person names it: its alias, else its id without control characters."""
+    from flux_cli.textsafe import strip_control
+
+    return alias_of(model_id) or strip_control(model_id)
+
+
+def size_text(row: Row) -> str:
+    """`1024×768`, with `+2 ref` for an edit's references; "—" when the size is not known."""
+    size = f"{row.width}×{row.height}" if row.width and row.height else "—"
+    if row.reference_count:
+        size += f" +{row.reference_count} ref"
+    return size
+
+
+def group_name(key: str, by: str) -> str:
+    """A group's name in the table: a model's alias, or the key (a host or user may be unknown)."""
+    from flux_cli.textsafe import strip_control
+
+    if by == "model":
+        return model_text(key)
+    return strip_control(key) or {"host": "unknown host", "user": "unknown user"}.get(by, "—")

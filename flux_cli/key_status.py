@@ -7,12 +7,14 @@ Which key wins is `credentials.resolve_key`'s rule: OPENROUTER_API_KEY > OPENROU
 
     info = check_key(app.client_factory, key, base_url)   # base_url None: an in-process sandbox
     notes = shadowing(key.source)                           # the keys `key` hides from use
+    status = read_status(app.client_factory, label, base_url, check=True)  # `auth status`
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -27,12 +29,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_KEY_CHARS",
+    "KeyStatus",
     "check_key",
     "environment_keys",
     "fix_hint",
     "key_from_stdin",
     "key_summary",
     "not_stored",
+    "read_key",
+    "read_status",
     "shadowing",
     "source_path",
     "source_text",
@@ -61,6 +66,23 @@ def key_from_stdin(stream: TextIO | None) -> str:
     if len(line.strip()) > MAX_KEY_CHARS:
         raise ConfigError("the first line of stdin is too long to be an API key", hint=STDIN_HINT)
     return line
+
+
+def read_key(stdin: TextIO | None, *, terminal: bool) -> tuple[str, str]:
+    """The raw key and where it came from. Without a terminal there is no prompt: the key is the
+    first line of stdin (`key_from_stdin`); on one it is asked for without echo, on stderr."""
+    if not terminal:
+        return key_from_stdin(stdin), "stdin"
+    import getpass
+    import sys
+
+    try:
+        # getpass reads the terminal without echo, and Ctrl-C stays an interrupt (exit 130),
+        # where a Typer prompt would turn it into "Aborted!" and exit 1.
+        raw = getpass.getpass("OpenRouter API key (input is hidden): ", stream=sys.stderr)
+    except EOFError:
+        raise ConfigError("no key was entered", hint=f"get a key at {KEYS_URL}") from None
+    return raw, "the prompt"
 
 
 def not_stored(exc: AuthenticationError, *, sandbox: bool) -> ConfigError:
@@ -166,7 +188,71 @@ def shadowing(winner: str) -> list[str]:
     return notes
 
 
-# -- `auth status --json` -----------------------------------------------------------------------
+# -- `auth status` ------------------------------------------------------------------------------
+
+
+@dataclass
+class KeyStatus:
+    """What `flux2 auth status` found: the key in use (None when there is none), what the server
+    said about it (None unchecked or refused), the keys it hides, and the error the command ends
+    with (None when the key is usable)."""
+
+    label: str
+    base_url: str | None  # None: an in-process sandbox
+    checked: bool
+    key: ApiKey | None = None
+    info: KeyInfo | None = None
+    notes: list[str] = field(default_factory=list)
+    error: Exception | None = None
+
+    def record(self) -> dict[str, Any]:
+        return status_record(
+            self.label, self.base_url, self.key, self.info, notes=self.notes, error=self.error
+        )
+
+    def lines(self) -> list[tuple[str, str]]:
+        """(what, value) lines for a person: the key masked, its source, the API, the check."""
+        from flux_cli.endpoints import live_name
+
+        assert self.key is not None
+        where, url = live_name(self.label), self.base_url
+        lines = [("key", self.key.masked), ("source", source_text(self.key))]
+        lines.append(("api", where if url is None or where == url else f"{where} ({url})"))
+        if self.info is not None:
+            lines.append(("check", f"accepted: {key_summary(self.info)}"))
+        elif self.error is not None:
+            lines.append(("check", "failed (see below)"))
+        elif not self.checked:
+            lines.append(("check", "not checked (--no-check)"))
+        return lines
+
+
+def read_status(
+    make_client: ClientFactory, label: str, base_url: str | None, *, check: bool
+) -> KeyStatus:
+    """The key in use and, with `check`, what the server at `base_url` says about it."""
+    from flux_cli.credentials import resolve_key
+    from flux_cli.errors import Flux2Error
+    from flux_cli.openrouter.errors import AuthenticationError
+
+    status = KeyStatus(label, base_url, check)
+    try:
+        status.key = key = resolve_key()
+    except ConfigError as exc:
+        status.error = exc
+        return status
+    if check:
+        try:
+            status.info = check_key(make_client, key, base_url)
+        except AuthenticationError as exc:
+            status.error = ConfigError(
+                f"the key from {source_text(key)} is refused: {exc.message}",
+                hint=fix_hint(key),
+            )
+        except Flux2Error as exc:
+            status.error = exc
+    status.notes = shadowing(winner=key.source)
+    return status
 
 
 def status_record(

@@ -14,6 +14,21 @@ if TYPE_CHECKING:
     from flux_cli.openrouter.catalog import Catalog, CatalogEntry
 
 
+def listed_catalog(*, sandbox: bool, refresh: bool) -> tuple[Catalog, str]:
+    """The catalog `flux2 models` lists and the label of the API it describes: the built-in
+    sandbox's own answers (not cached), or the current API's catalog (`load_catalog`: the fresh
+    cache, the live catalog, or the embedded one; `refresh` skips the cache)."""
+    if sandbox:
+        from flux_cli.openrouter.catalog_fetch import sandbox_catalog
+
+        return sandbox_catalog(), SANDBOX
+    from flux_cli.endpoints import current_api
+    from flux_cli.openrouter.catalog_cache import load_catalog
+
+    label, base_url = current_api()
+    return load_catalog(base_url, refresh=refresh), label
+
+
 def ordered(catalog: Catalog) -> list[CatalogEntry]:
     """The FLUX.2 aliases first (pro, max, flex, klein), then every other model by id."""
     from flux_cli.embedded_catalog import ALIASES

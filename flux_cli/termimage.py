@@ -24,6 +24,7 @@ import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ __all__ = [
     "encode_kitty",
     "encode_sixel",
     "fit",
+    "half_block_rows",
+    "load",
     "pixel_box",
     "prepare",
     "tmux_wrap",
@@ -170,6 +173,48 @@ def prepare(
         return black.convert("RGB")
     finally:
         image.close()
+
+
+class Unreadable(Exception):
+    """An image that cannot be previewed; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def load(
+    source: bytes | str | Path, columns: int, rows: int, box: tuple[int, int] | None = None
+) -> Image.Image:
+    """`prepare` for the image in `source` (its bytes, or a file); `Unreadable` when it cannot
+    be read or decoded."""
+    from flux_cli.images import InvalidImage
+
+    try:
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        return prepare(data, columns, rows, box)
+    except InvalidImage as exc:
+        raise Unreadable(exc.reason) from None
+    except OSError as exc:
+        raise Unreadable(exc.strerror or type(exc).__name__) from None
+
+
+RGB = tuple[int, int, int]
+
+
+def half_block_rows(image: Image.Image) -> list[list[tuple[RGB, RGB | None]]]:
+    """The cells of a half-block picture of `image` (RGB, as it is): per row of cells, each
+    cell's upper and lower pixel (None below the last row of an image of odd height)."""
+    width, height = image.size
+    raw = image.tobytes()
+    pixels = [(raw[i], raw[i + 1], raw[i + 2]) for i in range(0, width * height * 3, 3)]
+    return [
+        [
+            (pixels[top * width + x], pixels[(top + 1) * width + x] if top + 1 < height else None)
+            for x in range(width)
+        ]
+        for top in range(0, height, 2)
+    ]
 
 
 def pixel_box(columns: int, rows: int) -> tuple[int, int]:

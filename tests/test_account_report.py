@@ -3,12 +3,19 @@ the JSON record."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from flux_cli.account_report import balance_record, local_budgets, read_account, usd
+from flux_cli.account_report import (
+    balance_record,
+    balance_rows,
+    local_budgets,
+    read_account,
+    usd,
+)
 from flux_cli.config import Settings
 from flux_cli.credentials import ApiKey
 from flux_cli.ledger import Budgets, Ledger, Remaining, Spent, default_path
@@ -115,3 +122,26 @@ def test_the_record_is_money_in_dollars_with_the_budgets_zone() -> None:
     )
     assert usd(None) is None
     assert usd(1) == 0.000001
+
+
+def test_the_table_lines_say_what_is_known_and_mark_what_is_not() -> None:
+    budgets = (Budgets(1_000_000, None), Remaining(750_000, None, Spent(250_000, 250_000, 1, 0)))
+    rows = dict(balance_rows("sk-or-v1-…0123", INFO, Credits(25_000_000, 30_000), budgets, "UTC"))
+    assert rows["key"] == "sk-or-v1-…0123 (laptop)"
+    assert rows["credits remaining"] == "$24.970"
+    assert rows["key limit"] == "$5.000, resets monthly"
+    assert rows["key usage this week"] == "—"  # the server did not say
+    assert rows["free tier"] == "no"
+    assert rows["key budget"] == "$0.750 left of $1.000 ($0.250 spent, resets 2026-12-07 00:00 UTC)"
+    assert rows["budget day"] == "midnight to midnight, UTC"
+    assert rows["budget today"] == "$0.750 left of $1.000 ($0.250 spent, local ledger)"
+    assert "budget this month" not in rows  # no monthly budget set
+    assert "key expires" not in rows
+    unlimited = replace(INFO, limit_micros=None, label=None, budgets=())
+    lines = balance_rows("m", unlimited, Unavailable("no"), None, "UTC")
+    assert lines[:3] == [
+        ("key", "m"),
+        ("credits", "not available to this key (see below)"),
+        ("key limit", "none"),
+    ]
+    assert not [what for what, _ in lines if what.startswith("budget")]

@@ -87,3 +87,35 @@ def test_a_look_creates_no_ledger_and_names_the_reader_when_it_cannot_read() -> 
     default_path().write_bytes(b"not a database at all" * 100)
     with pytest.raises(LedgerError, match=r"^history could not read the ledger: "):
         open_existing("history")
+
+
+def test_charge_goes_only_with_settle() -> None:
+    from flux_cli.history_query import check_settle
+
+    check_settle(None, None)
+    check_settle((3, "ok"), "0.03")
+    check_settle((3, "failed"), None)
+    with pytest.raises(UsageError, match="--charge goes with --settle"):
+        check_settle(None, "0.03")
+
+
+def test_the_notes_for_nothing_recorded_and_for_calls_left_open() -> None:
+    from flux_cli.history_query import nothing_recorded, open_rows_hint
+    from flux_cli.ledger import Summary
+
+    assert (
+        nothing_recorded("openrouter", "/l.db") == "no calls recorded yet for OpenRouter in /l.db"
+    )
+    assert nothing_recorded("sandbox", "/l.db", explain=True).startswith(
+        "no calls recorded yet for the --sandbox runs in /l.db (history shows one API at a time"
+    )
+
+    def summary(pending: int, unknown: int) -> Summary:
+        return Summary(3, 0, pending, unknown, 0, 0, 0, 0, 0)
+
+    assert open_rows_hint(summary(0, 0)) is None
+    hint = open_rows_hint(summary(1, 1))
+    assert (
+        hint
+        == "2 calls still pending or of unknown outcome; flux2 history --reconcile settles what it can"
+    )

@@ -21,11 +21,15 @@ from flux_cli.history_records import (
     csv_line,
     csv_lines,
     file_name,
+    files_text,
     group_fields,
+    group_name,
     group_record,
     json_line,
+    model_text,
     row_record,
     short_id,
+    size_text,
     status_text,
     summary_line,
     utc_stamp,
@@ -163,3 +167,22 @@ def test_short_ids_and_file_names_are_for_the_eye() -> None:
     assert file_name("C:\\out\\fox.png") == "fox.png"
     assert file_name("/") == "/"
     assert utc_stamp(AT) == "2026-12-06T16:51:03.123Z"
+
+
+def test_cells_name_sizes_files_models_and_groups_for_the_eye() -> None:
+    row = make_row()
+    assert size_text(row) == "1024×768"
+    assert size_text(make_row(reference_count=2)) == "1024×768 +2 ref"
+    assert size_text(make_row(width=None, height=None)) == "—"
+    assert files_text(row, " · ") == "fox.png · fox-2.png"
+    assert files_text(make_row(paths=("/out/a\x1b[31m.png",)), "\n") == "a.png"
+    assert files_text(make_row(paths=()), "\n") == "—"
+    assert model_text(PRO) == "pro"
+    assert model_text("acme/\x07model") == "acme/model"
+    assert group_name(PRO, "model") == "pro"
+    assert group_name("2026-12-06", "day") == "2026-12-06"
+    assert (group_name("", "host"), group_name("", "user"), group_name("", "day")) == (
+        "unknown host",
+        "unknown user",
+        "—",
+    )

@@ -20,6 +20,7 @@ from flux_cli.key_status import (
     key_from_stdin,
     key_summary,
     not_stored,
+    read_status,
     shadowing,
     source_path,
     source_text,
@@ -154,3 +155,77 @@ def test_the_status_record_masks_the_key_and_redacts_the_error() -> None:
         None,
         None,
     )
+
+
+def refusing(base_url: str, key: ApiKey, **options: Any) -> OpenRouterClient:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json={"error": {"code": 401, "message": "User not found."}})
+
+    return OpenRouterClient(base_url, key, transport=httpx.MockTransport(handler), **options)
+
+
+def test_read_status_without_a_key_is_the_error_alone() -> None:
+    status = read_status(refusing, "openrouter", "https://openrouter.test/api/v1", check=True)
+    assert status.key is None
+    assert status.info is None
+    assert status.notes == []
+    assert isinstance(status.error, ConfigError)
+    assert status.record()["ok"] is False
+
+
+def test_read_status_of_a_refused_key_says_where_it_came_from(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(KEY_ENV, CANARY_KEY)
+    status = read_status(refusing, "openrouter", "https://openrouter.test/api/v1", check=True)
+    assert isinstance(status.error, ConfigError)
+    assert status.error.message.startswith(f"the key from the environment variable {KEY_ENV}")
+    assert status.lines() == [
+        ("key", "sk-or-v1-…0123"),
+        ("source", f"the environment variable {KEY_ENV}"),
+        ("api", "OpenRouter (https://openrouter.test/api/v1)"),
+        ("check", "failed (see below)"),
+    ]
+    unchecked = read_status(refusing, "sandbox", None, check=False)
+    assert unchecked.error is None
+    assert unchecked.lines()[2:] == [
+        ("api", "in-process sandbox"),
+        ("check", "not checked (--no-check)"),
+    ]
+
+
+def test_read_status_of_an_accepted_key_summarises_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, SANDBOX_KEY)
+    store(OTHER_KEY)
+    status = read_status(OpenRouterClient, "sandbox", None, check=True)
+    assert status.error is None
+    assert status.info is not None
+    assert status.lines()[-1][1].startswith("accepted: ")
+    assert status.notes[-1].startswith("the stored key file ")
+
+
+def test_read_key_takes_stdin_off_a_terminal_and_prompts_on_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flux_cli.key_status import read_key
+
+    assert read_key(io.StringIO(f"{CANARY_KEY}\nmore\n"), terminal=False) == (
+        f"{CANARY_KEY}\n",
+        "stdin",
+    )
+    prompts: list[str] = []
+
+    def typed(prompt: str, stream: object = None) -> str:
+        prompts.append(prompt)
+        return CANARY_KEY
+
+    monkeypatch.setattr("getpass.getpass", typed)
+    assert read_key(None, terminal=True) == (CANARY_KEY, "the prompt")
+    assert prompts == ["OpenRouter API key (input is hidden): "]
+
+    def closed(prompt: str, stream: object = None) -> str:
+        raise EOFError
+
+    monkeypatch.setattr("getpass.getpass", closed)
+    with pytest.raises(ConfigError, match="no key was entered"):
+        read_key(None, terminal=True)

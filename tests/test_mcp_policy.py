@@ -48,3 +48,20 @@ def test_the_real_api_needs_its_key_at_start(
     with pytest.raises(ConfigError):
         _policy(tmp_path, sandbox=False)
     assert _policy(tmp_path, sandbox=True).sandbox
+
+
+def test_without_the_sdk_loading_the_server_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from flux_cli.mcp import load_server
+
+    # As if the extra were not installed, whatever an earlier test imported.
+    for name in [*(n for n in sys.modules if n.split(".")[0] == "mcp"), "mcp"]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.delitem(sys.modules, "flux_cli.mcp.server", raising=False)
+    with pytest.raises(UsageError) as missing:
+        load_server()
+    assert missing.value.message == "flux2 mcp needs the MCP SDK, which is not installed"
+    assert missing.value.hint == "pip install 'flux2-cli[mcp]'"

@@ -98,3 +98,19 @@ def test_the_caption_says_where_the_catalog_came_from() -> None:
     assert source_line(catalog(source="live", age=None), SANDBOX) == (
         "catalog: fetched from an in-process sandbox at an unknown time"
     )
+
+
+def test_the_listed_catalog_is_the_sandbox_s_or_the_current_api_s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flux_cli.model_list import listed_catalog
+
+    catalog, label = listed_catalog(sandbox=True, refresh=False)
+    assert label == SANDBOX
+    assert ALIASES["pro"] in catalog.entries
+    # Nothing listens on port 9 of the loopback: offline, the embedded table is listed.
+    monkeypatch.setenv("FLUX2_BASE_URL", "http://127.0.0.1:9/api/v1")
+    offline, label = listed_catalog(sandbox=False, refresh=True)
+    assert label == "http://127.0.0.1:9/api/v1"
+    assert offline.warnings
+    assert ALIASES["pro"] in offline.entries

@@ -433,3 +433,30 @@ def test_prepare_composites_alpha_on_black() -> None:
     assert image.getpixel((0, 0)) == (0, 0, 0)
     half = prepare(png((8, 8), (200, 100, 50, 255), mode="RGBA"), 40, 12)
     assert half.getpixel((0, 0)) == (200, 100, 50)
+
+
+# -- what the half-blocks and the loader give ------------------------------------------------------
+
+
+def test_half_block_rows_pair_each_pixel_with_the_one_below() -> None:
+    from flux_cli.termimage import half_block_rows
+
+    image = Image.new("RGB", (2, 3), (0, 0, 0))
+    image.putpixel((1, 1), (9, 8, 7))
+    image.putpixel((0, 2), (1, 2, 3))
+    assert half_block_rows(image) == [
+        [((0, 0, 0), (0, 0, 0)), ((0, 0, 0), (9, 8, 7))],
+        [((1, 2, 3), None), ((0, 0, 0), None)],  # odd height: the last cells have no lower pixel
+    ]
+
+
+def test_load_reads_a_file_or_bytes_and_says_why_it_cannot(tmp_path: Path) -> None:
+    from flux_cli.termimage import Unreadable, load
+
+    path = write_png(tmp_path / "s.png", sample())
+    assert load(path, 8, 4).size == load(path.read_bytes(), 8, 4).size
+    with pytest.raises(Unreadable) as missing:
+        load(tmp_path / "gone.png", 8, 4)
+    assert "No such file" in missing.value.reason
+    with pytest.raises(Unreadable):
+        load(b"not an image", 8, 4)

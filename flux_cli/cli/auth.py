@@ -15,21 +15,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from flux_cli.cli.boundary import guarded
+from flux_cli.cli.groups import command_group
 
 if TYPE_CHECKING:
     from flux_cli.cli.context import App
-    from flux_cli.credentials import ApiKey
     from flux_cli.openrouter.account import KeyInfo
 
-auth_app = typer.Typer(
-    name="auth",
-    help=(
-        "Store, remove and inspect the OpenRouter API key. The key is read from a hidden prompt "
-        "or stdin, never from the command line."
-    ),
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
+auth_app = command_group(
+    "auth",
+    "Store, remove and inspect the OpenRouter API key. The key is read from a hidden prompt "
+    "or stdin, never from the command line.",
 )
 
 NoCheckOption = Annotated[
@@ -66,45 +61,14 @@ def login(
             "flux2 auth login takes no key on the command line (ps and the shell history show it)",
             hint="pipe it in: flux2 auth login < key.txt; or run flux2 auth login in a terminal",
         )
-    run_login(ctx.obj, check=not no_check, sandbox=sandbox)
-
-
-def logout(ctx: typer.Context) -> None:
-    """Delete the stored key file. Keys set in the environment are not touched."""
-    run_logout(ctx.obj)
-
-
-def status(
-    ctx: typer.Context,
-    json_output: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
-    no_check: NoCheckOption = False,
-    sandbox: SandboxOption = False,
-) -> None:
-    """Show which API key flux2 uses, where it comes from, and whether OpenRouter accepts it.
-
-    The key is shown masked. Exit 4 when there is no usable key (none, an unsafe key file) or
-    OpenRouter refuses it.
-    """
-    run_status(ctx.obj, json_output=json_output, check=not no_check, sandbox=sandbox)
-
-
-auth_app.command(
-    name="login", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
-)(guarded(login))
-auth_app.command(name="logout")(guarded(logout))
-auth_app.command(name="status")(guarded(status))
-
-
-# -- login -------------------------------------------------------------------------------------
-
-
-def run_login(app: App, *, check: bool, sandbox: bool) -> None:
     from flux_cli import key_status, keystore
     from flux_cli.credentials import ApiKey, normalise_key, resolve_base_url
     from flux_cli.openrouter.errors import AuthenticationError, OpenRouterError
 
+    app: App = ctx.obj
+    check = not no_check
     base_url = None if sandbox or not check else resolve_base_url()  # a bad URL fails first
-    raw, where = _read_key(app)
+    raw, where = key_status.read_key(app.stdin, terminal=app.stdin_is_tty())
     key = ApiKey(normalise_key(raw, where), where)
     if not key.value.startswith("sk-or-"):
         app.warn("the key does not start with sk-or-, as OpenRouter keys do")
@@ -126,36 +90,13 @@ def run_login(app: App, *, check: bool, sandbox: bool) -> None:
         app.warn(f"{name} is set in this environment and wins over the stored key")
 
 
-def _read_key(app: App) -> tuple[str, str]:
-    """The raw key and where it came from. Without a terminal there is no prompt: the key is the
-    first line of stdin (`key_status.key_from_stdin`)."""
-    from flux_cli.key_status import key_from_stdin
-
-    if not app.stdin_is_tty():
-        return key_from_stdin(app.stdin), "stdin"
-    import getpass
-    import sys
-
-    from flux_cli.credentials import KEYS_URL
-    from flux_cli.errors import ConfigError
-
-    try:
-        # getpass reads the terminal without echo, and Ctrl-C stays an interrupt (exit 130),
-        # where typer.prompt would turn it into "Aborted!" and exit 1.
-        raw = getpass.getpass("OpenRouter API key (input is hidden): ", stream=sys.stderr)
-    except EOFError:
-        raise ConfigError("no key was entered", hint=f"get a key at {KEYS_URL}") from None
-    return raw, "the prompt"
-
-
-# -- logout ------------------------------------------------------------------------------------
-
-
-def run_logout(app: App) -> None:
+def logout(ctx: typer.Context) -> None:
+    """Delete the stored key file. Keys set in the environment are not touched."""
     from flux_cli import keystore
     from flux_cli.credentials import stored_key_path
     from flux_cli.key_status import environment_keys
 
+    app: App = ctx.obj
     path = stored_key_path()
     removed = keystore.remove_key()
     if removed is None:
@@ -168,71 +109,36 @@ def run_logout(app: App) -> None:
         app.warn(f"{note} is still set in the environment; flux2 will keep using it")
 
 
-# -- status ------------------------------------------------------------------------------------
-
-
-def run_status(app: App, *, json_output: bool, check: bool, sandbox: bool) -> None:
-    import json
-
-    from flux_cli import key_status
-    from flux_cli.credentials import resolve_key
-    from flux_cli.endpoints import SANDBOX, current_api
-    from flux_cli.errors import ConfigError, Flux2Error
-    from flux_cli.openrouter.errors import AuthenticationError
-
-    label, base_url = (SANDBOX, None) if sandbox else current_api()
-    error: Flux2Error | None = None
-    key: ApiKey | None = None
-    info: KeyInfo | None = None
-    try:
-        key = resolve_key()
-    except ConfigError as exc:
-        error = exc
-    if key is not None and check:
-        try:
-            info = key_status.check_key(app.client_factory, key, base_url)
-        except AuthenticationError as exc:
-            error = ConfigError(
-                f"the key from {key_status.source_text(key)} is refused: {exc.message}",
-                hint=key_status.fix_hint(key),
-            )
-        except Flux2Error as exc:
-            error = exc
-    notes = key_status.shadowing(winner=key.source) if key is not None else []
-    if json_output:
-        record = key_status.status_record(label, base_url, key, info, notes=notes, error=error)
-        app.display(json.dumps(record, ensure_ascii=False))
-    elif key is not None:
-        _lines(app, label, base_url, key, info, check=check, refused=error is not None)
-    for note in notes:
-        app.warn(note)
-    if error is not None:
-        raise error
-
-
-def _lines(
-    app: App,
-    label: str,
-    base_url: str | None,
-    key: ApiKey,
-    info: KeyInfo | None,
-    *,
-    check: bool,
-    refused: bool,
+def status(
+    ctx: typer.Context,
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    no_check: NoCheckOption = False,
+    sandbox: SandboxOption = False,
 ) -> None:
-    from flux_cli.endpoints import SANDBOX, describe
-    from flux_cli.key_status import key_summary, source_text
+    """Show which API key flux2 uses, where it comes from, and whether OpenRouter accepts it.
 
-    where = "in-process sandbox" if label == SANDBOX else describe(label)
-    rows = [("key", key.masked), ("source", source_text(key))]
-    rows.append(
-        ("api", where if base_url is None or where == base_url else f"{where} ({base_url})")
-    )
-    if info is not None:
-        rows.append(("check", f"accepted: {key_summary(info)}"))
-    elif refused:
-        rows.append(("check", "failed (see below)"))
-    elif not check:
-        rows.append(("check", "not checked (--no-check)"))
-    for name, value in rows:
-        app.display(f"{name:<7} {value}")
+    The key is shown masked. Exit 4 when there is no usable key (none, an unsafe key file) or
+    OpenRouter refuses it.
+    """
+    from flux_cli.endpoints import SANDBOX, current_api
+    from flux_cli.key_status import read_status
+
+    app: App = ctx.obj
+    label, base_url = (SANDBOX, None) if sandbox else current_api()
+    status = read_status(app.client_factory, label, base_url, check=not no_check)
+    if json_output:
+        app.display_json(status.record())
+    elif status.key is not None:
+        for name, value in status.lines():
+            app.display(f"{name:<7} {value}")
+    for note in status.notes:
+        app.warn(note)
+    if status.error is not None:
+        raise status.error
+
+
+auth_app.command(
+    name="login", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)(guarded(login))
+auth_app.command(name="logout")(guarded(logout))
+auth_app.command(name="status")(guarded(status))

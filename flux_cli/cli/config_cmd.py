@@ -12,19 +12,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from flux_cli.cli.boundary import guarded
+from flux_cli.cli.groups import command_group
 
 if TYPE_CHECKING:
     from flux_cli.cli.context import App
 
-config_app = typer.Typer(
-    name="config",
-    help=(
-        "Show and change the settings in the config file (precedence: flag > environment > "
-        "file > default). The API key is not a setting: see flux2 auth."
-    ),
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
+config_app = command_group(
+    "config",
+    "Show and change the settings in the config file (precedence: flag > environment > "
+    "file > default). The API key is not a setting: see flux2 auth.",
 )
 
 
@@ -68,9 +64,7 @@ def show(
 
     values = load_values()
     if json_output:
-        import json
-
-        ctx.obj.display(json.dumps(settings_record(config_path(), values), ensure_ascii=False))
+        ctx.obj.display_json(settings_record(config_path(), values))
         return
     rows = settings_rows(values)
     key_width = max(len(row[0]) for row in rows)

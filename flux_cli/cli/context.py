@@ -152,6 +152,12 @@ class App:
             reason = exc.strerror or type(exc).__name__
             raise OutputError(f"cannot write to stdout: {reason}") from None
 
+    def display_json(self, record: dict[str, Any]) -> None:
+        """One JSON object as one line of data on stdout (text as it is, not `\\u` escapes)."""
+        import json
+
+        self.display(json.dumps(record, ensure_ascii=False))
+
     def show(self, renderable: Any) -> None:
         """A table (any Rich renderable) on stdout; once the reader has gone, as `display`."""
         try:

@@ -383,3 +383,9 @@ RunFilterOption = Annotated[
         show_default=False,
     ),
 ]
+LedgerSandboxOption = Annotated[
+    bool,
+    typer.Option(
+        "--sandbox", help="Show the calls made with --sandbox instead of the current API's."
+    ),
+]

@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flux_cli.cli.flags import ModelFilterOption, RunFilterOption, SinceOption
+from flux_cli.cli.flags import (
+    LedgerSandboxOption,
+    ModelFilterOption,
+    RunFilterOption,
+    SinceOption,
+)
 from flux_cli.gallery_selection import DEFAULT_PAGE, GROUPINGS, STATUSES
 
 if TYPE_CHECKING:
@@ -59,12 +64,7 @@ def gallery(
         bool,
         typer.Option("--force", help="Replace FILE even when it is not a page flux2 wrote."),
     ] = False,
-    sandbox: Annotated[
-        bool,
-        typer.Option(
-            "--sandbox", help="Show the calls made with --sandbox instead of the current API's."
-        ),
-    ] = False,
+    sandbox: LedgerSandboxOption = False,
 ) -> None:
     """Write a self-contained HTML page of past images: thumbnails, prompts, costs and totals.
 
@@ -72,31 +72,6 @@ def gallery(
     relative path. Relative paths in the ledger are taken from the current directory, e.g.
     cd renders && flux2 gallery -o index.html --since 7d
     """
-    run_gallery(
-        ctx.obj,
-        output=output,
-        since=since,
-        model=model,
-        run=run,
-        statuses=status or [],
-        by=by,
-        force=force,
-        sandbox=sandbox,
-    )
-
-
-def run_gallery(
-    app: App,
-    *,
-    output: str,
-    since: str | None,
-    model: str | None,
-    run: str | None,
-    statuses: list[str],
-    by: str,
-    force: bool,
-    sandbox: bool,
-) -> None:
     from flux_cli.gallery_selection import make_gallery
 
     gallery = make_gallery(
@@ -105,10 +80,11 @@ def run_gallery(
         since=since,
         model=model,
         run=run,
-        statuses=statuses,
+        statuses=status or [],
         by=by,
         force=force,
     )
+    app: App = ctx.obj
     for note in gallery.notes:
         app.info(note)
     if gallery.page is None:

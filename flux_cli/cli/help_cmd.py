@@ -105,11 +105,10 @@ def help_command(
 
 def _command_summaries(group: Any, root: Any, width: int) -> list[tuple[str, str]]:
     """Each command with the first sentence of its help, cut to fit one line of the index."""
-    from flux_cli.help_topics import TOPICS
+    from flux_cli.help_topics import summary_width
 
     names = [name for name in _subcommands(group, root) if name != "help"]
-    column = max(len(name) for name in (*names, *(topic.name for topic in TOPICS)))
-    limit = max(20, width - column - 4)  # the index's two-space indent and two-space gap
+    limit = summary_width(names, width)
     return [(name, group.get_command(root, name).get_short_help_str(limit)) for name in names]
 
 

@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from flux_cli import history_records as records
-from flux_cli.cli.flags import ModelFilterOption, RunFilterOption, SinceOption
+from flux_cli.cli.flags import (
+    LedgerSandboxOption,
+    ModelFilterOption,
+    RunFilterOption,
+    SinceOption,
+)
 from flux_cli.history_query import BY_CHOICES
 
 if TYPE_CHECKING:
@@ -97,60 +102,21 @@ def history(
             show_default=False,
         ),
     ] = None,
-    sandbox: Annotated[
-        bool,
-        typer.Option(
-            "--sandbox", help="Show the calls made with --sandbox instead of the current API's."
-        ),
-    ] = False,
+    sandbox: LedgerSandboxOption = False,
 ) -> None:
     """List past calls and what they cost: estimate, charge, and what is still pending or unknown.
 
     Reads the ledger (the local file, or ledger.url) for the current API (FLUX2_BASE_URL, or
     --sandbox), e.g. flux2 history --since 7d --by model
     """
-    run_history(
-        ctx.obj,
-        since=since,
-        model=model,
-        by=by,
-        run_id=run_id,
-        json_output=json_output,
-        csv_output=csv_output,
-        limit=limit,
-        reconcile=reconcile,
-        sandbox=sandbox,
-        settle=settle,
-        charge=charge,
-    )
-
-
-# -- the run ------------------------------------------------------------------------------------
-
-
-def run_history(
-    app: App,
-    *,
-    since: str | None,
-    model: str | None,
-    by: str | None,
-    json_output: bool,
-    csv_output: bool,
-    limit: int | None,
-    reconcile: bool,
-    sandbox: bool,
-    settle: tuple[int, str] | None = None,
-    charge: str | None = None,
-    run_id: str | None = None,
-) -> None:
     from datetime import datetime
 
-    from flux_cli.endpoints import SANDBOX, current_api, describe
-    from flux_cli.errors import UsageError
-    from flux_cli.history_query import parse_query
+    from flux_cli.endpoints import SANDBOX, current_api
+    from flux_cli.history_query import check_settle, nothing_recorded, open_rows_hint, parse_query
     from flux_cli.ledger import default_path
     from flux_cli.ledger.reading import open_existing
 
+    app: App = ctx.obj
     now = datetime.now(UTC)
     query = parse_query(
         since=since,
@@ -165,12 +131,10 @@ def run_history(
     label = SANDBOX if sandbox else current_api()[0]
     opened = open_existing("history")
     if opened is None:  # a read-only look creates nothing
-        nothing = f"no calls recorded yet for {describe(label)} in {default_path()}"
-        _say_nothing(app, nothing, query)
+        _say_nothing(app, nothing_recorded(label, default_path()), query)
         return
     with opened as ledger:
-        if charge is not None and settle is None:
-            raise UsageError("--charge goes with --settle ID failed|ok")
+        check_settle(settle, charge)
         if settle is not None:
             from flux_cli.cli.settle import settle_by_hand
 
@@ -182,9 +146,7 @@ def run_history(
             what = (
                 f"no calls match {query.given}"
                 if ledger.rows(label, limit=1)
-                else f"no calls recorded yet for {describe(label)} in {ledger.where} (history "
-                "shows one API at a time: --sandbox for the --sandbox runs, FLUX2_BASE_URL for "
-                "another)"
+                else nothing_recorded(label, ledger.where, explain=True)
             )
             _say_nothing(app, what, query)
             return
@@ -194,14 +156,9 @@ def run_history(
             _show_groups(app, query.groups(ledger, label), query, totals, label)
         else:
             _show_rows(app, query.rows(ledger, label), query, totals, label)
-    # Only where --reconcile can do something: a pending row, or an unknown one (the summary
-    # cannot tell which unknown rows carry a generation id; --reconcile says so when none does).
-    open_rows = totals.pending + totals.unknown
-    if query.output == "table" and open_rows and not reconcile:
-        app.info(
-            f"{records.calls(open_rows)} still pending or of unknown outcome; "
-            "flux2 history --reconcile settles what it can"
-        )
+    hint = open_rows_hint(totals)  # where --reconcile can do something
+    if query.output == "table" and hint is not None and not reconcile:
+        app.info(hint)
 
 
 def _say_nothing(app: App, what: str, query: Query) -> None:
@@ -216,23 +173,29 @@ def _say_nothing(app: App, what: str, query: Query) -> None:
 def _show_rows(app: App, rows: Iterable[Row], query: Query, totals: Summary, label: str) -> None:
     """`rows` are read as they are written (JSON Lines, CSV); the table holds at most the query's
     limit."""
-    if query.output == "json":
-        for row in rows:
-            app.display(records.json_line(records.row_record(row)))
-            if app.stdout_closed:
-                return
-        return
-    if query.output == "csv":
-        for line in records.csv_lines(map(records.row_record, rows), query.fields):
-            app.display(line)
+    if query.output != "table":
+        _write_records(app, map(records.row_record, rows), query)
         return
     shown = list(rows)
-    _print(app, _rows_table(app, shown, totals, label))
+    app.show(_rows_table(app, shown, totals, label))
     if len(shown) < totals.count:
         app.info(
             f"showing the newest {len(shown)} of {totals.count} calls; --limit N shows more, "
             "--by day, model, host or user sums them up"
         )
+
+
+def _write_records(app: App, found: Iterable[dict[str, Any]], query: Query) -> None:
+    """JSON Lines or CSV on stdout, written as `found` is read; JSON stops once the reader has
+    gone."""
+    if query.output == "csv":
+        for line in records.csv_lines(found, query.fields):
+            app.display(line)
+        return
+    for record in found:
+        app.display(records.json_line(record))
+        if app.stdout_closed:
+            return
 
 
 ID_COLUMN_MIN_WIDTH = 120
@@ -241,8 +204,7 @@ ID_COLUMN_MIN_WIDTH = 120
 def _rows_table(app: App, rows: Sequence[Row], totals: Summary, label: str) -> Any:
     from rich.text import Text
 
-    from flux_cli.cli.render import styled_table
-    from flux_cli.cli.tables import fitted
+    from flux_cli.cli.tables import fit_columns, fitted, styled_table
     from flux_cli.endpoints import describe
     from flux_cli.pricing import format_usd
     from flux_cli.textsafe import strip_control
@@ -263,31 +225,26 @@ def _rows_table(app: App, rows: Sequence[Row], totals: Summary, label: str) -> A
     if with_id:
         table.add_column("generation id", no_wrap=True)
     table.add_column("file · prompt" if with_prompt else "file", overflow="fold")
+    whole = not fitted(app.out)  # a pipe or a log gets every value whole, one row a line
+    stack = " · " if whole else "\n"
     for row in rows:
-        size = f"{row.width}×{row.height}" if row.width and row.height else "—"
-        if row.reference_count:
-            size += f" +{row.reference_count} ref"
-        stack = "\n" if fitted(app.out) else " · "  # unless laid out for a width: one line
-        what = Text(strip_control(stack.join(records.file_name(p) for p in row.paths) or "—"))
+        what = Text(records.files_text(row, stack))
         if row.prompt:
             # Stored prompts only (history.store_prompts); one short line, never markup.
             what.append(stack)
             what.append(strip_control(" ".join(row.prompt.split()), PROMPT_CHARS), style="dim")
         cells: list[Text | str] = [
             records.local_minute(row.created_at),
-            Text(records.alias_of(row.model) or strip_control(row.model)),
-            size,
+            Text(records.model_text(row.model)),
+            records.size_text(row),
             Text(records.status_text(row), style=_STATUS_STYLE.get(row.status, "")),
             format_usd(row.estimate_micros),
             records.charged_text(row),
         ]
         if with_id:
-            whole = not fitted(app.out)  # a pipe or a log gets every value whole
             gen = row.generation_id
             cells.append(Text(strip_control(gen or "—") if whole else records.short_id(gen)))
         table.add_row(*cells, what)
-    from flux_cli.cli.tables import fit_columns
-
     fit_columns(app.out, table, ("size", "estimate"))
     return table
 
@@ -302,24 +259,16 @@ def _show_groups(
 
     by = str(query.by)
     shown = page(groups, query.limit)
-    if query.output == "json":
-        for group in shown:
-            app.display(records.json_line(records.group_record(group, by)))
-        return
-    if query.output == "csv":
-        found = [records.group_record(g, by) for g in shown]
-        for line in records.csv_lines(found, query.fields):
-            app.display(line)
+    if query.output != "table":
+        _write_records(app, (records.group_record(g, by) for g in shown), query)
         return
     from rich.text import Text
 
-    from flux_cli.cli.render import styled_table
+    from flux_cli.cli.tables import fit_columns, styled_table
     from flux_cli.endpoints import describe
     from flux_cli.pricing import format_usd
-    from flux_cli.textsafe import strip_control
 
     table = styled_table(app.out, f"History by {by} · {describe(label)}")
-    unnamed = {"host": "unknown host", "user": "unknown user"}.get(by, "—")
     table.caption = records.summary_line(totals)
     table.caption_justify = "left"
     table.add_column(by, no_wrap=True)  # a day or a model whole, never `2026-` / `12-06`
@@ -328,35 +277,18 @@ def _show_groups(
     for name in ("estimate", "charged", "counts as"):
         table.add_column(name, justify="right", no_wrap=True)
     for group in shown:
-        key = group.key
-        if by == "model":
-            key = records.alias_of(key) or strip_control(key)
-        else:
-            key = strip_control(key) or unnamed
+        counts = (group.ok_count, group.failed_count, group.pending_count, group.unknown_count)
         table.add_row(
-            Text(key),
-            str(group.count),
-            str(group.ok_count),
-            str(group.failed_count),
-            str(group.pending_count),
-            str(group.unknown_count),
+            Text(records.group_name(group.key, by)),
+            *(str(count) for count in (group.count, *counts)),
             format_usd(group.estimate_micros),
             format_usd(group.charged_micros),
             format_usd(group.counted_micros),
         )
-    from flux_cli.cli.tables import fit_columns
-
     fit_columns(app.out, table, ("estimate", "pending"))
-    _print(app, table)
+    app.show(table)
     if len(shown) < len(groups):
         app.info(f"showing {len(shown)} of {len(groups)} groups; --limit N shows more")
-
-
-def _print(app: App, renderable: Any) -> None:
-    try:
-        app.out.print(renderable)
-    except BrokenPipeError:
-        app.stdout_closed = True
 
 
 # -- reconcile ----------------------------------------------------------------------------------

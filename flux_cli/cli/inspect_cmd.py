@@ -49,14 +49,10 @@ def inspect_command(
     next to an image whose content credentials it kept, e.g.
     flux2 inspect fox.png --json
     """
-    preview = preview or preview_protocol is not None
-    run_inspect(ctx.obj, file, json_output=json_output, preview=preview)
-
-
-def run_inspect(app: App, path: Path, *, json_output: bool, preview: bool = False) -> None:
     from flux_cli.inspection import inspect_file, inspection_record
 
-    inspection = inspect_file(path)
+    app: App = ctx.obj
+    inspection = inspect_file(file)
     for note in inspection.notes:
         app.info(note)
     if json_output:
@@ -64,8 +60,8 @@ def run_inspect(app: App, path: Path, *, json_output: bool, preview: bool = Fals
 
         app.display(json_text(inspection_record(inspection)))
     else:
-        app.out.print(_table(app, inspection))
-    if preview:
+        app.show(_table(app, inspection))
+    if preview or preview_protocol is not None:
         from flux_cli.cli.preview import show_preview
 
         show_preview(app, inspection.image_bytes)

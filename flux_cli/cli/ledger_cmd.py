@@ -7,13 +7,11 @@ from typing import Annotated
 import typer
 
 from flux_cli.cli.boundary import guarded
+from flux_cli.cli.groups import command_group
 
-ledger_app = typer.Typer(
-    name="ledger",
-    help="Manage the spending ledger: copy this machine's local rows into a shared database.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
+ledger_app = command_group(
+    "ledger",
+    "Manage the spending ledger: copy this machine's local rows into a shared database.",
 )
 
 

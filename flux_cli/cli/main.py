@@ -44,7 +44,8 @@ def run(argv: Sequence[str] | None = None) -> NoReturn:
     signal.signal(signal.SIGTERM, _raise_interrupted)
     code: int
     try:
-        from flux_cli.cli.registry import for_args, with_preview_values
+        from flux_cli.arguments import with_preview_values
+        from flux_cli.cli.registry import for_args
 
         args = with_preview_values(args)
         for_args(args)(args=args, prog_name="flux2")

@@ -64,43 +64,17 @@ def mcp_command(
     Tools: make_image, edit_image, estimate_cost, list_models, spending, balance. Needs the
     optional SDK: pip install 'flux2-cli[mcp]'. See README "Agents (MCP)".
     """
-    run_mcp(
-        ctx.obj,
+    from flux_cli.mcp import load_server
+
+    serve = load_server()  # the SDK is an optional extra: without it, say how to install it
+    policy = serving_policy(
         sandbox=sandbox,
         output_dir=output_dir,
         allow_read=[Path(d) for d in allow_read or []],
         max_cost_per_call=max_cost_per_call,
         no_budget=no_budget,
     )
-
-
-def run_mcp(
-    app: App,
-    *,
-    sandbox: bool,
-    output_dir: Path,
-    allow_read: list[Path],
-    max_cost_per_call: str | None,
-    no_budget: bool,
-) -> None:
-    from flux_cli.errors import UsageError
-
-    try:
-        from flux_cli.mcp.server import serve
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.split(".")[0] in {"mcp", "mcp_types", "pydantic", "anyio"}:
-            raise UsageError(
-                "flux2 mcp needs the MCP SDK, which is not installed",
-                hint="pip install 'flux2-cli[mcp]'",
-            ) from None
-        raise
-    policy = serving_policy(
-        sandbox=sandbox,
-        output_dir=output_dir,
-        allow_read=allow_read,
-        max_cost_per_call=max_cost_per_call,
-        no_budget=no_budget,
-    )
+    app: App = ctx.obj
     if app.stdin_is_tty():
         app.info("waiting for an MCP client on stdin (this is not interactive; Ctrl-C stops it)")
     serve(policy)

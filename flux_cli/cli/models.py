@@ -38,23 +38,10 @@ def models(
     Prices are per megapixel (a token price counted at 4,096 tokens per megapixel) or per image,
     with where they came from and how old they are; no key needed.
     """
-    run_models(ctx.obj, refresh=refresh, json_output=json_output, sandbox=sandbox)
+    from flux_cli.model_list import entry_record, listed_catalog, ordered
 
-
-def run_models(app: App, *, refresh: bool, json_output: bool, sandbox: bool) -> None:
-    from flux_cli.endpoints import SANDBOX, current_api
-    from flux_cli.model_list import entry_record, ordered
-
-    if sandbox:
-        from flux_cli.openrouter.catalog_fetch import sandbox_catalog
-
-        catalog = sandbox_catalog()  # read from the built-in sandbox's own answers; not cached
-        label = SANDBOX
-    else:
-        from flux_cli.openrouter.catalog_cache import load_catalog
-
-        label, base_url = current_api()
-        catalog = load_catalog(base_url, refresh=refresh)
+    app: App = ctx.obj
+    catalog, label = listed_catalog(sandbox=sandbox, refresh=refresh)
     for warning in catalog.warnings:
         app.warn(warning)
     for note in catalog.notes:
@@ -64,10 +51,8 @@ def run_models(app: App, *, refresh: bool, json_output: bool, sandbox: bool) -> 
         if entry.note:
             app.info(f"note: {entry.alias or entry.id}: {entry.note}")
     if json_output:
-        import json
-
         for entry in entries:
-            app.display(json.dumps(entry_record(entry, catalog), ensure_ascii=False))
+            app.display_json(entry_record(entry, catalog))
         return
     app.show(_table(app, catalog, entries, label))
 

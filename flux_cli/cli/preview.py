@@ -39,22 +39,17 @@ class HalfBlocks:
         from rich.segment import Segment
         from rich.style import Style
 
-        width, height = self.image.size
-        raw = self.image.tobytes()
-        pixels = [(raw[i], raw[i + 1], raw[i + 2]) for i in range(0, width * height * 3, 3)]
-        styles: dict[tuple[tuple[int, int, int], tuple[int, int, int] | None], Style] = {}
-        for top in range(0, height, 2):
-            for x in range(width):
-                upper = pixels[top * width + x]
-                lower = pixels[(top + 1) * width + x] if top + 1 < height else None
-                key = (upper, lower)
-                style = styles.get(key)
+        from flux_cli.termimage import half_block_rows
+
+        styles: dict[object, Style] = {}
+        for row in half_block_rows(self.image):
+            for upper, lower in row:
+                style = styles.get((upper, lower))
                 if style is None:
-                    style = Style(
+                    style = styles[upper, lower] = Style(
                         color=Color.from_rgb(*upper),
                         bgcolor=Color.from_rgb(*lower) if lower is not None else None,
                     )
-                    styles[key] = style
                 yield Segment(UPPER_HALF, style)
             yield Segment.line()  # the last row too: what comes next starts on a line of its own
 
@@ -80,20 +75,15 @@ def show_preview(app: App, source: bytes | str | Path, *, announce_skip: bool = 
         return
     if chosen.note is not None and announce_skip:
         app.info(chosen.note)
-    from flux_cli.images import InvalidImage
-    from flux_cli.termimage import encode, pixel_box, prepare, tmux_wrap
+    from flux_cli.termimage import Unreadable, encode, load, pixel_box, tmux_wrap
 
     console = app.err
     columns, rows = console.width, max(1, console.height // 2)
     box = None if chosen.protocol == "blocks" else pixel_box(columns, rows)
     try:
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
-        image = prepare(data, columns, rows, box)
-    except InvalidImage as exc:
+        image = load(source, columns, rows, box)
+    except Unreadable as exc:
         app.warn(f"cannot preview the image: {exc.reason}")
-        return
-    except OSError as exc:
-        app.warn(f"cannot preview the image: {exc.strerror or type(exc).__name__}")
         return
     if chosen.protocol == "blocks":
         console.print(HalfBlocks(image), soft_wrap=True, crop=False)

@@ -43,7 +43,6 @@ GROUPS: dict[str, tuple[str, str]] = {
 }
 # `flux2 help` lists and resolves every command, so it always gets the whole app.
 _NEEDS_ALL = frozenset({"help"})
-_VERSION = frozenset({"--version", "-V"})
 
 
 class _Group(typer.core.TyperGroup):
@@ -127,42 +126,18 @@ def build(only: str | None = None) -> typer.Typer:
 def for_args(args: Sequence[str]) -> typer.Typer:
     """The application for one run with these arguments.
 
-    The global options take no values, so the first argument that is not an option names the
-    command. A known command gets an application holding only it, and so does a TAB that
-    completes a known command's options; `--version` alone gets one with no command; anything
-    else (no command, a typo that should get "did you mean", `flux2 help`, a TAB completing the
-    command's name) gets the whole one."""
+    A known command gets an application holding only it, and so does a TAB that completes a
+    known command's options; `--version` alone gets one with no command; anything else (no
+    command, a typo that should get "did you mean", `flux2 help`, a TAB completing the command's
+    name) gets the whole one (`flux_cli.arguments.command_needed`)."""
+    from flux_cli.arguments import command_needed
+
     if any(arg.startswith(("--show-completion", "--install-completion")) for arg in args):
         from flux_cli.cli.completion import install
 
         install()
-    if any(key.startswith("_FLUX2_COMPLETE") for key in os.environ):
-        name = _completed_command()
-    else:
-        name = next((arg for arg in args if not arg.startswith("-")), None)
-        if name is None and any(arg in _VERSION for arg in args):
-            return build(only="")  # the version needs no command
-    if name is None or name in _NEEDS_ALL or (name not in COMMANDS and name not in GROUPS):
-        return _whole()
-    return build(name)
-
-
-def _completed_command() -> str | None:
-    """The command of the line being completed, once its name is typed in full (another word
-    follows it): completing its options and values needs only that command. Bash passes the
-    words and the index of the one completed; zsh and fish pass the line."""
-    if "COMP_WORDS" in os.environ:
-        words = os.environ["COMP_WORDS"].split()
-        try:
-            current = int(os.environ.get("COMP_CWORD", ""))
-        except ValueError:
-            return None
-        done = words[1:current]
-    else:
-        line = os.environ.get("_TYPER_COMPLETE_ARGS", "")
-        words = line.split()
-        done = words[1:] if line.endswith(" ") else words[1:-1]
-    return next((word for word in done if not word.startswith("-")), None)
+    name = command_needed(args, os.environ, (COMMANDS.keys() | GROUPS.keys()) - _NEEDS_ALL)
+    return _whole() if name is None else build(name)
 
 
 @functools.cache
@@ -174,21 +149,3 @@ def __getattr__(name: str) -> Any:
     if name == "app":
         return _whole()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def with_preview_values(args: Sequence[str]) -> list[str]:
-    """`--preview=NAME` is `--preview-protocol NAME`; a bare `--preview` stays a flag.
-
-    A flag whose value is optional cannot be declared in Typer without taking the next word as
-    its value (`--preview "a fox"` would lose the prompt), so only the `=` spelling carries one,
-    and it is spelled out here before parsing. Words after `--` are left as they are."""
-    out: list[str] = []
-    for index, arg in enumerate(args):
-        if arg == "--":
-            out.extend(args[index:])
-            break
-        if arg.startswith("--preview="):
-            out += ["--preview-protocol", arg.removeprefix("--preview=")]
-        else:
-            out.append(arg)
-    return out

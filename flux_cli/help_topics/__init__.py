@@ -12,7 +12,14 @@ from flux_cli.help_topics.exit_codes_topic import exit_code_advice, exit_codes_p
 from flux_cli.help_topics.layout import DEFAULT_WIDTH, page_width
 from flux_cli.help_topics.pricing_topic import pricing_page
 from flux_cli.help_topics.templates_topic import TEMPLATE_FIELD_HELP, templates_page
-from flux_cli.help_topics.topics import TOPICS, Topic, closest, find_topic, index_page
+from flux_cli.help_topics.topics import (
+    TOPICS,
+    Topic,
+    closest,
+    find_topic,
+    index_page,
+    summary_width,
+)
 
 __all__ = [
     "DEFAULT_WIDTH",
@@ -26,5 +33,6 @@ __all__ = [
     "index_page",
     "page_width",
     "pricing_page",
+    "summary_width",
     "templates_page",
 ]

@@ -32,6 +32,12 @@ def index_page(commands: Sequence[tuple[str, str]], width: int = DEFAULT_WIDTH) 
     )
 
 
+def summary_width(commands: Sequence[str], width: int = DEFAULT_WIDTH) -> int:
+    """How long a command's one-line summary may be in the index `width` columns wide."""
+    column = max(len(name) for name in (*commands, *(topic.name for topic in TOPICS)))
+    return max(20, width - column - 4)  # the index's two-space indent and two-space gap
+
+
 # -- topics --------------------------------------------------------------------------------------
 
 

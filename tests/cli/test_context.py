@@ -106,3 +106,12 @@ def test_a_table_for_a_reader_that_has_gone_closes_stdout_and_the_run_goes_on() 
     shown = io.StringIO()
     App(_out=Console(file=shown)).show("a table")
     assert shown.getvalue() == "a table\n"
+
+
+def test_a_json_record_is_one_line_of_data_with_its_text_as_it_is(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    App().display_json({"prompt": "un renard «roux»", "usd": 0.03, "none": None})
+    out, err = capsys.readouterr()
+    assert out == '{"prompt": "un renard «roux»", "usd": 0.03, "none": null}\n'
+    assert err == ""

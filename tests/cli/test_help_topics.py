@@ -327,3 +327,12 @@ def test_tab_completes_topics_commands_and_sub_commands() -> None:
     assert _complete("flux2 help te") == ["templates"]
     assert set(_complete("flux2 help config ")) >= {"show", "get", "set", "unset", "path"}
     assert "help" in _complete("flux2 he")
+
+
+def test_command_summaries_get_what_the_index_leaves_and_at_least_20_columns() -> None:
+    from flux_cli.help_topics import TOPICS, summary_width
+
+    longest = max(len(topic.name) for topic in TOPICS)
+    assert summary_width(["cost"], 80) == 80 - longest - 4
+    assert summary_width(["a-very-long-command-name-indeed"], 80) == 80 - 31 - 4
+    assert summary_width(["cost"], 30) == 20
