@@ -12,10 +12,10 @@ Budgets fail closed. What counts as spent in a window, per row:
 
 The budget check and the `pending` row are one transaction that no other writer can interleave
 with: SQLite's write lock on the local file (`sqlite.py`), an advisory lock per API on a shared
-PostgreSQL database (`postgres.py`). Windows are the machine's local calendar day and month (the
-TZ cron runs in), from local midnight (or the 1st) on; a row stamped after `now` (a clock step)
-counts too. Times are stored as fixed-width UTC ISO-8601 strings, so they sort and compare as
-text.
+PostgreSQL database (`postgres.py`). Windows are the calendar day and month in the budget zone
+(`budget.timezone`, UTC unless configured; never the process's TZ, so every process shares one
+day), from its midnight (or the 1st) on; a row stamped after `now` (a clock step) counts too.
+Times are stored as fixed-width UTC ISO-8601 strings, so they sort and compare as text.
 
 Each row records the API it went to (`openrouter`, `sandbox` or a custom base URL, as the caller
 names it), the host and OS user that wrote it, the batch run it belongs to, and the model

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flux_cli.errors import Flux2Error, Interrupted, UsageError
@@ -75,18 +74,10 @@ def _endpoint(opts: GenerateOptions, sandbox_url: str | None) -> Iterator[Endpoi
 
 
 def _run(opts: GenerateOptions, settings: Settings, endpoint: Endpoint, ran: Ran) -> None:
-    from flux_cli import output as out
-    from flux_cli.generation import MAX_COUNT, check_prompt
+    from flux_cli.generation import MAX_COUNT
     from flux_cli.ledger import Budgets, Ledger
-    from flux_cli.options import check_choices, check_max_cost, max_cost_micros
-    from flux_cli.planning import (
-        load_references,
-        model_for,
-        plan_run,
-        preflight,
-        size_option,
-        unknown_price_at,
-    )
+    from flux_cli.options import check_choices, check_max_cost
+    from flux_cli.planning import prepare_run
     from flux_cli.results import images_failure
     from flux_cli.saving import doubted_charges
     from flux_cli.spending import Spending
@@ -96,32 +87,25 @@ def _run(opts: GenerateOptions, settings: Settings, endpoint: Endpoint, ran: Ran
         raise UsageError(f"count must be between 1 and {MAX_COUNT}, got {opts.count}")
     if opts.prompt is None or opts.prompt.strip() == "-":
         raise UsageError("the prompt must be the text itself")
-    output_plan = out.plan_outputs(opts.output, count=opts.count, default_dir=Path("."))
-    size_option(opts.size)
-    prompt = check_prompt(opts.prompt)
-    max_cost = max_cost_micros(opts)
+    # The server's standard streams carry the protocol: neither is a terminal, and nothing here
+    # reads them (the prompt is the text itself; references and outputs are file paths).
     sandbox = endpoint.built_in_sandbox
-    model, warnings = model_for(
-        opts.model,
-        None if sandbox else endpoint.base_url,
+    prepared = prepare_run(
+        opts,
+        catalog_url=lambda: None if sandbox else endpoint.base_url,
         sandbox=sandbox,
-        unknown_at=unknown_price_at(opts, max_cost, opts.count),
+        stdout_is_tty=lambda: False,
+        stdin_is_tty=lambda: False,
+        warn=ran.warn,
     )
-    for warning in warnings:
-        ran.warn(warning)
-    references = load_references(opts, model)
-    plan = plan_run(opts, model, prompt, references, output_plan)
-    if output_plan.directory is not None:
-        preflight(output_plan.directory)
-    for note in plan.notes:
-        ran.warn(note)
+    plan, output_plan = prepared.plan, prepared.output
 
     budgets = Budgets(settings.daily_budget_micros, settings.monthly_budget_micros)
     with Ledger.open() as ledger:
         spending = Spending(
             ledger, endpoint.label, budgets, plan, opts.command, settings.store_prompts
         )
-        check_max_cost(plan.estimate.total_micros, max_cost)
+        check_max_cost(plan.estimate.total_micros, prepared.max_cost)
         outcomes = _send_all(opts, plan, output_plan, spending, endpoint, ran)
     ended = images_failure(outcomes)
     if ended is None:
