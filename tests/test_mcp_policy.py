@@ -65,3 +65,43 @@ def test_without_the_sdk_loading_the_server_says_how_to_install_it(
         load_server()
     assert missing.value.message == "flux2 mcp needs the MCP SDK, which is not installed"
     assert missing.value.hint == "pip install 'flux2-cli[mcp]'"
+
+
+def test_budget_resets_are_the_next_midnight_and_first_in_the_budget_zone() -> None:
+    from datetime import UTC, datetime
+
+    from flux_cli.mcp.policy import next_resets
+
+    now = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)  # already 1 January in Kathmandu
+    day, month = next_resets(now, "UTC")
+    assert (day.isoformat(), month.isoformat()) == (
+        "2027-01-01T00:00:00+00:00",
+        "2027-01-01T00:00:00+00:00",
+    )
+    day, month = next_resets(now, "Asia/Kathmandu")
+    assert (day.isoformat(), month.isoformat()) == (
+        "2027-01-02T00:00:00+05:45",
+        "2027-02-01T00:00:00+05:45",
+    )
+
+
+def test_budget_resets_follow_the_configured_zone_not_the_process_tz(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+    from datetime import UTC, datetime
+
+    from flux_cli.mcp.policy import next_resets
+
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # UTC+14
+    time.tzset()
+    try:
+        monkeypatch.delenv("FLUX2_BUDGET_TIMEZONE", raising=False)
+        day, _month = next_resets(datetime(2026, 12, 6, 20, 0, tzinfo=UTC))
+        assert day.isoformat() == "2026-12-07T00:00:00+00:00"
+        monkeypatch.setenv("FLUX2_BUDGET_TIMEZONE", "Europe/Berlin")
+        day, _month = next_resets(datetime(2026, 12, 6, 20, 0, tzinfo=UTC))
+        assert day.isoformat() == "2026-12-07T00:00:00+01:00"
+    finally:
+        monkeypatch.undo()
+        time.tzset()

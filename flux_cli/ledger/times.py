@@ -64,6 +64,20 @@ def window_starts(now: datetime, zone: str = "local") -> tuple[datetime, datetim
     return day_start.astimezone(UTC), month_start.astimezone(UTC)
 
 
+def next_window_starts(now: datetime, zone: str) -> tuple[datetime, datetime]:
+    """(start of the next day, start of the next calendar month) after `now` in the budget zone
+    `zone` ("UTC" or an IANA name): when the daily and the monthly budgets start again, as
+    aware datetimes in that zone."""
+    tz = budget_zone(zone)
+    there = aware(now).astimezone(tz)
+    tomorrow = there.date() + timedelta(days=1)
+    year, month = (there.year + 1, 1) if there.month == 12 else (there.year, there.month + 1)
+    return (
+        datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=tz),
+        datetime(year, month, 1, tzinfo=tz),
+    )
+
+
 def budget_zone(zone: str) -> tzinfo:
     """The tzinfo of a budget zone name; ValueError for one that does not exist."""
     if zone.upper() == "UTC":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flux_cli.errors import UsageError
@@ -170,12 +170,14 @@ def check_written(policy: Policy, path: str) -> None:
         raise PathRefused(f"refusing a result outside the output directory: {path}")
 
 
-def next_resets(now: datetime | None = None) -> tuple[datetime, datetime]:
-    """When the daily and the monthly budget windows start again: the next local midnight and
-    the 1st of next month, as local aware datetimes (the ledger's windows, docs in ledger.py)."""
-    local = (now or datetime.now()).astimezone().replace(tzinfo=None)
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    tomorrow = (midnight + timedelta(days=1, hours=2)).replace(hour=0)  # 2 h: DST-safe
-    first = midnight.replace(day=1)
-    next_month = (first + timedelta(days=32)).replace(day=1)
-    return tomorrow.astimezone(), next_month.astimezone()
+def next_resets(now: datetime | None = None, zone: str | None = None) -> tuple[datetime, datetime]:
+    """When the daily and the monthly budget windows start again: the next midnight and the 1st
+    of next month in the budget zone (`budget.timezone`, the ledger's windows), as aware
+    datetimes in that zone."""
+    from flux_cli.ledger.times import next_window_starts
+
+    if zone is None:
+        from flux_cli.config import configured_budget_zone
+
+        zone = configured_budget_zone()
+    return next_window_starts(now or datetime.now(UTC), zone)
