@@ -105,3 +105,43 @@ def test_budget_resets_follow_the_configured_zone_not_the_process_tz(
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_spending_by_model_counts_the_budget_days_not_the_process_tz(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`by_model_today` is today as `spent_today_usd` counts it: the budget zone's day (UTC
+    here), whatever the process's TZ. The process is put twelve hours from UTC, the way that
+    makes a row from just before UTC midnight "today" in local time."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from flux_cli.ledger import Budgets, Ledger, NewEntry, default_path
+    from flux_cli.mcp.reports import Reports
+
+    now = datetime.now(UTC)
+    if (now.hour in (11, 23) and now.minute >= 58) or (now.hour in (0, 12) and now.minute < 2):
+        pytest.skip("too close to a day boundary to tell the two days apart")
+    utc_midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    # Before noon UTC, UTC+12 is already on the same date, its day begun at 12:00 UTC yesterday;
+    # after noon, UTC-12's day begins at 12:00 UTC today.
+    zone, made = (
+        ("Etc/GMT-12", utc_midnight - timedelta(minutes=1))  # local today, UTC yesterday
+        if now.hour < 12
+        else ("Etc/GMT+12", utc_midnight + timedelta(minutes=1))  # UTC today, local yesterday
+    )
+    entry = NewEntry(api="sandbox", command="generate", model="m", estimate_micros=30_000)
+    with Ledger.open(default_path()) as ledger:
+        row = ledger.reserve(entry, Budgets(), now=made)
+        ledger.update(row, status="ok", charged_micros=30_000)
+    monkeypatch.delenv("FLUX2_BUDGET_TIMEZONE", raising=False)
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        status = Reports(_policy(tmp_path, no_budget=True)).spending()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    today = status["spent_today_usd"]
+    assert today == (0.03 if made >= utc_midnight else 0)
+    assert [m["counted_usd"] for m in status["by_model_today"]] == ([today] if today else [])

@@ -79,11 +79,12 @@ class Reports:
         from flux_cli import ledger as ledger_module
 
         status = self.budget_status()
-        day_start, month_start = ledger_module.window_starts(datetime.now().astimezone())
         by_model: dict[str, list[Any]] = {"today": [], "this_month": []}
         path = ledger_module.default_path()
         if path.exists():
             with ledger_module.Ledger.open(path) as ledger:
+                # The budget windows, as `spent_today_usd` and `spent_this_month_usd` count them.
+                day_start, month_start = ledger_module.window_starts(datetime.now(UTC), ledger.zone)
                 for period, since in (("today", day_start), ("this_month", month_start)):
                     by_model[period] = ledger.totals(self.api(), since=since, by="model")
         for period, totals in by_model.items():
