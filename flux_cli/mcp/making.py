@@ -129,10 +129,9 @@ def _send_all(
     from flux_cli.endpoints import make_client
     from flux_cli.openrouter.client import Timeouts
     from flux_cli.recipe import json_text
-    from flux_cli.results import image_record
+    from flux_cli.results import cut_off_warning, image_record
     from flux_cli.saving import save_for_run
     from flux_cli.sending import send_images
-    from flux_cli.spending import RECONCILE_HINT
 
     def said(outcome: Outcome) -> None:
         for warning in outcome.warnings:
@@ -162,8 +161,7 @@ def _send_all(
                 plan, spending, client, save=save, show=show, say_error=ran.say_error
             )
         except Interrupted:
-            unknown = spending.interrupted()
-            if unknown:
-                calls = "1 call" if unknown == 1 else f"{unknown} calls"
-                ran.warn(f"{calls} cut off may have been billed: {RECONCILE_HINT}")
+            warning = cut_off_warning(spending.interrupted())
+            if warning is not None:
+                ran.warn(warning)
             raise
