@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from flux_cli.records import usd
+
 if TYPE_CHECKING:
     from flux_cli.config import Settings
     from flux_cli.ledger import Budgets, Remaining
@@ -56,13 +58,6 @@ def local_budgets(settings: Settings, label: str) -> BudgetState | None:
         return budgets, ledger_module.Remaining(budgets.daily_micros, budgets.monthly_micros, empty)
     with opened as ledger:
         return budgets, ledger.remaining(budgets, label)
-
-
-def usd(micros: int | None) -> float | None:
-    """Micro-dollars as a JSON number of dollars."""
-    from flux_cli.pricing import micros_to_usd
-
-    return None if micros is None else float(micros_to_usd(micros))
 
 
 def balance_record(

@@ -283,7 +283,7 @@ def status_record(
 
 
 def _info_record(info: KeyInfo) -> dict[str, Any]:
-    from flux_cli.account_report import usd
+    from flux_cli.records import usd
 
     return {
         "label": info.user_label,

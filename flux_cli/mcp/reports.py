@@ -7,16 +7,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from flux_cli.mcp.policy import Policy, next_resets
-from flux_cli.pricing import micros_to_usd
+from flux_cli.records import usd
 
 if TYPE_CHECKING:
     from flux_cli.config import Settings
     from flux_cli.credentials import ApiKey
-
-
-def usd(micros: int | None) -> float | None:
-    # JSON has no decimal type: the exact micro-dollar amount, written as the shortest float.
-    return None if micros is None else float(micros_to_usd(micros))
 
 
 class Reports:

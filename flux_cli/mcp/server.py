@@ -26,8 +26,8 @@ from flux_cli.exit_codes import ExitCode
 from flux_cli.ledger import BudgetExceeded
 from flux_cli.mcp.calls import Calls, CeilingRefused, ImageRequest, Made, thumbnail
 from flux_cli.mcp.policy import PathRefused, Policy, next_resets
-from flux_cli.mcp.reports import usd
 from flux_cli.pricing import format_usd
+from flux_cli.records import usd
 from flux_cli.redact import redact
 
 INSTRUCTIONS = """\
